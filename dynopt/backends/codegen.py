@@ -1,0 +1,121 @@
+"""From a step program to straight-line code: single assignment, then CSE.
+
+:func:`linearize` turns the stages before (or after) the gradient evaluation
+into a list of :class:`Op` in single-assignment form: every assignment gets a
+fresh name (``v`` -> ``v_1`` -> ``v_2``), so that common-subexpression
+elimination across a whole stage is safe even though stages assign in order.
+Backends print the ops with their own printer.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import sympy as sp
+
+from ..program import N, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
+
+__all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs"]
+
+
+@dataclass(frozen=True)
+class Op:
+    kind: str            # 'elem', 'scalar' or 'reduce'
+    target: sp.Symbol
+    expr: sp.Expr
+    reduce_op: str = ""
+
+
+@dataclass
+class Block:
+    """Consecutive ops of one kind after CSE: ``temps`` then ``ops``."""
+
+    kind: str
+    temps: list
+    ops: list
+
+
+def kernel_inputs(program: StepProgram) -> tuple:
+    """(vector inputs, scalar inputs): the names a kernel reads."""
+    vec = [s.name for s in program.state_vectors] + [g.name]
+    sca = [s.name for s in program.state_scalars] + [f.name, k.name, N.name]
+    return vec, sca
+
+
+def linearize(program: StepProgram, part: str) -> tuple:
+    """SSA ops of ``part`` ('before' or 'after' the gradient) and the outputs.
+
+    Returns ``(ops, outputs)`` where ``outputs`` maps each state symbol that was
+    assigned to the SSA symbol holding its final value.
+    """
+    stages = program.before_gradient if part == "before" else program.after_gradient
+    elementwise = program.elementwise_symbols()
+    current: dict = {}
+    counts: dict = {}
+    ops: list = []
+
+    def fresh(sym):
+        counts[sym] = counts.get(sym, 0) + 1
+        return sp.Symbol(f"{sym.name}_{counts[sym]}", real=True)
+
+    def rename(expr):
+        return expr.xreplace(current) if current else expr
+
+    for st in stages:
+        if isinstance(st, Reduce):
+            new = fresh(st.target)
+            ops.append(Op("reduce", new, rename(st.expr), st.op))
+            current[st.target] = new
+        elif isinstance(st, (Elementwise, Scalar)):
+            for target, expr in st.assignments:
+                kind = "elem" if isinstance(st, Elementwise) else "scalar"
+                if kind == "scalar" and target in elementwise:
+                    raise ValueError(f"scalar stage assigns the per-coordinate symbol {target}")
+                new = fresh(target)
+                ops.append(Op(kind, new, rename(expr)))
+                current[target] = new
+    state = set(program.state_vectors) | set(program.state_scalars)
+    outputs = {s: current[s] for s in current if s in state}
+    return ops, outputs
+
+
+def blocks(ops: list, optimize: bool = True) -> list:
+    """Group consecutive ops of a kind and eliminate common subexpressions."""
+    out: list = []
+    counter = [0]
+
+    def symbols():
+        while True:
+            yield sp.Symbol(f"_c{counter[0]}", real=True)
+            counter[0] += 1
+
+    i = 0
+    while i < len(ops):
+        kind = ops[i].kind
+        j = i
+        while j < len(ops) and ops[j].kind == kind and kind != "reduce":
+            j += 1
+        group = ops[i:max(j, i + 1)]
+        if optimize and kind != "reduce":
+            temps, reduced = sp.cse([o.expr for o in group], symbols=symbols(), order="none")
+            group = [Op(o.kind, o.target, e, o.reduce_op) for o, e in zip(group, reduced)]
+        else:
+            temps = []
+        out.append(Block(kind, list(temps), group))
+        i = max(j, i + 1)
+    return out
+
+
+def program_key(program: StepProgram, *extra) -> str:
+    """A stable hash of everything that determines generated code."""
+    parts = [program.name, sp.srepr(list(program.vectors.items())),
+             sp.srepr(list(program.scalars.items())), sp.srepr(list(program.params))]
+    for st in program.stages:
+        parts.append(type(st).__name__)
+        if isinstance(st, Reduce):
+            parts.append(sp.srepr((st.target, st.expr)) + st.op)
+        elif isinstance(st, (Elementwise, Scalar)):
+            parts.append(sp.srepr(st.assignments))
+    parts.append(sp.srepr(list(program.energies.items())))
+    parts.extend(map(str, extra))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

@@ -1,0 +1,12 @@
+"""Dynamical systems, one file each, written once in SymPy.
+
+``SYSTEMS`` maps a name to its class.
+"""
+from .base import System, VectorField
+from .damped_oscillator import DampedOscillator, GradientFlow, NesterovODE
+from .nose_hoover import NoseHoover
+
+SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover)}
+
+__all__ = ["System", "VectorField", "DampedOscillator", "GradientFlow", "NesterovODE",
+           "NoseHoover", "SYSTEMS"]
