@@ -28,6 +28,7 @@ LOOP_OPTIONS = {
     "dtype": None,
     "disp": False,
     "eps": None,
+    "seed": None,
 }
 
 #: status code -> meaning
@@ -139,7 +140,8 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         ``gtol=0`` exactly ``maxiter`` steps run), ``maxfev``, ``record``
         (``True`` or a stride: keep a trajectory), ``divergence`` (stop when
         :math:`f > f_0 + \\text{divergence}\\cdot\\max(1, |f_0|)`), ``dtype``
-        (float64 or float32), ``eps`` (finite-difference step) — and the
+        (float64 or float32), ``eps`` (finite-difference step), ``seed`` (of
+        the generator ``S['rng']`` that stochastic stages draw from) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`.
 
@@ -247,7 +249,8 @@ def _run(objective, x0, program, params, name, be, kernels, loop, callback, stri
     P = {k: v for k, v in params.items()}
     S = {"x": xp.asarray(x0[None, :].copy()), "g": xp.asarray(g0[None, :]),
          "f": xp.asarray(np.full((1, 1), f0, dtype=x0.dtype)),
-         "k": xp.asarray(np.zeros((1, 1), dtype=x0.dtype)), "N": float(n)}
+         "k": xp.asarray(np.zeros((1, 1), dtype=x0.dtype)), "N": float(n),
+         "rng": np.random.default_rng(loop["seed"])}
     kernels.init(S, P)
     norm = loop["norm"]
     best_f, best_x, best_g = f0, x0.copy(), g0.copy()
@@ -317,7 +320,7 @@ def _run(objective, x0, program, params, name, be, kernels, loop, callback, stri
     vectors = {sym.name for sym in program.state_vectors} | {"g"}
     state = {}
     for key, val in S.items():
-        if key != "N":
+        if key not in ("N", "rng"):
             arr = np.array(be.to_numpy(val))[0]
             state[key] = arr if key in vectors else arr.item()
     res = OptimizeResult(

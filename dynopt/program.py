@@ -20,6 +20,11 @@ Stages run in order:
 :class:`Gradient`
     the objective and its gradient are evaluated at the current ``x``; the
     symbols ``g`` and ``f`` hold the new values afterwards.
+:class:`Custom`
+    a plain Python function over the state arrays, for what is not an
+    elementwise expression: random pairings of particles (KO's collisions),
+    operations on rows of weight matrices. It reads and writes named entries
+    of the state and may draw from the run's random generator ``S['rng']``.
 
 Every program evaluates the gradient exactly once per step and does not change
 ``x`` after that evaluation, so on entry to a step ``g`` and ``f`` always belong
@@ -39,7 +44,7 @@ import sympy as sp
 
 __all__ = [
     "x", "g", "f", "k", "N",
-    "Elementwise", "Reduce", "Scalar", "Gradient", "StepProgram", "REDUCTION_OPS",
+    "Elementwise", "Reduce", "Scalar", "Gradient", "Custom", "StepProgram", "REDUCTION_OPS",
 ]
 
 #: position (per coordinate)
@@ -109,6 +114,23 @@ class Gradient:
     """Evaluate the objective and its gradient at the current ``x``."""
 
 
+@dataclass(frozen=True)
+class Custom:
+    """A Python function ``fn(S, P) -> None`` updating the state dict in place.
+
+    ``S`` maps names to arrays of shape ``(batch, n)`` (per coordinate) or
+    ``(batch, 1)`` (scalars) and holds ``S['rng']``, a seeded
+    :class:`numpy.random.Generator`; ``P`` maps hyperparameter names to values.
+    ``reads`` and ``writes`` list the symbols it uses and assigns, so that
+    backends keep their compiled segments consistent around it.
+    """
+
+    fn: object
+    reads: tuple = ()
+    writes: tuple = ()
+    label: str = "custom"
+
+
 @dataclass
 class StepProgram:
     """One optimiser step as stages over symbolic state.
@@ -159,6 +181,8 @@ class StepProgram:
         for st in self.stages[grads[0] + 1:]:
             if isinstance(st, Elementwise) and any(t == x for t, _ in st.assignments):
                 raise ValueError(f"program {self.name!r} assigns x after the gradient evaluation")
+            if isinstance(st, Custom) and x in st.writes:
+                raise ValueError(f"program {self.name!r} assigns x after the gradient evaluation")
         names = [s.name for s in (*self.vectors, *self.scalars, *self.params)]
         names += [s.name for s in (*BUILTIN_ELEMENTWISE, *BUILTIN_SCALARS)]
         dup = {n for n in names if names.count(n) > 1}
@@ -193,6 +217,8 @@ class StepProgram:
         for st in self.stages:
             if isinstance(st, Elementwise):
                 out.update(t for t, _ in st.assignments)
+            elif isinstance(st, Custom):
+                out.update(s for s in st.writes if s not in self.scalars)
         return out
 
     def param_defaults(self) -> dict:
@@ -237,6 +263,9 @@ class StepProgram:
         for st in self.stages:
             if isinstance(st, Gradient):
                 lines.append("  g, f <- grad f(x), f(x)")
+            elif isinstance(st, Custom):
+                lines.append(f"  [custom {st.label}] {', '.join(map(str, st.writes))} <- "
+                             f"{getattr(st.fn, '__name__', st.fn)}({', '.join(map(str, st.reads))})")
             elif isinstance(st, Reduce):
                 lines.append(f"  {st.target} <- {st.op}_i({st.expr})")
             else:

@@ -279,6 +279,7 @@ def fit_contraction(
     slope_tol: float = 0.1,
     min_decades: float = 2.0,
     osc_prominence: float = 1.0,
+    max_gap_cv: float = 0.35,
 ) -> RateFit:
     r"""Fit the per-step contraction factor :math:`r` in :math:`e_k \approx C r^k`.
 
@@ -309,6 +310,9 @@ def fit_contraction(
     osc_prominence : float, default 1.0
         Minimum prominence (natural-log units) of a dip of the detrended :math:`\log e_k` to
         count as an oscillation trough.
+    max_gap_cv : float, default 0.35
+        With three or more troughs, the record counts as oscillating only if the coefficient of
+        variation of the trough spacings is at most this (dips of a noise floor are irregular).
 
     Returns
     -------
@@ -337,6 +341,7 @@ def fit_contraction(
     slope_tol = _check_positive_real(slope_tol, "slope_tol")
     min_decades = _check_positive_real(min_decades, "min_decades")
     osc_prominence = _check_positive_real(osc_prominence, "osc_prominence")
+    max_gap_cv = _check_positive_real(max_gap_cv, "max_gap_cv")
     n_all = e.size
 
     if steps is None:
@@ -412,6 +417,10 @@ def fit_contraction(
     # ---- oscillation: fit the crests of the envelope -------------------------------------
     troughs = _troughs(t, y, finite, osc_prominence)
     oscillating = troughs.size >= 2
+    if troughs.size >= 3:
+        # dynamics oscillate regularly; dips of a noisy floor come at random intervals
+        gaps = np.diff(t[troughs])
+        oscillating = bool(gaps.std() <= max_gap_cv * gaps.mean())
     period = None
     if oscillating:
         period = float(2.0 * np.median(np.diff(t[troughs])))
@@ -434,7 +443,10 @@ def fit_contraction(
         if window is not None:
             return (0, m), True, "fit over the requested window"
         if m < 2 * min_width:
-            return (0, m), True, "series too short to test for a transient; fitted in full"
+            b, _, se = _linfit(ts, ys)
+            if not abs(b) > 3.0 * se:
+                return None, False, f"the {m} points show no significant trend"
+            return (0, m), True, f"only {m} points: fitted in full without a transient test"
         run = _constant_slope_run(
             ts, ys, width=max(min_width, m // 8), slope_tol=slope_tol
         )

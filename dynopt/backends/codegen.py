@@ -13,17 +13,22 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..program import N, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
+from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
 
 __all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs"]
 
 
 @dataclass(frozen=True)
 class Op:
-    kind: str            # 'elem', 'scalar' or 'reduce'
-    target: sp.Symbol
-    expr: sp.Expr
+    kind: str            # 'elem', 'scalar', 'reduce' or 'custom'
+    target: sp.Symbol    # for 'custom': None
+    expr: sp.Expr        # for 'custom': None
     reduce_op: str = ""
+    #: for 'custom': the stage, the SSA symbols it reads (name -> symbol) and
+    #: the fresh SSA symbols it writes (name -> symbol)
+    custom: Custom | None = None
+    reads: tuple = ()
+    writes: tuple = ()
 
 
 @dataclass
@@ -66,6 +71,16 @@ def linearize(program: StepProgram, part: str) -> tuple:
             new = fresh(st.target)
             ops.append(Op("reduce", new, rename(st.expr), st.op))
             current[st.target] = new
+        elif isinstance(st, Custom):
+            reads = tuple((s, current.get(s, s)) for s in st.reads)
+            writes = []
+            for s in st.writes:
+                new = fresh(s)
+                writes.append((s, new))
+            # the function sees the current value of everything it reads
+            ops.append(Op("custom", None, None, custom=st, reads=reads, writes=tuple(writes)))
+            for s, new in writes:
+                current[s] = new
         elif isinstance(st, (Elementwise, Scalar)):
             for target, expr in st.assignments:
                 kind = "elem" if isinstance(st, Elementwise) else "scalar"
@@ -93,10 +108,10 @@ def blocks(ops: list, optimize: bool = True) -> list:
     while i < len(ops):
         kind = ops[i].kind
         j = i
-        while j < len(ops) and ops[j].kind == kind and kind != "reduce":
+        while j < len(ops) and ops[j].kind == kind and kind not in ("reduce", "custom"):
             j += 1
         group = ops[i:max(j, i + 1)]
-        if optimize and kind != "reduce":
+        if optimize and kind not in ("reduce", "custom"):
             temps, reduced = sp.cse([o.expr for o in group], symbols=symbols(), order="none")
             group = [Op(o.kind, o.target, e, o.reduce_op) for o, e in zip(group, reduced)]
         else:
@@ -116,6 +131,10 @@ def program_key(program: StepProgram, *extra) -> str:
             parts.append(sp.srepr((st.target, st.expr)) + st.op)
         elif isinstance(st, (Elementwise, Scalar)):
             parts.append(sp.srepr(st.assignments))
+        elif isinstance(st, Custom):
+            fn = st.fn
+            parts.append(f"{getattr(fn, '__module__', '')}.{getattr(fn, '__qualname__', repr(fn))}"
+                         f"{id(fn)}{st.reads}{st.writes}")
     parts.append(sp.srepr(list(program.energies.items())))
     parts.extend(map(str, extra))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
