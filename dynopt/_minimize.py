@@ -136,7 +136,8 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         :class:`StopIteration` ends the run with ``success=False`` (status 5).
     options : dict, optional
         Loop options — ``maxiter`` (10000), ``gtol`` (1e-5; the run stops when
-        the gradient's ``norm`` (default ``inf``) is at most ``gtol``; with
+        the gradient's ``norm`` (``inf`` (default), ``1``, ``2`` or a callable
+        ``g -> float`` such as the largest per-atom force) is at most ``gtol``; with
         ``gtol=0`` exactly ``maxiter`` steps run), ``maxfev``, ``record``
         (``True`` or a stride: keep a trajectory), ``divergence`` (stop when
         :math:`f > f_0 + \\text{divergence}\\cdot\\max(1, |f_0|)`), ``dtype``
@@ -193,13 +194,18 @@ def _check_loop_options(loop):
     mf = loop["maxfev"]
     if mf is not None and (not isinstance(mf, (int, np.integer)) or mf < 1):
         raise ValueError(f"options['maxfev'] must be a positive integer, got {mf!r}")
-    if loop["norm"] not in (np.inf, 1, 2):
-        raise ValueError(f"options['norm'] must be inf, 1 or 2, got {loop['norm']!r}")
+    if not callable(loop["norm"]) and loop["norm"] not in (np.inf, 1, 2):
+        raise ValueError(f"options['norm'] must be inf, 1, 2 or a callable g -> float, "
+                         f"got {loop['norm']!r}")
     if loop["dtype"] is not None and np.dtype(loop["dtype"]) not in (np.float32, np.float64):
         raise ValueError(f"options['dtype'] must be float32 or float64, got {loop['dtype']!r}")
     div = loop["divergence"]
     if div is not None and not div > 0:
         raise ValueError(f"options['divergence'] must be positive or None, got {div!r}")
+
+
+def _gnorm(g, norm):
+    return float(norm(g)) if callable(norm) else float(np.linalg.norm(g, ord=norm))
 
 
 def _stride(record, record_stride):
@@ -254,7 +260,7 @@ def _run(objective, x0, program, params, name, be, kernels, loop, callback, stri
     kernels.init(S, P)
     norm = loop["norm"]
     best_f, best_x, best_g = f0, x0.copy(), g0.copy()
-    gnorm = float(np.linalg.norm(g0, ord=norm))
+    gnorm = _gnorm(g0, norm)
     rec = _Recorder(stride, kernels, program)
     threshold = None
     if loop["divergence"] is not None and np.isfinite(f0):
@@ -296,7 +302,7 @@ def _run(objective, x0, program, params, name, be, kernels, loop, callback, stri
             status, detail = 4, (f"f = {f:.6g} exceeded f0 + divergence*max(1, |f0|) = "
                                  f"{threshold:.6g} at step {nit}")
             break
-        gnorm = float(np.linalg.norm(g, ord=norm))
+        gnorm = _gnorm(g, norm)
         rec.maybe(nit, S, P, f, gnorm)
         if callback is not None:
             inter = OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit)

@@ -171,7 +171,7 @@ def grid(**axes: Iterable[Any]) -> list[dict[str, Any]]:
             raise ValueError(f"grid axis {name!r} is empty")
         names.append(name)
         values.append(vals)
-    return [dict(zip(names, combo)) for combo in itertools.product(*values[::-1])]
+    return [dict(zip(names, combo)) for combo in itertools.product(*values)]
 
 
 # ----------------------------------------------------------------------------

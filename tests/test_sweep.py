@@ -244,6 +244,32 @@ def test_pool_interrupt_from_callback_keeps_finished_records():
     assert [r["square"] for r in finished.records] == [i * i for i in range(n)]
 
 
+def test_pool_interrupt_keeps_records_finished_but_not_yet_reported(tmp_path):
+    n = 6
+    seen = []
+
+    def wait_then_interrupt(record):
+        # let the other points finish in the workers before interrupting
+        deadline = time.monotonic() + 20.0
+        while len(os.listdir(tmp_path)) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.3)
+        seen.append(record)
+        raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        result = run_sweep(
+            functools.partial(counted_task, log_dir=str(tmp_path)),
+            grid(index=range(n)),
+            max_workers=2,
+            on_result=wait_then_interrupt,
+        )
+    assert len(seen) == 1
+    assert len(result.ok) > 1  # kept although on_result never saw them
+    for rec in result.ok:
+        assert rec["cube"] == rec["index"] ** 3
+
+
 # ----------------------------------------------------------------------------
 # files and resume
 # ----------------------------------------------------------------------------

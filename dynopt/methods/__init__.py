@@ -1,9 +1,20 @@
 """Named methods. ``METHODS`` maps each name to its :class:`Method`."""
+import importlib
+
 from .base import Method, check_value, reparametrize, system_method
-from .momentum import METHODS as _MOMENTUM
+
+#: modules of this package that define a ``METHODS`` dict, merged in this order
+_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko")
 
 METHODS: dict = {}
-METHODS.update(_MOMENTUM)
+for _name in _MODULES:
+    try:
+        _module = importlib.import_module(f"{__name__}.{_name}")
+    except ModuleNotFoundError as _exc:  # a method family not written yet
+        if _exc.name != f"{__name__}.{_name}":
+            raise
+        continue
+    METHODS.update(_module.METHODS)
 
 
 def get_method(name) -> Method:
