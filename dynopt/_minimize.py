@@ -12,6 +12,7 @@ from scipy.optimize import OptimizeResult
 
 from .backends import get_backend
 from .methods import METHODS, Method, check_value, get_method, system_method
+from .loop import run
 from .objective import Objective
 from .systems.base import System
 
@@ -29,17 +30,11 @@ LOOP_OPTIONS = {
     "disp": False,
     "eps": None,
     "seed": None,
+    "vectorized": False,
+    "compiled": False,
 }
 
-#: status code -> meaning
-STATUS_MESSAGES = {
-    0: "Optimization terminated successfully: the gradient norm fell below gtol.",
-    1: "Maximum number of iterations has been exceeded.",
-    2: "Maximum number of function evaluations has been exceeded.",
-    3: "NaN or Inf met",
-    4: "Diverged",
-    5: "Stopped by the callback (StopIteration)",
-}
+from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
 
 
 def build_program(method, integrator=None, options=None):
@@ -114,8 +109,12 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     ----------
     fun : callable
         ``fun(x, *args) -> float``; with ``jac=True`` it returns ``(f, g)``.
-    x0 : array_like, shape (n,)
-        Starting point.
+    x0 : array_like, shape (n,) or (batch, n)
+        Starting point. A 2-D ``x0`` runs ``batch`` independent optimisations in
+        one call: hyperparameters may then be arrays of shape ``(batch,)`` (one
+        value per member), each member stops on its own, and the result holds
+        per-member arrays (``x`` (batch, n), ``fun``, ``nit``, ``status``,
+        ``success`` ... of shape (batch,), ``message`` a list).
     args : tuple
         Extra arguments of ``fun`` and ``jac``.
     method : str, Method or System
@@ -142,7 +141,11 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         (``True`` or a stride: keep a trajectory), ``divergence`` (stop when
         :math:`f > f_0 + \\text{divergence}\\cdot\\max(1, |f_0|)`), ``dtype``
         (float64 or float32), ``eps`` (finite-difference step), ``seed`` (of
-        the generator ``S['rng']`` that stochastic stages draw from) — and the
+        the generator ``S['rng']`` that stochastic stages draw from),
+        ``vectorized`` (``fun``/``jac`` take a (batch, n) array and return
+        (batch,) / (batch, n): one call per step for a whole batch),
+        ``compiled`` (with ``backend='numba'`` and a Numba-compiled
+        ``fun(x, grad_out) -> f``: the whole run in compiled code) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`.
 
@@ -169,19 +172,23 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         loop["gtol"] = tol
     _check_loop_options(loop)
     x0 = _check_x0(x0)
-    if x0.ndim == 2:
-        from .batch import minimize_batch
-        return minimize_batch(fun, x0, args=args, method=method, jac=jac, integrator=integrator,
-                              backend=backend, loop=loop, options=options)
+    batched = x0.ndim == 2
+    X0 = x0 if batched else x0[None, :]
     program, params, name = build_program(method, integrator, options)
+    params = _batch_params(params, X0.shape[0], batched)
     be = get_backend(backend)
-    kernels = be.compile(program)
     dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
-    objective = Objective(fun, jac, args, n=x0.size, eps=loop["eps"], dtype=dtype)
-    callback = _wrap_callback(callback)
     stride = _stride(loop["record"], record_stride)
-    return _run(objective, x0.astype(dtype), program, params, name, be, kernels, loop,
-                callback, stride, integrator)
+    if loop["compiled"]:
+        from .compiled import run_compiled
+        return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
+                            callback, batched, integrator)
+    kernels = be.compile(program)
+    objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["eps"], dtype=dtype,
+                          vectorized=loop["vectorized"])
+    callback = _wrap_callback(callback)
+    return run(objective, X0.astype(dtype), program, params, name, be, kernels, loop,
+               callback, stride, integrator, batched)
 
 
 def _check_loop_options(loop):
@@ -204,8 +211,19 @@ def _check_loop_options(loop):
         raise ValueError(f"options['divergence'] must be positive or None, got {div!r}")
 
 
-def _gnorm(g, norm):
-    return float(norm(g)) if callable(norm) else float(np.linalg.norm(g, ord=norm))
+def _batch_params(params, batch, batched):
+    """Hyperparameters as numbers or ``(batch, 1)`` arrays (one value per member)."""
+    out = {}
+    for key, value in params.items():
+        arr = np.asarray(value)
+        if arr.ndim == 0:
+            out[key] = value
+        elif batched and arr.shape in ((batch,), (batch, 1)):
+            out[key] = arr.reshape(batch, 1).astype(np.float64)
+        else:
+            want = f"a number or an array of shape ({batch},)" if batched else "a number"
+            raise ValueError(f"hyperparameter {key!r} must be {want}, got shape {arr.shape}")
+    return out
 
 
 def _stride(record, record_stride):
@@ -222,119 +240,3 @@ def _stride(record, record_stride):
     raise ValueError(f"options['record'] must be True, False or a positive stride, got {record!r}")
 
 
-class _Recorder:
-    def __init__(self, stride, kernels, program):
-        self.stride = stride
-        self.kernels = kernels
-        self.scalars = [s.name for s in program.state_scalars]
-        self.rows: dict = {}
-
-    def maybe(self, step, S, P, f, gnorm, force=False):
-        if not self.stride or (step % self.stride and not force):
-            return
-        if self.rows.get("step") and self.rows["step"][-1] == step:
-            return
-        energies = {k: float(np.asarray(v).reshape(-1)[0]) for k, v in self.kernels.energies(S, P).items()}
-        row = {"step": step, "x": np.array(S["x"][0]), "fun": f, "grad_norm": gnorm,
-               "potential": f, **energies}
-        row["kinetic"] = energies.get("kinetic", 0.0)
-        row["total"] = f + sum(energies.values())
-        for name in self.scalars:
-            row[name] = float(np.asarray(S[name]).reshape(-1)[0])
-        for key, val in row.items():
-            self.rows.setdefault(key, []).append(val)
-
-    def result(self):
-        return {k: np.asarray(v) for k, v in self.rows.items()}
-
-
-def _run(objective, x0, program, params, name, be, kernels, loop, callback, stride, integrator):
-    xp = be.xp
-    n = x0.size
-    f0, g0 = objective(x0)
-    P = {k: v for k, v in params.items()}
-    S = {"x": xp.asarray(x0[None, :].copy()), "g": xp.asarray(g0[None, :]),
-         "f": xp.asarray(np.full((1, 1), f0, dtype=x0.dtype)),
-         "k": xp.asarray(np.zeros((1, 1), dtype=x0.dtype)), "N": float(n),
-         "rng": np.random.default_rng(loop["seed"])}
-    kernels.init(S, P)
-    norm = loop["norm"]
-    best_f, best_x, best_g = f0, x0.copy(), g0.copy()
-    gnorm = _gnorm(g0, norm)
-    rec = _Recorder(stride, kernels, program)
-    threshold = None
-    if loop["divergence"] is not None and np.isfinite(f0):
-        threshold = f0 + loop["divergence"] * max(1.0, abs(f0))
-    status, detail, nit = None, "", 0
-    if not (np.isfinite(f0) and np.all(np.isfinite(g0))):
-        status, detail = 3, "in the objective or gradient at x0"
-    elif loop["gtol"] > 0 and gnorm <= loop["gtol"]:
-        status = 0
-    rec.maybe(0, S, P, f0, gnorm, force=True)
-    f, g = f0, g0
-    maxiter = loop["maxiter"]
-    while status is None:
-        if nit >= maxiter:
-            status = 1
-            break
-        if loop["maxfev"] is not None and objective.nfev >= loop["maxfev"]:
-            status = 2
-            break
-        S["k"][...] = nit
-        kernels.before(S, P)
-        x = be.to_numpy(S["x"][0])
-        if not np.all(np.isfinite(x)):
-            status, detail = 3, f"in the iterate at step {nit + 1}"
-            nit += 1
-            break
-        f, g = objective(x)
-        S["g"] = xp.asarray(g[None, :])
-        S["f"][...] = f
-        kernels.after(S, P)
-        nit += 1
-        finite = np.isfinite(f) and np.all(np.isfinite(g))
-        if finite and f < best_f:
-            best_f, best_x, best_g = f, x.copy(), g.copy()
-        if not finite:
-            status, detail = 3, f"in the objective or gradient at step {nit}"
-            break
-        if threshold is not None and f > threshold:
-            status, detail = 4, (f"f = {f:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                 f"{threshold:.6g} at step {nit}")
-            break
-        gnorm = _gnorm(g, norm)
-        rec.maybe(nit, S, P, f, gnorm)
-        if callback is not None:
-            inter = OptimizeResult(x=x.copy(), fun=f, jac=g.copy(), nit=nit)
-            try:
-                callback(inter)
-            except StopIteration:
-                status, detail = 5, f"at step {nit}"
-                break
-        if loop["gtol"] > 0 and gnorm <= loop["gtol"]:
-            status = 0
-    if stride and status in (0, 1, 2, 5):
-        rec.maybe(nit, S, P, f, gnorm, force=True)
-    message = STATUS_MESSAGES[status] + (f" {detail}" if detail else "")
-    if status in (3, 4):
-        message += f"; returning the best point seen (f = {best_f:.6g})."
-        x_out, f_out, g_out = best_x, best_f, best_g
-    else:
-        x_out, f_out, g_out = be.to_numpy(S["x"][0]).copy(), f, g
-        if status == 5:
-            message += "."
-    vectors = {sym.name for sym in program.state_vectors} | {"g"}
-    state = {}
-    for key, val in S.items():
-        if key not in ("N", "rng"):
-            arr = np.array(be.to_numpy(val))[0]
-            state[key] = arr if key in vectors else arr.item()
-    res = OptimizeResult(
-        x=x_out, fun=float(f_out), jac=np.asarray(g_out), nit=nit, nfev=objective.nfev,
-        njev=objective.njev, status=status, success=status == 0, message=message,
-        best_x=best_x, best_fun=float(best_f), method=name,
-        integrator=getattr(integrator, "name", integrator), backend=be.name,
-        hyperparameters=dict(params), state=state)
-    if stride:
-        res.trajectory = rec.result()
-    return res

@@ -16,7 +16,7 @@ class Objective:
     when it returns the gradient too), so the counts are what was paid for.
     """
 
-    def __init__(self, fun, jac, args=(), *, n, eps=None, dtype=np.float64):
+    def __init__(self, fun, jac, args=(), *, n, eps=None, dtype=np.float64, vectorized=False):
         if not callable(fun):
             raise TypeError(f"fun must be callable, got {fun!r}")
         if not isinstance(args, tuple):
@@ -27,8 +27,38 @@ class Objective:
         self.dtype = np.dtype(dtype)
         self.eps = eps if eps is not None else np.sqrt(np.finfo(self.dtype).eps) * (
             1.0 if jac != "3-point" else np.finfo(self.dtype).eps ** (-1 / 6))
+        self.vectorized = bool(vectorized)
+        if self.vectorized and not (jac is True or callable(jac)):
+            raise ValueError("options['vectorized'] needs an analytic jac (a callable or True)")
         self.nfev = 0
         self.njev = 0
+
+    def rows(self, X):
+        """``(F, G, nfev, njev)`` for the rows of ``X`` (shape (m, n)); counts per row."""
+        m = X.shape[0]
+        if self.vectorized:
+            if self.jac is True:
+                F, G = self.fun(X, *self.args)
+            else:
+                F, G = self.fun(X, *self.args), self.jac(X, *self.args)
+            F = np.asarray(F, dtype=np.float64).reshape(-1)
+            G = np.asarray(G, dtype=self.dtype)
+            if F.shape != (m,) or G.shape != (m, self.n):
+                raise ValueError(f"vectorized fun/jac must return shapes ({m},) and ({m}, {self.n}), "
+                                 f"got {F.shape} and {G.shape}")
+            self.nfev += m
+            self.njev += m
+            ones = np.ones(m, dtype=np.int64)
+            return F, G, ones, ones * (0 if self.jac is None else 1)
+        F = np.empty(m)
+        G = np.empty((m, self.n), dtype=self.dtype)
+        nf = np.empty(m, dtype=np.int64)
+        nj = np.empty(m, dtype=np.int64)
+        for i in range(m):
+            f0, j0 = self.nfev, self.njev
+            F[i], G[i] = self(X[i])
+            nf[i], nj[i] = self.nfev - f0, self.njev - j0
+        return F, G, nf, nj
 
     # ------------------------------------------------------------ calls
     def _value(self, x):

@@ -229,7 +229,9 @@ def test_pool_interrupt_from_callback_keeps_finished_records():
         raise KeyboardInterrupt
 
     with pytest.warns(RuntimeWarning, match="interrupted"):
-        result = run_sweep(slow_square, grid(index=range(n)), max_workers=2, on_result=stop_after_first)
+        result = run_sweep(
+            slow_square, grid(index=range(n)), max_workers=2, on_result=stop_after_first
+        )
     assert not result.complete
     assert len(seen) == 1
     assert seen[0] in result.records  # the record being reported is kept
