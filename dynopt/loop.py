@@ -124,43 +124,59 @@ def run(objective, X0, program, params, name, be, kernels, loop, callback, strid
             break
         if not active.any():
             break
-        rows = np.flatnonzero(active)
-        whole = rows.size == B
+        whole = bool(active.all())
+        rows = slice(None) if whole else np.flatnonzero(active)
         Sv = S if whole else _take(S, rows, arrays)
         Pv = P if whole else _params_for(P, rows)
         Sv["k"][...] = step
         kernels.before(Sv, Pv)
         X = np.asarray(to_numpy(Sv["x"]))
-        ok = np.all(np.isfinite(X), axis=1)
-        for j in np.flatnonzero(~ok):
-            status[rows[j]], detail[rows[j]] = 3, f"in the iterate at step {step + 1}"
-        Fv = np.full(rows.size, np.nan)
-        Gv = np.full((rows.size, n), np.nan, dtype=dtype)
-        if ok.any():
-            Fv[ok], Gv[ok], nf, nj = objective.rows(X[ok])
-            nfev[rows[ok]] += nf
-            njev[rows[ok]] += nj
+        ok = np.isfinite(X).all(axis=1)
+        all_ok = bool(ok.all())
+        if all_ok:
+            Fv, Gv, nf, nj = objective.rows(X)
+            nfev[rows] += nf
+            njev[rows] += nj
+        else:
+            idx = np.arange(B)[rows]
+            for j in np.flatnonzero(~ok):
+                status[idx[j]], detail[idx[j]] = 3, f"in the iterate at step {step + 1}"
+            Fv = np.full(X.shape[0], np.nan)
+            Gv = np.full(X.shape, np.nan, dtype=dtype)
+            if ok.any():
+                Fv[ok], Gv[ok], nf, nj = objective.rows(X[ok])
+                nfev[idx[ok]] += nf
+                njev[idx[ok]] += nj
         Sv["g"] = xp.asarray(Gv)
         Sv["f"] = xp.asarray(Fv.reshape(-1, 1).astype(dtype))
         kernels.after(Sv, Pv)
         if not whole:
             _put(S, Sv, rows, arrays)
         step += 1
-        nit[rows[ok]] = step
-        finite = ok & np.isfinite(Fv) & np.all(np.isfinite(Gv), axis=1)
+        finite = np.isfinite(Fv) & np.isfinite(Gv).all(axis=1)
+        all_finite = bool(finite.all())
+        if all_ok:
+            nit[rows] = step
+            F[rows], G[rows] = Fv, Gv
+        else:
+            nit[idx[ok]] = step
+            F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
         better = finite & (Fv < best_f[rows])
-        best_f[rows[better]] = Fv[better]
-        best_x[rows[better]] = X[better]
-        best_g[rows[better]] = Gv[better]
-        for j in np.flatnonzero(ok & ~finite):
-            status[rows[j]], detail[rows[j]] = 3, f"in the objective or gradient at step {step}"
+        if better.any():
+            idx = np.arange(B)[rows][better]
+            best_f[idx], best_x[idx], best_g[idx] = Fv[better], X[better], Gv[better]
+        if not all_finite:
+            idx = np.arange(B)[rows]
+            for j in np.flatnonzero(ok & ~finite):
+                status[idx[j]], detail[idx[j]] = 3, f"in the objective or gradient at step {step}"
         if threshold is not None:
-            for j in np.flatnonzero(finite & (Fv > threshold[rows])):
-                status[rows[j]] = 4
-                detail[rows[j]] = (f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                   f"{threshold[rows[j]]:.6g} at step {step}")
-        F[rows[ok]] = Fv[ok]
-        G[rows[ok]] = Gv[ok]
+            over = finite & (Fv > threshold[rows])
+            if over.any():
+                idx = np.arange(B)[rows]
+                for j in np.flatnonzero(over):
+                    status[idx[j]] = 4
+                    detail[idx[j]] = (f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
+                                      f"{threshold[idx[j]]:.6g} at step {step}")
         gnorm[rows] = gradient_norms(G[rows], norm)
         rec.add(step, S, P, F, gnorm, to_numpy)
         if callback is not None:

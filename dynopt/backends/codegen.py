@@ -15,7 +15,7 @@ import sympy as sp
 
 from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
 
-__all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs"]
+__all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs", "carried"]
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,57 @@ class Block:
     ops: list
 
 
-def kernel_inputs(program: StepProgram) -> tuple:
-    """(vector inputs, scalar inputs): the names a kernel reads."""
+def kernel_inputs(program: StepProgram, part: str = "before") -> tuple:
+    """(vector inputs, scalar inputs): the names a kernel reads.
+
+    The ``after`` kernel also reads the values :func:`carried` over the
+    gradient evaluation (the ``before`` kernel stores them in the state).
+    """
     vec = [s.name for s in program.state_vectors] + [g.name]
     sca = [s.name for s in program.state_scalars] + [f.name, k.name, N.name]
+    if part == "after":
+        elementwise = program.elementwise_symbols()
+        for sym in carried(program):
+            (vec if sym in elementwise else sca).append(sym.name)
     return vec, sca
+
+
+def _assigned(stages) -> list:
+    out = []
+    for st in stages:
+        if isinstance(st, Reduce):
+            out.append(st.target)
+        elif isinstance(st, (Elementwise, Scalar)):
+            out.extend(t for t, _ in st.assignments)
+        elif isinstance(st, Custom):
+            out.extend(st.writes)
+    return out
+
+
+def _read(stages) -> set:
+    out = set()
+    for st in stages:
+        if isinstance(st, Reduce):
+            out |= st.expr.free_symbols
+        elif isinstance(st, (Elementwise, Scalar)):
+            for _, e in st.assignments:
+                out |= e.free_symbols
+        elif isinstance(st, Custom):
+            out |= set(st.reads)
+    return out
+
+
+def carried(program: StepProgram) -> list:
+    """Temporaries computed before the gradient and read after it (e.g. Verlet's
+    kinetic-energy reduction of the half-step velocity), in a stable order."""
+    state = set(program.state_vectors) | set(program.state_scalars) | {g, f, k, N}
+    before = [s for s in dict.fromkeys(_assigned(program.before_gradient)) if s not in state]
+    after_assigned_first = set()
+    reads = set()
+    for st in program.after_gradient:
+        reads |= _read([st]) - after_assigned_first
+        after_assigned_first |= set(_assigned([st]))
+    return sorted((s for s in before if s in reads), key=lambda s: s.name)
 
 
 def linearize(program: StepProgram, part: str) -> tuple:
@@ -90,6 +136,8 @@ def linearize(program: StepProgram, part: str) -> tuple:
                 ops.append(Op(kind, new, rename(expr)))
                 current[target] = new
     state = set(program.state_vectors) | set(program.state_scalars)
+    if part == "before":
+        state |= set(carried(program))
     outputs = {s: current[s] for s in current if s in state}
     return ops, outputs
 

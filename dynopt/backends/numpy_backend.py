@@ -76,7 +76,7 @@ def _emit_ops(lines, ops, printer, customs, ind="    "):
 
 
 def _emit_kernel(name, program, part, printer, customs):
-    vec, sca = kernel_inputs(program)
+    vec, sca = kernel_inputs(program, part)
     params = [s.name for s in program.params]
     lines = [f"def {name}(S, P):"]
     lines += [f"    {n} = S[{n!r}]" for n in vec + sca]
