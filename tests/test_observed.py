@@ -145,6 +145,19 @@ def test_slow_oscillation_with_only_a_few_periods_visible(r, phi):
     assert 4 <= fit.n_points <= 8  # two crests of |cos| per period
 
 
+@pytest.mark.parametrize("phi", [0.0, 0.5, 1.1, 1.7, 2.3])
+def test_crests_located_between_samples(phi):
+    # fast decay, few samples per crest: sampled crests miss the envelope by up to ~1 %, the
+    # sub-sample crest heights do not, so the rate is far better than the 1 % requirement
+    r = 0.85
+    n_visible = 30.0 / -math.log(r)
+    omega = 2 * math.pi * 3.5 / n_visible
+    k = np.arange(int(n_visible) + 100)
+    fit = fit_contraction(_through_roundoff(r**k * np.cos(omega * k + phi), x_star=1.0))
+    assert fit.oscillating
+    assert abs(fit.rate / r - 1.0) < 2e-4
+
+
 def test_noisy_underdamped_sequence():
     rng = np.random.default_rng(11)
     r, omega, n = 0.97, 0.2, 900
@@ -176,19 +189,21 @@ def test_heavy_ball_overdamped():
     assert abs(fit.rate / rho - 1.0) < 0.01
 
 
-def test_heavy_ball_critically_damped():
+@pytest.mark.parametrize("eta_lam", [1e-3, 1e-2])
+def test_heavy_ball_critically_damped(eta_lam):
     # discrete critical damping: double eigenvalue sqrt(alpha) = 1 - sqrt(eta*lam).  The error
-    # is (a + b k) rho^k, not geometric; fitted over the long record the bias stays ~0.1 %.
-    eta_lam = 1e-3
+    # is (a + b k) rho^k, not geometric; fitted over the long record down to the round-off
+    # floor the bias is about 0.05 |ln rho| (0.2 % at rho = 0.97, 0.5 % at rho = 0.9).
     alpha = (1.0 - math.sqrt(eta_lam)) ** 2
     x, rho, eig = _heavy_ball(eta_lam, alpha, 3000)
     assert abs(eig[0] - eig[1]) < 1e-6  # (numerically) a double eigenvalue
     assert rho == pytest.approx(1.0 - math.sqrt(eta_lam), rel=1e-7)
     fit = fit_contraction(np.abs(x - 1.3))
     assert fit.linear_regime and not fit.oscillating
-    assert abs(fit.rate / rho - 1.0) < 0.015
+    assert abs(fit.rate / rho - 1.0) < 0.01
     # the k rho^k factor makes the early record decay visibly slower than rho
-    early = math.exp(np.polyfit(np.arange(300), np.log(np.abs(x[:300] - 1.3)), 1)[0])
+    n_early = int(3.0 / -math.log(rho))  # the first three e-folds
+    early = math.exp(np.polyfit(np.arange(n_early), np.log(np.abs(x[:n_early] - 1.3)), 1)[0])
     assert early / rho - 1.0 > 2.0 * abs(fit.rate / rho - 1.0)
 
 
@@ -293,6 +308,11 @@ def test_energy_gap_checks():
     # round-off below f* is tolerated (treated as zero gap)
     tail = np.r_[e, 5.0 - 4e-16, 5.0]
     assert fit_energy_decay(tail, f_star=5.0).rate == pytest.approx(0.9, rel=1e-6)
+
+
+def test_energy_too_short_names_energies():
+    with pytest.raises(ValueError, match=r"energies.*\b6\b"):
+        fit_energy_decay(1.0 + 0.5 ** np.arange(6), f_star=1.0)
 
 
 def test_ratefit_is_frozen():

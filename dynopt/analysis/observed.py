@@ -633,7 +633,10 @@ def fit_energy_decay(energies, f_star: float = 0.0, **kw) -> RateFit:
     floor = resolution if floor is None else max(
         _check_positive_real(floor, "floor", allow_zero=True), resolution
     )
-    return fit_contraction(gap, floor=floor, **kw)
+    try:
+        return fit_contraction(gap, floor=floor, **kw)
+    except ValueError as exc:
+        raise ValueError(f"energy gap energies - f_star: {exc}") from None
 
 
 def order_of_convergence(step_sizes, errors) -> tuple[float, float]:

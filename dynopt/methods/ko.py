@@ -1,0 +1,244 @@
+"""KO, the Kinetics-inspired Optimizer, and the Boltzmann transport system behind it.
+
+M. Feng, Y. Huang, Y. Fu, S. Wang, J. Yan, "KO: Kinetics-inspired Neural Optimizer
+with PDE Simulation Approaches", arXiv:2505.14777 (2025); seed text ``002`` and
+section 4 of the reference notes.
+
+What is public about KO: parameters are particles; their updates are simulated by a
+numerical scheme for the Boltzmann transport equation with stochastic particle
+collisions (DSMC); "hard" and "soft" collisions modify the gradients before a base
+optimizer (SGD or Adam) takes its step, with one collision coefficient
+:math:`\\gamma_c`; the collisions are meant to keep the rows of weight matrices
+diverse (against "parameter condensation"). The paper's algorithm section and code
+were not available; everything below that goes beyond those statements is a
+reconstruction and is marked as such.
+
+Three methods are registered:
+
+``'ko'``
+    KO's soft-collision gradient form, a reconstruction after an unverified
+    third-party description (:func:`dynopt.collisions.soft_collision`): for the rows
+    :math:`w_i` of a weight matrix and the rows :math:`g_i` of its gradient,
+
+    .. math::
+
+        \\tilde g_i = g_i - \\frac{\\gamma_c}{P-1} \\sum_{j \\ne i}
+        \\cos(w_i, w_j)\\,\\cos(g_i, g_j)\\, g_j ,
+
+    applied as a :class:`~dynopt.program.Custom` stage that rewrites ``g`` before the
+    unchanged step of a base method (``base='sgd'``, ``'heavy_ball'``, ``'nesterov'``
+    or ``'adam'``, whose hyperparameters KO takes over). The weight matrices are
+    given by the flag ``layers`` (see :func:`dynopt.systems.boltzmann.as_layers`;
+    an :class:`~dynopt.problems.mlp.MLPProblem` can be passed as it is); biases and
+    other coordinates outside every layer keep their gradient. With ``layers=None``
+    every coordinate is a one-dimensional particle, as in the DSMC system: then
+    :math:`\\cos(w_i, w_j) = \\operatorname{sign}(w_i w_j)` and the sum is evaluated
+    in :math:`O(n)` (:func:`soft_collision_coordinates`).
+
+    The collision matrix :math:`K = (\\hat W \\hat W^\\top) \\circ (\\hat G \\hat G^\\top)`
+    is positive semi-definite (Schur product theorem) with unit diagonal for non-zero
+    rows, so :math:`\\tilde G = (I - \\tfrac{\\gamma_c}{P-1}(K - I))\\, G` and
+    :math:`\\langle G, \\tilde G \\rangle \\ge (1 - \\gamma_c)\\lVert G\\rVert^2`
+    whenever :math:`\\gamma_c \\le 1`... more precisely the eigenvalues of
+    :math:`(K - I)/(P-1)` lie in :math:`[-1/(P-1), 1]`: for
+    :math:`0 \\le \\gamma_c < 1` the modified gradient is a descent direction and
+    vanishes only where :math:`G` does, so the base method keeps its fixed points.
+``'ko_dsmc'``
+    :class:`~dynopt.systems.boltzmann.BoltzmannTransport` with DSMC collisions
+    (KITINet's criterion, isotropic scattering; a reconstruction), symplectic Euler
+    by default; hyperparameters ``dt``, ``mass``, ``damping``, ``coll_coef``; flag
+    ``layers`` (``None``: coordinates are 1-D particles). Seed it with
+    ``options={'seed': ...}``.
+``'ko_bgk'``
+    the same system with the deterministic BGK relaxation toward the mean velocity;
+    hyperparameters ``dt``, ``mass``, ``damping``, ``nu``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import sympy as sp
+
+from ..collisions import soft_collision
+from ..program import Custom, StepProgram, free_symbols, g, x
+from ..systems.boltzmann import BoltzmannTransport, _row_value, as_layers, check_layers_fit
+from .base import Method, system_method
+
+__all__ = ["gamma_c", "BASES", "soft_collision_coordinates", "soft_collision_stage",
+           "build_ko", "METHODS"]
+
+#: KO's collision coefficient :math:`\gamma_c \ge 0`
+gamma_c = sp.Symbol("gamma_c", nonnegative=True)
+
+#: KO's base optimizers: flag value -> registered method
+BASES = {"sgd": "gd", "heavy_ball": "heavy_ball", "nesterov": "nesterov", "adam": "adam"}
+
+#: floor on norms in the cosines, as in :func:`dynopt.collisions.soft_collision`
+EPS = 1e-12
+
+
+def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EPS) -> np.ndarray:
+    """KO's soft collision with every coordinate a one-dimensional particle, in O(n).
+
+    With :math:`s_i = w_i / \\max(|w_i|, \\epsilon)` and
+    :math:`t_i = g_i / \\max(|g_i|, \\epsilon)` (signs, for entries above
+    :math:`\\epsilon`), :math:`\\cos(w_i, w_j)\\cos(g_i, g_j) = u_i u_j` with
+    :math:`u = s t`, hence
+
+    .. math::
+
+        \\tilde g_i = g_i - \\frac{\\gamma_c}{n - 1}\\, u_i
+        \\Big(\\sum_j u_j g_j - u_i g_i\\Big),
+
+    the same as :func:`dynopt.collisions.soft_collision` on the column vectors
+    ``w[:, None]``, ``grad[:, None]`` without its :math:`n \\times n` matrix.
+
+    Parameters
+    ----------
+    w, grad : array_like, shape (n,)
+        Parameters and gradient.
+    gamma_c : float, default 0.1
+        Collision coefficient, ``>= 0``.
+    eps : float, default 1e-12
+        Floor on absolute values in the cosines.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+    """
+    w = np.asarray(w, dtype=float)
+    grad = np.asarray(grad, dtype=float)
+    if w.ndim != 1 or grad.shape != w.shape:
+        raise ValueError(f"w and grad must be 1-D arrays of one shape, got {w.shape} and {grad.shape}")
+    if isinstance(gamma_c, bool) or not np.isfinite(gamma_c) or gamma_c < 0:
+        raise ValueError(f"gamma_c must be a finite number >= 0, got {gamma_c!r}")
+    u = (w / np.maximum(np.abs(w), eps)) * (grad / np.maximum(np.abs(grad), eps))
+    ug = u * grad
+    z = max(w.size - 1, 1)
+    return grad - (gamma_c / z) * u * (ug.sum() - ug)
+
+
+# --------------------------------------------------------------------------- the stage
+_SOFT_STAGES: dict = {}
+
+
+def soft_collision_stage(layers) -> Custom:
+    """KO's soft collision as a :class:`~dynopt.program.Custom` stage ``g <- g~(x, g)``.
+
+    Reads ``x``, ``g`` and the hyperparameter ``gamma_c``. One stage object is kept per
+    ``layers`` value so that repeated runs reuse compiled kernels.
+    """
+    layers = as_layers(layers)
+    if layers not in _SOFT_STAGES:
+        def soft_collisions(S, P):
+            xs, gs = np.asarray(S["x"]), np.asarray(S["g"])
+            check_layers_fit(layers, xs.shape[-1])
+            out = np.array(gs, copy=True)
+            for b in range(xs.shape[0]):
+                gam = _row_value(P["gamma_c"], b)
+                if layers is None:
+                    out[b] = soft_collision_coordinates(xs[b], gs[b], gamma_c=gam)
+                    continue
+                for off, rows, cols in layers:
+                    sl = slice(off, off + rows * cols)
+                    out[b, sl] = soft_collision(xs[b, sl].reshape(rows, cols),
+                                                gs[b, sl].reshape(rows, cols),
+                                                gamma_c=gam, eps=EPS).reshape(-1)
+            S["g"] = out
+
+        _SOFT_STAGES[layers] = Custom(soft_collisions, reads=(x, g), writes=(g,),
+                                      label="ko_soft_collision")
+    return _SOFT_STAGES[layers]
+
+
+# --------------------------------------------------------------------------- builders
+def _base_method(base) -> Method:
+    from . import METHODS as registry   # the merged registry, complete at build time
+    if base not in BASES:
+        raise ValueError(f"base must be one of {sorted(BASES)}, got {base!r}")
+    try:
+        return registry[BASES[base]]
+    except KeyError:
+        raise ValueError(f"base {base!r} needs the method {BASES[base]!r}, which is not "
+                         f"registered (its module is not available)") from None
+
+
+def build_ko(integrator=None, base: str = "heavy_ball", layers=None) -> StepProgram:
+    """KO's step: the soft collision rewrites ``g``, then the base method's own step.
+
+    The base program is taken unchanged from the registry (its default integrator);
+    the collision stage is put in front of it, so the base sees :math:`\\tilde g`
+    wherever it reads the gradient of the current point.
+    """
+    if integrator is not None:
+        raise ValueError(f"'ko' takes the integrator of its base method, got integrator="
+                         f"{integrator!r}")
+    spec = _base_method(base)
+    prog = spec.program()
+    late = free_symbols(prog.after_gradient)
+    late |= {s for st in prog.after_gradient if isinstance(st, Custom) for s in st.reads}
+    if g in late:
+        raise ValueError(f"base {base!r} reads the gradient after evaluating it; KO's "
+                         "gradient modification needs a base that uses it only before")
+    if any(s.name == gamma_c.name for s in prog.params):
+        raise ValueError(f"base {base!r} already has a hyperparameter named 'gamma_c'")
+    return StepProgram(
+        name=f"ko_{base}", vectors=dict(prog.vectors), scalars=dict(prog.scalars),
+        params={**prog.params, gamma_c: 0.1},
+        stages=(soft_collision_stage(layers), *prog.stages),
+        energies=dict(prog.energies),
+        description=f"KO soft collision (gamma_c) on the gradient, then {spec.name}")
+
+
+def _system_builder(collision: str, name: str):
+    def build(integrator, **flags):
+        prog = system_method(BoltzmannTransport(collision=collision, **flags), integrator,
+                             dt_default=0.1)
+        prog.name = name
+        return prog
+    return build
+
+
+class _InheritedBounds(Mapping):
+    """KO's value ranges: those of every available base method (looked up when used)."""
+
+    def _merged(self) -> dict:
+        from . import METHODS as registry
+        out = {}
+        for target in BASES.values():
+            if target in registry:
+                out.update(registry[target].bounds)
+        return out
+
+    def __getitem__(self, key):
+        return self._merged()[key]
+
+    def __iter__(self):
+        return iter(self._merged())
+
+    def __len__(self):
+        return len(self._merged())
+
+
+METHODS = {
+    "ko": Method(
+        "ko", build_ko, integrator=None, flags={"base": "heavy_ball", "layers": None},
+        bounds=_InheritedBounds(),
+        summary="KO: soft collisions of weight rows on the gradient (gamma_c), then a base "
+                "optimizer (sgd, heavy_ball, nesterov, adam)",
+        physical="the base method's system, driven by the gradient after a momentum-like "
+                 "exchange between similar particles (rows)"),
+    "ko_dsmc": Method(
+        "ko_dsmc", _system_builder("dsmc", "ko_dsmc"), integrator="symplectic_euler",
+        flags={"layers": None}, bounds={"coll_coef": (0, 1)},
+        summary="Boltzmann transport: streaming m*vdot = -grad f - c*v plus DSMC pair "
+                "collisions (dt, mass, damping, coll_coef; seed)",
+        physical="a gas of parameters in the potential f with momentum- and "
+                 "energy-conserving binary collisions"),
+    "ko_bgk": Method(
+        "ko_bgk", _system_builder("bgk", "ko_bgk"), integrator="symplectic_euler",
+        summary="Boltzmann transport with BGK relaxation toward the mean velocity "
+                "(dt, mass, damping, nu)",
+        physical="m*vdot = -grad f - c*v - m*nu*(v - mean(v)), momentum-conserving"),
+}
