@@ -51,11 +51,12 @@ The fit proceeds in four stages.
 4. **Fit.**  The edges of the run are refined point by point: a line is fitted to the central
    half of the run and the range is grown outwards from it while the running mean of
    :math:`m \le 50` residuals stays within :math:`z\sigma/\sqrt{m}` + ``resid_tol``, with
-   :math:`z = 1 + \sqrt{2\ln(n/m)}` allowing for the :math:`n/m` averages tested (so the few percent of slope change
-   that the window tolerance admits at the edges is removed).  Ordinary least squares of
-   :math:`\log e` against the step over the final range gives :math:`\ln r` and its standard
-   error; :math:`r = \exp(\ln r)` and its standard error follows by the delta method.  Residuals
-   of real records are correlated, so ``stderr`` is a nominal uncertainty.
+   :math:`z = 1 + \sqrt{2\ln(n/m)}` allowing for the :math:`n/m` averages tested.  This
+   removes the few percent of slope change that the window tolerance admits at the edges.
+   Ordinary least squares of :math:`\log e` against the step over the final range gives
+   :math:`\ln r` and its standard error; :math:`r = \exp(\ln r)` and its standard error follows
+   by the delta method.  Residuals of real records are correlated, so ``stderr`` is a nominal
+   uncertainty.
 
 Critical damping gives :math:`e_k = \lvert a + b k\rvert\, r^k`, which is not geometric: its
 local log-slope is :math:`\ln r + 1/(k + a/b)`.  The regime detection starts the fit where
@@ -258,9 +259,9 @@ def _refine_run(t, y, i0, i1, *, resid_tol):
     A line is fitted to the central half of the run; the range is the contiguous block around
     the centre where a running mean of ``m`` residuals stays within
     ``z sigma / sqrt(m) + resid_tol`` (``sigma`` from :func:`_robust_noise`, ``z`` allowing for
-    the number of averages tested).  The central half
-    is always kept.  This removes the last few percent of slope change that the window-level
-    tolerance admits at the edges of the run (tails of a transient, approach to a floor).
+    the number of averages tested).  The central half is always kept.  This removes the last
+    few percent of slope change that the window-level tolerance admits at the edges of the run
+    (tails of a transient, approach to a floor).
     """
     length = i1 - i0
     if length < 8:
@@ -614,7 +615,11 @@ def fit_energy_decay(energies, f_star: float = 0.0, **kw) -> RateFit:
         If some :math:`E_k` lies below ``f_star`` by more than the round-off resolution.
     """
     E = _as_1d_float(energies, "energies")
-    if isinstance(f_star, bool) or not isinstance(f_star, numbers.Real) or not math.isfinite(f_star):
+    if (
+        isinstance(f_star, bool)
+        or not isinstance(f_star, numbers.Real)
+        or not math.isfinite(f_star)
+    ):
         raise ValueError(f"f_star must be a finite real number, got {f_star!r}")
     f_star = float(f_star)
     finite = np.isfinite(E)

@@ -36,11 +36,15 @@ Three methods are registered:
     in :math:`O(n)` (:func:`soft_collision_coordinates`).
 
     The collision matrix :math:`K = (\\hat W \\hat W^\\top) \\circ (\\hat G \\hat G^\\top)`
-    is positive semi-definite (Schur product theorem) with unit diagonal for non-zero
-    rows, so :math:`\\tilde G = (I - \\tfrac{\\gamma_c}{P-1}(K - I))\\, G` and
-    :math:`\\langle G, \\tilde G \\rangle \\ge (1 - \\gamma_c)\\lVert G\\rVert^2`
-    whenever :math:`\\gamma_c \\le 1`... more precisely the eigenvalues of
-    :math:`(K - I)/(P-1)` lie in :math:`[-1/(P-1), 1]`: for
+    is positive semi-definite (Schur product theorem) with diagonal :math:`D \\le I`
+    and off-diagonal entries in :math:`[-1, 1]`, so the eigenvalues of
+    :math:`(K - D)/(P-1)` lie in :math:`[-1/(P-1), 1]` (the lower end from
+    :math:`K - D \\succeq -D`, the upper from Gershgorin's theorem). With
+    :math:`\\tilde G = (I - \\tfrac{\\gamma_c}{P-1}(K - D))\\, G`,
+
+    .. math:: \\langle G, \\tilde G \\rangle \\ge (1 - \\gamma_c)\\, \\lVert G \\rVert^2 ,
+
+    with equality when all rows agree in weight and gradient direction: for
     :math:`0 \\le \\gamma_c < 1` the modified gradient is a descent direction and
     vanishes only where :math:`G` does, so the base method keeps its fixed points.
 ``'ko_dsmc'``

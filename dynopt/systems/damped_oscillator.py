@@ -64,6 +64,9 @@ class DampedOscillator(System):
 
     name = "damped_oscillator"
 
+    def __init__(self, mass: float = 1.0, damping: float = 1.0):
+        super().__init__(mass=mass, damping=damping)
+
     @classmethod
     def symbols(cls):
         return {mass: 1.0, damping: 1.0}
@@ -104,12 +107,22 @@ class NesterovODE(DampedOscillator):
 
     Su, Boyd & Candès, "A differential equation for modeling Nesterov's
     accelerated gradient method", JMLR 17 (2016). Unit mass, damping
-    :math:`r/t` with :math:`r = 3`; time starts at ``t0 > 0``.
+    :math:`r/t`; time starts at ``t0 > 0``.
+
+    Parameters
+    ----------
+    r : float
+        Damping numerator, 3 in Nesterov's method.
+    t0 : float
+        Initial time (the damping :math:`r/t` is singular at 0).
     """
 
     name = "nesterov_ode"
     r = sp.Symbol("r", positive=True)
     t0 = sp.Symbol("t0", positive=True)
+
+    def __init__(self, r: float = 3.0, t0: float = 1.0):
+        System.__init__(self, r=r, t0=t0)
 
     @classmethod
     def symbols(cls):
@@ -142,6 +155,9 @@ class GradientFlow(System):
 
     name = "gradient_flow"
     second_order = False
+
+    def __init__(self, damping: float = 1.0):
+        super().__init__(damping=damping)
 
     @classmethod
     def symbols(cls):

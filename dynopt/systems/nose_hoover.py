@@ -60,11 +60,12 @@ class NoseHoover(System):
 
     name = "nose_hoover"
 
-    def __init__(self, normalization: str = "sum", **params):
+    def __init__(self, mass: float = 1.0, Q: float = 1.0, temperature: float = 0.0,
+                 normalization: str = "sum"):
         if normalization not in ("sum", "mean"):
             raise ValueError(f"normalization must be 'sum' or 'mean', got {normalization!r}")
         self.normalization = normalization
-        super().__init__(**params)
+        super().__init__(mass=mass, Q=Q, temperature=temperature)
 
     @classmethod
     def symbols(cls):

@@ -1,0 +1,115 @@
+"""The ``dynopt`` command line: ``demo``, ``methods``, ``reproduce``, ``bench``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+__all__ = ["main"]
+
+
+def _demo(args) -> int:
+    import numpy as np
+    import scipy.optimize as so
+
+    import dynopt
+    from dynopt.stats import format_table
+
+    x0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
+    settings = {
+        "gd": {"lr": 1e-3},
+        "heavy_ball": {"lr": 1e-3, "momentum": 0.9},
+        "nesterov": {"lr": 1e-3, "momentum": 0.9},
+        "damped_oscillator": {"dt": 0.03, "mass": 1.0, "damping": 2.0},
+        "nose_hoover": {"dt": 0.01, "Q": 1.0, "temperature": 0.0},
+    }
+    for name, opts in _extra_demo_settings().items():
+        if name in dynopt.METHODS:
+            settings[name] = opts
+    rows = []
+    for name, opts in settings.items():
+        res = dynopt.minimize(so.rosen, x0, jac=so.rosen_der, method=name,
+                              options={**opts, "maxiter": args.maxiter, "gtol": 1e-6})
+        rows.append({"method": name, "settings": ", ".join(f"{k}={v}" for k, v in opts.items()),
+                     "f": res.fun, "|x-1|": float(np.abs(res.x - 1).max()), "steps": res.nit,
+                     "status": res.status})
+    ref = so.minimize(so.rosen, x0, jac=so.rosen_der, method="L-BFGS-B",
+                      options={"gtol": 1e-6, "maxiter": args.maxiter})
+    rows.append({"method": "scipy L-BFGS-B", "settings": "", "f": ref.fun,
+                 "|x-1|": float(np.abs(ref.x - 1).max()), "steps": ref.nit, "status": ref.status})
+    print(f"Rosenbrock 5-D from x0 = {x0.tolist()}, stop at max|grad| <= 1e-6 "
+          f"or {args.maxiter} steps (status 0 = converged)")
+    print(format_table(rows, ["method", "settings", "f", "|x-1|", "steps", "status"]))
+    return 0
+
+
+def _extra_demo_settings():
+    return {
+        "fanos": {"lr": 3e-2},
+        "adam": {"lr": 1e-2},
+        "frankenstein": {"lr": 1e-2},
+        "fire": {"dt": 0.01, "dtmax": 0.1},
+    }
+
+
+def _methods(args) -> int:
+    import dynopt
+    listing = dynopt.describe_methods()
+    if args.json:
+        print(json.dumps(listing, indent=2, default=str))
+        return 0
+    for name, info in listing.items():
+        hyper = ", ".join(f"{k}={v!r}" for k, v in info["hyperparameters"].items())
+        integ = info["integrator"] or "discrete rule"
+        print(f"{name:18s} [{integ}] {info['summary']}\n{'':18s}   {hyper}")
+    return 0
+
+
+def _reproduce(args) -> int:
+    from dynopt.reproduce import REPRODUCTIONS, run_reproductions
+    names = list(REPRODUCTIONS) if args.name == "all" else [args.name]
+    return run_reproductions(names, args)
+
+
+def _bench(args, rest) -> int:
+    from dynopt import bench
+    return bench.main(rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dynopt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="run a few methods on Rosenbrock 5-D and print a table")
+    demo.add_argument("--maxiter", type=int, default=20000)
+    meth = sub.add_parser("methods", help="list the registered methods and their defaults")
+    meth.add_argument("--json", action="store_true")
+    rep = sub.add_parser("reproduce", help="reproduce a paper's table")
+    try:
+        from dynopt.reproduce import REPRODUCTIONS
+        choices = [*REPRODUCTIONS, "all"]
+    except ImportError:
+        choices = ["all"]
+    rep.add_argument("name", choices=choices)
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="the reduced size CI runs")
+    size.add_argument("--full", action="store_true", help="the papers' full size (long)")
+    rep.add_argument("--seeds", type=int, default=None, help="number of seeds")
+    rep.add_argument("--out", default="results", help="output folder (tables, JSON, CSV, PNG)")
+    rep.add_argument("--json", action="store_true", help="also print the results as JSON")
+    rep.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    rep.add_argument("--no-progress", action="store_true")
+    sub.add_parser("bench", help="performance benchmark (see python -m dynopt.bench --help)",
+                   add_help=False)
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:
+        return _bench(None, argv[1:])
+    args = build_parser().parse_args(argv)
+    return {"demo": _demo, "methods": _methods, "reproduce": _reproduce}[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,341 @@
+r"""FIRE and FIRE 2.0: molecular dynamics that steers toward the force and adapts its step.
+
+The Fast Inertial Relaxation Engine (E. Bitzek, P. Koskinen, F. Gähler,
+M. Moseler and P. Gumbsch, "Structural relaxation made simple",
+*Phys. Rev. Lett.* 97, 170201, 2006) runs unit-mass dynamics
+:math:`\ddot x = F = -\nabla f` and adds two controls read off the power
+:math:`P = F\cdot v`:
+
+* while :math:`P > 0` (moving downhill) the velocity is turned toward the force,
+
+  .. math::
+
+      v \leftarrow (1-\alpha)\, v + \alpha\, \lVert v\rVert\, \hat F,
+      \qquad \hat F = F / \lVert F\rVert,
+
+  and after more than :math:`N_\mathrm{min}` such steps the time step grows,
+  :math:`\Delta t \leftarrow \min(f_\mathrm{inc}\Delta t, \Delta t_\mathrm{max})`, while
+  the mixing shrinks, :math:`\alpha \leftarrow f_\alpha \alpha`;
+* when :math:`P \le 0` (uphill) the system is frozen, :math:`v \leftarrow 0`,
+  :math:`\Delta t \leftarrow f_\mathrm{dec}\Delta t`, :math:`\alpha \leftarrow \alpha_\mathrm{start}`.
+
+Two methods are registered:
+
+``'fire'``
+    FIRE as :class:`ase.optimize.FIRE` runs it (ASE's parameter names and
+    defaults, unit mass; checked step by step against ASE 3.29 in the tests).
+    Per step, with :math:`F = -g` at the current :math:`x`:
+
+    1. on the first step :math:`v = 0` and no control acts (ASE's ``vel is None``);
+       afterwards the :math:`P` test above, where the growth test reads the
+       counter *before* it is incremented (:math:`N_\mathrm{steps} > N_\mathrm{min}`,
+       then :math:`N_\mathrm{steps} \leftarrow N_\mathrm{steps}+1`);
+    2. explicit kick and drift with the new step,
+       :math:`v \leftarrow v + \Delta t F`, :math:`\delta = \Delta t\, v`;
+    3. the whole displacement is capped in Euclidean norm,
+       :math:`\delta \leftarrow \delta\,\min(1, \mathrm{maxstep}/\lVert\delta\rVert_2)`,
+       :math:`x \leftarrow x + \delta` (the velocity itself is not rescaled).
+
+    The flag ``downhill_check=True`` (default ``False``, as in ASE) also compares
+    energies: if :math:`f` rose since the previous step, :math:`x` returns to the
+    previous point and the step is treated as uphill; the kick then uses the
+    gradient of the rejected point, as ASE does. ASE's separate initial mixing
+    ``a`` is not a parameter: :math:`\alpha` starts at ``astart`` (both 0.1 in ASE).
+
+``'fire2'``
+    FIRE 2.0 (J. Guénolé, W. G. Nöhring, A. Vaid, F. Houllé, Z. Xie, A. Prakash and
+    E. Bitzek, "Assessment and optimization of the fast inertial relaxation
+    engine (FIRE) for energy minimization in atomistic simulations and its
+    implementation in LAMMPS", *Comput. Mater. Sci.* 175, 109584, 2020,
+    Algorithm 2 and Table 1), with the semi-implicit Euler integrator and the
+    parameter names of LAMMPS' ``min_modify`` (``delaystep``, ``dtgrow``,
+    ``dtshrink``, ``alpha0``, ``alphashrink``, ``tmax``, ``tmin``, ``dmax``).
+    Iteration :math:`i = 1, 2, \dots`:
+
+    1. :math:`P > 0`: the mixing coefficients are frozen with the current
+       :math:`\alpha` and :math:`\lVert v\rVert`; if more than ``delaystep``
+       iterations have passed since the last :math:`P \le 0`,
+       :math:`\Delta t \leftarrow \min(\mathrm{dtgrow}\,\Delta t, \mathrm{tmax}\,\Delta t_0)`
+       and :math:`\alpha \leftarrow \mathrm{alphashrink}\,\alpha`;
+    2. :math:`P \le 0`: unless ``initialdelay`` holds and :math:`i < \mathrm{delaystep}`,
+       :math:`\alpha \leftarrow \alpha_0` and
+       :math:`\Delta t \leftarrow \mathrm{dtshrink}\,\Delta t` provided the result
+       stays :math:`\ge \mathrm{tmin}\,\Delta t_0`; with ``halfstepback`` the
+       system goes back half a step, :math:`x \leftarrow x - \tfrac12\Delta t\, v`;
+       then :math:`v \leftarrow 0`;
+    3. the step is limited so that no coordinate moves by more than ``dmax``,
+       :math:`\Delta t' = \min(\Delta t, \mathrm{dmax}/\max_j |v_j|)`, with
+       :math:`v` replaced by :math:`\Delta t F` right after a reset;
+    4. semi-implicit Euler with the mixing applied after the kick (on
+       :math:`P > 0` only):
+       :math:`v \leftarrow (1-\alpha)(v + \Delta t' F) + \alpha \lVert v_\mathrm{old}\rVert \hat F`,
+       :math:`x \leftarrow x + \Delta t' v`.
+
+    The first iteration sees :math:`v = 0`, hence :math:`P = 0`: it counts as
+    the last :math:`P \le 0` event, so the delay runs from there. This
+    follows the authors' implementation in LAMMPS (``min_style fire``),
+    which also fixes the details the paper leaves open (the norm in the
+    mixing is taken before the kick; ``dmax`` bounds each component).
+
+    The half step back moves :math:`x`, so the force of the next kick must be
+    evaluated at the new point; LAMMPS evaluates it within the same iteration.
+    Here every step evaluates the gradient once, so an iteration with a half
+    step back takes two steps: the first moves back and sets ``pending``, the
+    second kicks from rest with the force at the moved point. The sequence
+    of positions after each kick and the number of force evaluations are
+    those of LAMMPS (which also spends one evaluation on its very first
+    iteration at the unchanged start; this one does not). The counters
+    ``it`` (iterations) and ``last_neg`` run over LAMMPS' iterations, not
+    over steps. LAMMPS' optional stop after 2000 uphill events is left out.
+
+Both are discrete rules: ``integrator`` must be ``None``. Unit mass
+throughout, so the kinetic energy is :math:`\tfrac12\lVert v\rVert^2`.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..program import Elementwise, Gradient, Reduce, Scalar, StepProgram, f, g, k, x
+from ..systems.base import v
+from .base import Method
+
+__all__ = ["build_fire", "build_fire2", "METHODS"]
+
+# ----------------------------------------------------------------- FIRE (ASE)
+dt = sp.Symbol("dt", positive=True)
+dtmax = sp.Symbol("dtmax", positive=True)
+Nmin = sp.Symbol("Nmin", integer=True, nonnegative=True)
+finc = sp.Symbol("finc", positive=True)
+fdec = sp.Symbol("fdec", positive=True)
+astart = sp.Symbol("astart", nonnegative=True)
+fa = sp.Symbol("fa", positive=True)
+maxstep = sp.Symbol("maxstep", positive=True)
+
+#: mixing coefficient (ASE's ``a``), current time step (ASE's ``dt`` attribute),
+#: steps since the last uphill event (ASE's ``Nsteps``)
+a = sp.Symbol("a", real=True)
+h = sp.Symbol("h", real=True)
+Nsteps = sp.Symbol("Nsteps", real=True)
+#: previous point and energy (``downhill_check`` only)
+x_last = sp.Symbol("x_last", real=True)
+f_last = sp.Symbol("f_last", real=True)
+
+# temporaries
+P = sp.Symbol("P", real=True)
+FF = sp.Symbol("FF", real=True)
+vv = sp.Symbol("vv", real=True)
+up = sp.Symbol("up", real=True)
+keep = sp.Symbol("keep", real=True)
+steer = sp.Symbol("steer", real=True)
+grow = sp.Symbol("grow", real=True)
+uphill = sp.Symbol("uphill", real=True)
+dr2 = sp.Symbol("dr2", real=True)
+cap = sp.Symbol("cap", real=True)
+
+
+#: floor of F.F under a square root, where only an unused branch can meet F = 0
+_TINY = sp.Float(1e-38)
+
+
+def _flag(cond):
+    """1 where ``cond`` holds, else 0 (a scalar usable in later conditions)."""
+    return sp.Piecewise((1, cond), (0, True))
+
+
+def build_fire(integrator=None, downhill_check=False):
+    r"""The step program of ASE's FIRE (see the module docstring).
+
+    Parameters
+    ----------
+    integrator : None
+        FIRE is a discrete rule.
+    downhill_check : bool
+        Also reject steps that raised the energy (ASE's option of that name).
+
+    Returns
+    -------
+    StepProgram
+    """
+    if not isinstance(downhill_check, bool):
+        raise TypeError(f"fire: downhill_check must be True or False, got {downhill_check!r}")
+    first = sp.Eq(k, 0)
+    stages = []
+    vectors = {v: 0}
+    scalars = {a: astart, h: dt, Nsteps: 0}
+    if downhill_check:
+        vectors[x_last] = x
+        scalars[f_last] = f
+        stages += [
+            Scalar([(uphill, _flag(sp.And(sp.Not(first), f > f_last))),
+                    (f_last, sp.Piecewise((f_last, uphill > 0), (f, True)))]),
+            Elementwise([(x, sp.Piecewise((x_last, uphill > 0), (x, True))), (x_last, x)]),
+        ]
+        downhill = sp.Eq(uphill, 0)
+    else:
+        downhill = sp.true
+    stages += [
+        Reduce(P, -g * v, "sum"),
+        Reduce(FF, g * g, "sum"),
+        Reduce(vv, v * v, "sum"),
+        Scalar([
+            (up, _flag(sp.And(sp.Not(first), P > 0, downhill))),
+            # ASE mixes with the alpha of this step, then updates alpha
+            (keep, sp.Piecewise((1 - a, up > 0), (0, True))),
+            # (the floor only keeps the unused branch finite when F = 0)
+            (steer, sp.Piecewise((a * sp.sqrt(vv / sp.Max(FF, _TINY)), up > 0), (0, True))),
+            (grow, _flag(sp.And(up > 0, Nsteps > Nmin))),
+            (h, sp.Piecewise((sp.Min(h * finc, dtmax), grow > 0), (h, sp.Or(up > 0, first)),
+                             (h * fdec, True))),
+            (a, sp.Piecewise((a * fa, grow > 0), (a, sp.Or(up > 0, first)), (astart, True))),
+            (Nsteps, sp.Piecewise((Nsteps + 1, up > 0), (Nsteps, first), (0, True))),
+        ]),
+        # F = -g: mix toward the force, then the explicit kick with the new step
+        Elementwise([(v, keep * v - steer * g - h * g)]),
+        Reduce(dr2, (h * v) ** 2, "sum"),
+        # min(1, maxstep / |dr|) without dividing by zero
+        Scalar([(cap, maxstep / sp.Max(sp.sqrt(dr2), maxstep))]),
+        Elementwise([(x, x + cap * h * v)]),
+        Gradient(),
+    ]
+    return StepProgram(
+        "fire" if not downhill_check else "fire_downhill",
+        vectors=vectors,
+        scalars=scalars,
+        params={dt: 0.1, dtmax: 1.0, Nmin: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99,
+                maxstep: 0.2},
+        stages=stages,
+        energies={"kinetic": ("sum", v ** 2 / 2)},
+        description="FIRE as ase.optimize.FIRE (Bitzek et al., PRL 97, 170201, 2006)",
+    )
+
+
+# ------------------------------------------------------------------- FIRE 2.0
+delaystep = sp.Symbol("delaystep", integer=True, nonnegative=True)
+dtgrow = sp.Symbol("dtgrow", positive=True)
+dtshrink = sp.Symbol("dtshrink", positive=True)
+alpha0 = sp.Symbol("alpha0", nonnegative=True)
+alphashrink = sp.Symbol("alphashrink", positive=True)
+tmax = sp.Symbol("tmax", positive=True)
+tmin = sp.Symbol("tmin", nonnegative=True)
+dmax = sp.Symbol("dmax", positive=True)
+
+#: iterations done (LAMMPS' step counter), iteration of the last P <= 0,
+#: 1 while the kick of an iteration that went half a step back is due
+it = sp.Symbol("it", real=True)
+last_neg = sp.Symbol("last_neg", real=True)
+pending = sp.Symbol("pending", real=True)
+
+i_now = sp.Symbol("i_now", real=True)
+pos = sp.Symbol("pos", real=True)
+neg = sp.Symbol("neg", real=True)
+back = sp.Symbol("back", real=True)
+fresh = sp.Symbol("fresh", real=True)
+soften = sp.Symbol("soften", real=True)
+vmax = sp.Symbol("vmax", real=True)
+gmax = sp.Symbol("gmax", real=True)
+hv = sp.Symbol("hv", real=True)
+hx = sp.Symbol("hx", real=True)
+hback = sp.Symbol("hback", real=True)
+rest = sp.Symbol("rest", real=True)
+
+
+def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
+    r"""The step program of FIRE 2.0 with semi-implicit Euler (see the module docstring).
+
+    Parameters
+    ----------
+    integrator : None
+        FIRE 2.0 is a discrete rule.
+    halfstepback : bool
+        Go back half a step on :math:`P \le 0` (default ``True``, as in the paper).
+    initialdelay : bool
+        Do not shrink :math:`\Delta t` or reset :math:`\alpha` during the first
+        ``delaystep`` iterations (default ``True``, as in the paper).
+
+    Returns
+    -------
+    StepProgram
+    """
+    for name, value in (("halfstepback", halfstepback), ("initialdelay", initialdelay)):
+        if not isinstance(value, bool):
+            raise TypeError(f"fire2: {name} must be True or False, got {value!r}")
+    is_pending = pending > 0
+    cond_soften = neg > 0
+    if initialdelay:
+        cond_soften = sp.And(neg > 0, i_now >= delaystep)
+    cond_back = sp.And(neg > 0, vv > 0) if halfstepback else sp.false
+    stages = [
+        Reduce(P, -g * v, "sum"),
+        Reduce(FF, g * g, "sum"),
+        Reduce(vv, v * v, "sum"),
+        Reduce(vmax, sp.Abs(v), "max"),
+        Reduce(gmax, sp.Abs(g), "max"),
+        Scalar([
+            (i_now, sp.Piecewise((it, is_pending), (it + 1, True))),
+            (pos, _flag(sp.And(sp.Not(is_pending), P > 0))),
+            (neg, _flag(sp.And(sp.Not(is_pending), P <= 0))),
+            (back, _flag(cond_back)),
+            # kick from rest with the force at the current point
+            (fresh, _flag(sp.Or(is_pending, sp.And(neg > 0, sp.Eq(back, 0))))),
+            (keep, sp.Piecewise((1 - a, pos > 0), (1, True))),
+            (steer, sp.Piecewise((a * sp.sqrt(vv / sp.Max(FF, 1e-20)), sp.And(pos > 0, FF > 1e-20)),
+                                 (0, True))),
+            (grow, _flag(sp.And(pos > 0, i_now - last_neg > delaystep))),
+            (soften, _flag(cond_soften)),
+            (h, sp.Piecewise((sp.Min(h * dtgrow, tmax * dt), grow > 0),
+                             (h * dtshrink, sp.And(soften > 0, h * dtshrink >= tmin * dt)),
+                             (h, True))),
+            (a, sp.Piecewise((a * alphashrink, grow > 0), (alpha0, soften > 0), (a, True))),
+            (last_neg, sp.Piecewise((i_now, neg > 0), (last_neg, True))),
+            (it, i_now),
+            (pending, back),
+            # the kick's step, limited so that no coordinate moves more than dmax
+            # (dmax / max(u, dmax/h) = min(h, dmax/u), finite when u = 0)
+            (hv, sp.Piecewise((0, back > 0),
+                              (dmax / sp.Max(h * gmax, dmax / h), fresh > 0),
+                              (dmax / sp.Max(vmax, dmax / h), True))),
+            (hback, sp.Piecewise((h / 2, back > 0), (0, True))),
+            (rest, sp.Piecewise((0, sp.Or(fresh > 0, back > 0)), (1, True))),
+        ]),
+        # F = -g; the half step back uses the velocity before the reset
+        Elementwise([
+            (x, x - hback * v),
+            (v, keep * (rest * v - hv * g) - steer * g),
+            (x, x + hv * v),
+        ]),
+        Gradient(),
+    ]
+    return StepProgram(
+        "fire2",
+        vectors={v: 0},
+        scalars={a: alpha0, h: dt, it: 0, last_neg: 0, pending: 0},
+        params={dt: 0.1, delaystep: 20, dtgrow: 1.1, dtshrink: 0.5, alpha0: 0.25,
+                alphashrink: 0.99, tmax: 10.0, tmin: 0.02, dmax: 0.1},
+        stages=stages,
+        energies={"kinetic": ("sum", v ** 2 / 2)},
+        description="FIRE 2.0, semi-implicit Euler (Guenole et al., Comput. Mater. Sci. 175, "
+                    "109584, 2020)",
+    )
+
+
+_PHYSICAL = ("unit-mass molecular dynamics xddot = -grad f with velocity mixing toward the "
+             "force direction while P = F.v > 0, a freeze (v = 0) when P <= 0, and an adaptive "
+             "time step")
+
+METHODS = {
+    "fire": Method(
+        "fire", build_fire, integrator=None, flags={"downhill_check": False},
+        bounds={"finc": (1, None), "fdec": (None, 1), "astart": (0, 1), "fa": (None, 1)},
+        summary="FIRE (Bitzek et al. 2006) exactly as ase.optimize.FIRE (dt, dtmax, Nmin, finc, "
+                "fdec, astart, fa, maxstep)",
+        physical=_PHYSICAL + "; explicit kick then drift, displacement capped at maxstep"),
+    "fire2": Method(
+        "fire2", build_fire2, integrator=None,
+        flags={"halfstepback": True, "initialdelay": True},
+        bounds={"dtgrow": (1, None), "dtshrink": (None, 1), "alpha0": (0, 1),
+                "alphashrink": (None, 1)},
+        summary="FIRE 2.0 (Guenole et al. 2020), semi-implicit Euler, LAMMPS' parameter names",
+        physical=_PHYSICAL + "; semi-implicit Euler, half a step back on P <= 0, "
+                             "per-coordinate move limit dmax"),
+}
+"""The FIRE family: ``'fire'`` (ASE's FIRE) and ``'fire2'`` (FIRE 2.0)."""
