@@ -151,6 +151,11 @@ class GradientFlow(System):
     Setting :math:`m \\to 0` in :class:`DampedOscillator` leaves the balance of
     dissipative and potential forces; explicit Euler with step :math:`h` is
     gradient descent with learning rate :math:`\\eta = h / c`.
+
+    Parameters
+    ----------
+    damping : float
+        :math:`c > 0`.
     """
 
     name = "gradient_flow"

@@ -1,0 +1,128 @@
+r"""The Frankenstein optimizer: adaptive momentum and second-moment coefficients.
+
+C.-W. Hsu et al., "Frankenstein Optimizer: Harnessing the Potential by
+Revisiting Optimization Tricks", arXiv:2503.02147 (2025); the authors' code
+(acctouhou/Frankenstein_optimizer, Apache-2.0); reference section 5. Per
+coordinate, with state :math:`m_0 = 0`, :math:`v^{\max}_0 = 0` and
+:math:`s_0 = \alpha` (``lr``), one step reads
+
+.. math::
+
+    \theta &\leftarrow \theta\,(1 - \alpha\,\mathrm{wd}) \\
+    \beta_1 &= 1 - \operatorname{clip}\Big(0.1\sqrt{\alpha / 10^{-3}},\ 0.05,\ b\Big) \\
+    P &= \arccos\big(\tanh(m\,g)\big) / \pi \\
+    \xi &= \frac{1 + e^{-1/2}}{1 + e^{-\lvert s - P\rvert}} \\
+    x_t &= g^2 + \varepsilon, \qquad v_t = \max(v^{\max}, x_t) \\
+    \rho &= \log \operatorname{clip}\big(e + \tfrac12 - P + \sqrt{w},\ r_{\min},\ r_{\max}\big) \\
+    m &\leftarrow \rho\,\beta_1 m - \alpha\,\xi\, g / \sqrt{v_t} \\
+    \theta &\leftarrow \theta + \beta_1 m - \alpha\,\xi\, g / \sqrt{v_t} \\
+    1 - \beta_2 &= \kappa\big(x_t / s\big)\,\lvert P - \tfrac12\rvert, \qquad
+    v^{\max} \leftarrow \beta_2 v_t + (1 - \beta_2)\, x_t, \qquad s \leftarrow x_t
+
+``variant='code'`` (default) is the authors' code at its head:
+:math:`b = 0.95`, :math:`w = v_t`, :math:`[r_{\min}, r_{\max}] = [e^{-0.2}, e^{1.03}]`,
+:math:`\kappa(r) = \operatorname{clip}(r, 0, 1)`. ``variant='paper'`` is the
+pseudo-code of the paper's Algorithm 1: :math:`b = 0.99`, :math:`w = x_t`,
+:math:`[r_{\min}, r_{\max}] = [e^{0.8}, e^{1.05}]` and :math:`\kappa(r) = r` (the
+algorithm writes :math:`\beta_2 = 1 - \frac{x_t}{x_{t-1}}\lvert 0.5 - P\rvert`
+without a clip). The lower bound :math:`e^{-0.2}` of the code is never active
+(the argument is at least :math:`e - \tfrac12`); the paper's :math:`e^{0.8}` is
+active when :math:`P - \sqrt{x_t} > e + \tfrac12 - e^{0.8} \approx 0.993`.
+Weight decay is decoupled in both (the paper's pseudo-code has none; default 0).
+
+Read as a damped system, the step is Nesterov's form of the heavy ball
+(``nesterov``: velocity update, then a look-ahead position update) with a
+per-coordinate step :math:`\alpha\xi/\sqrt{v_t}` (mass
+:math:`\sqrt{v_t}/(\alpha\xi)`) and a momentum coefficient :math:`\rho\beta_1`
+that drops towards 0 when momentum and gradient disagree (:math:`P \to 1`), a
+friction that adapts to the alignment as FIRE's does.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..program import Elementwise, Gradient, Scalar, StepProgram, g, x
+from .base import Method
+
+__all__ = ["build_frankenstein", "METHODS", "VARIANTS"]
+
+lr = sp.Symbol("lr", positive=True)
+eps = sp.Symbol("eps", nonnegative=True)
+weight_decay = sp.Symbol("weight_decay", nonnegative=True)
+
+# state
+m = sp.Symbol("m", real=True)
+vmax = sp.Symbol("vmax", real=True)
+s = sp.Symbol("s", real=True)
+# temporaries
+beta1 = sp.Symbol("beta1", positive=True)
+P = sp.Symbol("P", real=True)
+xi = sp.Symbol("xi", positive=True)
+x_t = sp.Symbol("x_t", positive=True)
+v_t = sp.Symbol("v_t", positive=True)
+rho = sp.Symbol("rho", real=True)
+step = sp.Symbol("step", real=True)
+one_minus_beta2 = sp.Symbol("one_minus_beta2", real=True)
+
+half = sp.Rational(1, 2)
+
+#: variant -> (upper clip of 1 - beta1, use v_t in rho, rho's clip bounds, clip x_t/s to [0, 1])
+VARIANTS = {
+    "code": (sp.Rational(95, 100), True, (sp.exp(-sp.Rational(1, 5)), sp.exp(sp.Rational(103, 100))),
+             True),
+    "paper": (sp.Rational(99, 100), False, (sp.exp(sp.Rational(4, 5)), sp.exp(sp.Rational(105, 100))),
+              False),
+}
+
+
+def _clip(expr, lo, hi):
+    return sp.Min(sp.Max(expr, lo), hi)
+
+
+def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
+    """The Frankenstein step program (``variant`` in ``'code'``, ``'paper'``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"frankenstein: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+    upper, rho_uses_v, (rho_lo, rho_hi), clip_ratio = VARIANTS[variant]
+    ratio = x_t / s
+    if clip_ratio:
+        ratio = _clip(ratio, 0, 1)
+    stages = [
+        Scalar([(beta1, 1 - _clip(sp.Rational(1, 10) * sp.sqrt(lr / sp.Rational(1, 1000)),
+                                  sp.Rational(5, 100), upper))]),
+        Elementwise([
+            (x, x * (1 - lr * weight_decay)),
+            (P, sp.acos(sp.tanh(m * g)) / sp.pi),
+            (xi, (1 + sp.exp(-half)) / (1 + sp.exp(-sp.Abs(s - P)))),
+            (x_t, g**2 + eps),
+            (v_t, sp.Max(vmax, x_t)),
+            (rho, sp.log(_clip(sp.E + half - P + sp.sqrt(v_t if rho_uses_v else x_t),
+                               rho_lo, rho_hi))),
+            (step, lr * xi * g / sp.sqrt(v_t)),
+            (m, rho * beta1 * m - step),
+            (x, x + beta1 * m - step),
+            (one_minus_beta2, ratio * sp.Abs(P - half)),
+            (vmax, (1 - one_minus_beta2) * v_t + one_minus_beta2 * x_t),
+            (s, x_t),
+        ]),
+        Gradient(),
+    ]
+    return StepProgram(
+        f"frankenstein_{variant}", vectors={m: 0, vmax: 0, s: lr}, scalars={},
+        params={lr: 1e-3, eps: 1e-8, weight_decay: 0.0}, stages=stages,
+        description=f"Frankenstein optimizer (Hsu et al. 2025), {variant} variant")
+
+
+def _build(integrator, variant="code"):
+    return build_frankenstein(integrator, variant=variant)
+
+
+METHODS = {
+    "frankenstein": Method(
+        "frankenstein", _build, integrator=None, flags={"variant": "code"},
+        summary="Frankenstein optimizer (Hsu et al., arXiv 2503.02147); variant='code' "
+                "(authors' code, default) or 'paper' (Algorithm 1)",
+        physical="Nesterov-form heavy ball with per-coordinate mass sqrt(v_t)/(lr xi) and "
+                 "momentum coefficient rho*beta1 adapted to the alignment P of momentum and "
+                 "gradient"),
+}
