@@ -87,3 +87,11 @@ def test_system_rejects_bad_parameters():
         NoseHoover(normalization="median")
     with pytest.raises(ValueError, match="finite"):
         DampedOscillator(mass=float("nan"))
+
+
+def test_energies_render_as_sums():
+    E = NoseHoover().extended_energy()
+    assert isinstance(DampedOscillator().energy().args[0], sp.Sum) or any(
+        isinstance(a, sp.Sum) for a in DampedOscillator().energy().args)
+    latex = sp.latex(E)
+    assert "\\sum" in latex and "\\zeta" in latex and "\\eta" in latex

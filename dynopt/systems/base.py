@@ -24,7 +24,7 @@ import sympy as sp
 
 from ..program import Reduce, g, x
 
-__all__ = ["System", "VectorField", "t", "p", "v", "potential"]
+__all__ = ["System", "VectorField", "t", "p", "v", "potential", "coordinate_sum"]
 
 #: time
 t = sp.Symbol("t", real=True)
@@ -40,6 +40,15 @@ def gradient_of_potential(expr: sp.Expr) -> sp.Expr:
     """Replace :math:`\\partial f / \\partial x` in ``expr`` by the gradient symbol ``g``."""
     return expr.replace(
         lambda e: isinstance(e, sp.Derivative) and e.expr == potential(x), lambda e: g)
+
+
+def coordinate_sum(density: sp.Expr) -> sp.Expr:
+    """:math:`\\sum_{i=1}^N` of a per-coordinate expression, for display."""
+    from ..program import N
+    i = sp.Idx("i")
+    sub = {s: sp.Indexed(sp.IndexedBase(s.name), i) for s in density.free_symbols
+           if s.name in ("v", "x", "g", "p")}
+    return sp.Sum(density.xreplace(sub), (i, 1, N))
 
 
 @dataclass

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..program import g, x
-from .base import System, VectorField, gradient_of_potential, p, potential, t, v
+from .base import System, VectorField, coordinate_sum, gradient_of_potential, p, potential, t, v
 
 __all__ = ["DampedOscillator", "GradientFlow", "NesterovODE", "hamilton_rayleigh"]
 
@@ -99,7 +99,8 @@ class DampedOscillator(System):
         return [sp.Eq(X.diff(t, 2), acc)]
 
     def energy(self):
-        return mass * v**2 / 2 + potential(x)
+        """:math:`E = \\sum_i \\tfrac12 m v_i^2 + f(x)`."""
+        return coordinate_sum(mass * v**2 / 2) + potential(x)
 
 
 class NesterovODE(DampedOscillator):
@@ -142,7 +143,7 @@ class NesterovODE(DampedOscillator):
                            params=dict(self.symbols()), energies={"kinetic": ("sum", v**2 / 2)})
 
     def energy(self):
-        return v**2 / 2 + potential(x)
+        return coordinate_sum(v**2 / 2) + potential(x)
 
 
 class GradientFlow(System):

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sympy as sp
 
 from ..program import N, Reduce, g, x
-from .base import System, VectorField, gradient_of_potential, p, potential, t, v
+from .base import System, VectorField, coordinate_sum, gradient_of_potential, p, potential, t, v
 from .damped_oscillator import to_velocity
 
 __all__ = ["NoseHoover", "zeta", "eta", "kinetic_sum"]
@@ -123,4 +123,9 @@ class NoseHoover(System):
         ]
 
     def energy(self):
-        return mass * v**2 / 2 + potential(x)
+        """The physical energy :math:`\\sum_i \\tfrac12 m v_i^2 + f(x)` (not conserved)."""
+        return coordinate_sum(mass * v**2 / 2) + potential(x)
+
+    def extended_energy(self):
+        """:math:`H'`, conserved by the exact flow (see the module docstring)."""
+        return self.energy() + self.extended_energy_terms()
