@@ -1,0 +1,25 @@
+"""MkDocs hook: fill ``<!-- methods-table -->`` with the live method registry."""
+from __future__ import annotations
+
+MARKER = "<!-- methods-table -->"
+
+
+def _table() -> str:
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout's dynopt
+    import dynopt
+    lines = ["| method | integrator | hyperparameters (defaults) | what it is |",
+             "|---|---|---|---|"]
+    for name, info in dynopt.describe_methods().items():
+        hyper = ", ".join(f"`{k}={v!r}`" for k, v in info["hyperparameters"].items())
+        integ = f"`{info['integrator']}`" if info["integrator"] else "discrete rule"
+        what = info["summary"] + (f" — {info['physical']}" if info["physical"] else "")
+        lines.append(f"| `{name}` | {integ} | {hyper} | {what.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def on_page_markdown(markdown, page, config, files):
+    if MARKER in markdown:
+        markdown = markdown.replace(MARKER, _table())
+    return markdown
