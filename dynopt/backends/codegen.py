@@ -155,8 +155,13 @@ def blocks(ops: list, optimize: bool = True) -> list:
     i = 0
     while i < len(ops):
         kind = ops[i].kind
-        j = i
+        j, targets = i, set()
         while j < len(ops) and ops[j].kind == kind and kind not in ("reduce", "custom"):
+            # CSE temps are printed before the whole group: an op reading an earlier op's
+            # result starts a new group, or a temp could read that result before it exists
+            if ops[j].expr.free_symbols & targets:
+                break
+            targets.add(ops[j].target)
             j += 1
         group = ops[i:max(j, i + 1)]
         if optimize and kind not in ("reduce", "custom"):

@@ -1,0 +1,132 @@
+"""Run-time helpers imported by the generated Numba modules.
+
+The compiled kernels take C-contiguous arrays only: per-coordinate state of
+shape ``(batch, n)`` in the run's dtype, scalar state as ``(batch,)`` views
+of the ``(batch, 1)`` arrays of the state dictionary (so that the kernels
+update them in place), and hyperparameters and the built-in scalars ``f``,
+``k``, ``N`` as float64 ``(batch,)`` arrays. Normalising here, before the call,
+keeps one compiled signature per dtype whatever the caller passes (Python
+numbers or ``(batch, 1)`` arrays).
+
+``fmax``, ``fmin`` and ``sign`` follow NumPy's ``maximum``, ``minimum`` and
+``sign``: a NaN operand gives NaN.
+"""
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+__all__ = ["state_vector", "state_scalar", "const_scalar", "param", "fmax", "fmin", "sign",
+           "CHUNK"]
+
+#: coordinates per chunk of a fused reduction (partial sums are combined in
+#: chunk order, so results do not depend on the number of threads)
+CHUNK = 16384
+
+
+def _float_dtype(a) -> np.dtype:
+    dt = np.asarray(a).dtype
+    return dt if dt in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def state_vector(S, name, dtype, shape=None, create=False):
+    """``S[name]`` as a writeable C-contiguous 2-D array of ``dtype``.
+
+    A conforming array is returned as is (kernels update it in place);
+    otherwise a converted copy replaces ``S[name]``. With ``create``, a
+    missing entry (a value the kernel only writes) is allocated.
+    """
+    if create and name not in S:
+        S[name] = np.empty(shape, dtype=dtype)
+    a = S[name]
+    if dtype is None:
+        dtype = _float_dtype(a)
+    if (isinstance(a, np.ndarray) and a.ndim == 2 and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable
+            and (shape is None or a.shape == shape)):
+        return a
+    arr = np.asarray(a, dtype=dtype)
+    if arr.ndim == 1:
+        arr = arr[None, :]
+    if arr.ndim != 2:
+        raise ValueError(f"state entry {name!r} must have shape (batch, n), got {arr.shape}")
+    if shape is not None and arr.shape != shape:
+        try:
+            arr = np.broadcast_to(arr, shape)
+        except ValueError:
+            raise ValueError(f"state entry {name!r} has shape {arr.shape}, expected {shape}") from None
+    arr = np.array(arr, dtype=dtype, order="C")
+    S[name] = arr
+    return arr
+
+
+def state_scalar(S, name, batch, dtype, create=False):
+    """A ``(batch,)`` view of ``S[name]`` (made a C-contiguous ``(batch, 1)`` array).
+
+    With ``create``, a missing entry (a value the kernel only writes) is allocated.
+    """
+    if create and name not in S:
+        S[name] = np.zeros((batch, 1), dtype=dtype)
+    a = S[name]
+    if not (isinstance(a, np.ndarray) and a.shape == (batch, 1) and a.dtype == dtype
+            and a.flags.c_contiguous and a.flags.writeable):
+        arr = np.asarray(a, dtype=dtype)
+        try:
+            arr = np.broadcast_to(arr.reshape(-1, 1) if arr.ndim else arr, (batch, 1))
+        except ValueError:
+            raise ValueError(f"scalar state {name!r} has shape {np.shape(a)}, expected "
+                             f"({batch}, 1)") from None
+        a = np.array(arr, dtype=dtype, order="C")
+        S[name] = a
+    return a.reshape(batch)
+
+
+def const_scalar(value, batch, what):
+    """A read-only scalar (``f``, ``k``, ``N`` or a hyperparameter) as float64 ``(batch,)``."""
+    a = np.asarray(value, dtype=np.float64)
+    if a.size == batch:
+        return np.ascontiguousarray(a.reshape(batch))
+    if a.size == 1:
+        return np.full(batch, a.reshape(-1)[0])
+    raise ValueError(f"{what} must be a number or an array of shape ({batch}, 1), "
+                     f"got shape {a.shape}")
+
+
+def param(P, name, batch):
+    """Hyperparameter ``P[name]`` as a float64 ``(batch,)`` array."""
+    try:
+        value = P[name]
+    except KeyError:
+        raise KeyError(f"missing hyperparameter {name!r}") from None
+    return const_scalar(value, batch, f"hyperparameter {name!r}")
+
+
+@numba.njit(cache=True)
+def fmax(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a >= b else b
+
+
+@numba.njit(cache=True)
+def fmin(a, b):
+    if a != a:
+        return a
+    if b != b:
+        return b
+    return a if a <= b else b
+
+
+@numba.njit(cache=True)
+def sign(a):
+    if a > 0:
+        return 1.0
+    if a < 0:
+        return -1.0
+    if a == 0:
+        return 0.0
+    return math.nan

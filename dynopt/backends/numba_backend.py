@@ -1,0 +1,350 @@
+"""The Numba backend: fused, parallel kernels generated from the step program.
+
+Each part of the program (the stages before and after the gradient
+evaluation) is scheduled into passes over the coordinates
+(:mod:`~dynopt.backends._schedule`): one ``numba.prange`` loop per run of
+elementwise assignments, with the reductions whose operands are computed in
+that loop fused into it, and scalar code between the loops. The kernels are
+``numba.njit(parallel=True, fastmath=False, cache=True)``; the batch axis is an
+outer loop over the members, the coordinates of a member are split among the
+threads. Each kernel has a serial twin (the same code with ``range``), used for
+members with fewer than ``parallel_threshold`` coordinates.
+``Kernels.source`` is the generated module.
+
+The generated source is a real file in the cache directory
+(``$DYNOPT_CACHE_DIR`` or ``~/.cache/dynopt/numba``), named by
+:func:`~dynopt.backends.codegen.program_key`, so Numba's on-disk cache serves
+a second process without compiling again (see :mod:`._module_cache`).
+
+Kernels update the state arrays in place (the NumPy reference replaces them);
+``init`` and ``energies``, which run once per run or per recorded step, are
+the NumPy reference's. Custom stages split a part into compiled segments with
+the Python function called between them.
+
+:meth:`NumbaBackend.run_compiled` runs a whole minimisation in one compiled
+function when the objective is itself a Numba function.
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+
+try:
+    import numba  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised by monkeypatching in the tests
+    raise ImportError(
+        "the 'numba' backend needs Numba, a dependency of dynopt-physics that is not "
+        "importable here: pip install numba (or reinstall: pip install dynopt-physics)"
+    ) from exc
+import numpy
+
+from ..program import Custom, StepProgram
+from ._module_cache import cache_dir as _cache_dir
+from ._module_cache import load_generated_module
+from ._numba_run import run_layout, run_module_source
+from ._numba_source import step_module_source
+from ._numba_support import CHUNK
+from .base import Backend, Kernels
+from .codegen import program_key
+from .numpy_backend import NumpyBackend
+
+__all__ = ["NumbaBackend", "CODEGEN_VERSION"]
+
+#: bump when the generated code changes, so that stale cached modules are not reused
+CODEGEN_VERSION = "numba-1"
+
+
+def _generator_hash() -> str:
+    """A hash of the code generators' own source: editing them invalidates the cache."""
+    from . import _numba_run, _numba_source, _numba_support, _schedule, codegen
+    h = hashlib.sha256()
+    for mod in (_numba_run, _numba_source, _numba_support, _schedule, codegen):
+        with open(mod.__file__, "rb") as fh:
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
+_GENERATOR = _generator_hash()
+
+
+def _has_custom(program: StepProgram) -> bool:
+    return any(isinstance(st, Custom) for st in program.stages)
+
+
+class NumbaBackend(Backend):
+    """Compiles step programs to parallel Numba kernels.
+
+    Parameters
+    ----------
+    cache_dir : str or path-like, optional
+        Where generated modules (and Numba's cache beside them) are kept;
+        default ``$DYNOPT_CACHE_DIR`` or ``~/.cache/dynopt/numba``.
+    parallel : bool
+        ``True`` (default): members with at least ``parallel_threshold``
+        coordinates run the ``prange`` kernels, split among Numba's threads.
+        ``False``: serial kernels only.
+    parallel_threshold : int
+        Coordinates per member from which the parallel kernels are used
+        (default :data:`~dynopt.backends._numba_support.CHUNK`, 16384). Below it,
+        starting the threads of a parallel loop (microseconds, far more on a
+        loaded machine) costs more than the loop. The serial and parallel
+        kernels are the same code with ``range`` for ``prange``; each compiles
+        on its first use (a parallel kernel takes about three times longer).
+    """
+
+    name = "numba"
+    _cache: dict = {}
+
+    def __init__(self, cache_dir=None, parallel=True, parallel_threshold=None):
+        if not isinstance(parallel, bool):
+            raise TypeError(f"parallel must be True or False, got {parallel!r}")
+        if parallel_threshold is None:
+            parallel_threshold = CHUNK
+        if (not isinstance(parallel_threshold, (int, numpy.integer))
+                or isinstance(parallel_threshold, bool) or parallel_threshold < 0):
+            raise ValueError(f"parallel_threshold must be a non-negative integer, "
+                             f"got {parallel_threshold!r}")
+        self.cache_dir = cache_dir
+        self.parallel = parallel
+        self.parallel_threshold = int(parallel_threshold)
+
+    @property
+    def xp(self):
+        return numpy
+
+    def compile(self, program: StepProgram) -> Kernels:
+        if not isinstance(program, StepProgram):
+            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+        key_parts = (CODEGEN_VERSION, _GENERATOR, numba.__version__,
+                     f"parallel>={self.parallel_threshold}" if self.parallel else "serial")
+        key = program_key(program, self.name, *key_parts)
+        memo = (key, str(self.cache_dir))
+        if memo in self._cache:
+            return self._cache[memo]
+        if _has_custom(program):
+            # the key holds the functions' identities, which change between
+            # processes: the file is named by its source
+            source, customs = step_module_source(program, key, self.parallel,
+                                                 self.parallel_threshold)
+            file_key = hashlib.sha256(source.encode()).hexdigest()[:16]
+            module, source = load_generated_module(source, program.name, file_key, self.cache_dir)
+        else:
+            customs = {}
+            module, source = load_generated_module(
+                None, program.name, key, self.cache_dir,
+                make_source=lambda: step_module_source(program, key, self.parallel,
+                                                       self.parallel_threshold)[0])
+        before, after = module._make_drivers(customs)
+        reference = NumpyBackend().compile(program)
+        kernels = Kernels(before, after, reference.init, reference.energies,
+                          source=source, extras={"module": module, "key": key,
+                                                 "key_parts": key_parts, "path": module.__file__})
+        self._cache[memo] = kernels
+        return kernels
+
+    @property
+    def directory(self):
+        """The cache directory in use."""
+        return _cache_dir(self.cache_dir)
+
+    # ------------------------------------------------------------------ whole runs
+    def can_run_compiled(self, program: StepProgram) -> bool:
+        """Whether :meth:`run_compiled` can run ``program`` (no Custom stages)."""
+        return isinstance(program, StepProgram) and not _has_custom(program)
+
+    def run_compiled(self, program: StepProgram, params: dict, fun_and_grad_nb, x0, loop: dict) -> dict:
+        """A whole run in one compiled function.
+
+        Parameters
+        ----------
+        program : StepProgram
+            Without Custom stages (see :meth:`can_run_compiled`).
+        params : dict
+            Hyperparameters, name -> number (missing ones take the program's
+            defaults).
+        fun_and_grad_nb : numba dispatcher
+            ``fun(x, grad_out) -> f``: writes the gradient at ``x`` into
+            ``grad_out`` and returns the objective, e.g.
+            :func:`dynopt.problems.rosenbrock_fun_and_grad_nb`.
+        x0 : array_like, shape (n,)
+            Starting point; float32 runs in float32, anything else in float64.
+        loop : dict
+            ``maxiter`` (10000), ``gtol`` (1e-5; the test is on the inf-norm of
+            the gradient, 0 runs exactly ``maxiter`` steps), ``divergence``
+            (1e12 or ``None``), ``record`` (a stride, 0 or ``False`` = off,
+            ``True`` = 1), ``maxfev`` (``None`` or a positive integer); ``norm``
+            must be ``inf`` if given; other keys are ignored.
+
+        Returns
+        -------
+        dict
+            ``x`` (the last iterate), ``fun``, ``jac`` (the gradient at the
+            returned point: the best one when the run failed with status 3 or
+            4), ``nit``, ``nfev``, ``status`` (codes of
+            :data:`dynopt.loop.STATUS_MESSAGES`), ``best_x``, ``best_fun``,
+            ``state`` (name -> final value: arrays for per-coordinate entries,
+            floats for scalars, as ``OptimizeResult.state`` of the Python loop)
+            and ``trajectory`` (dict of arrays as the Python loop records, or
+            ``None``).
+        """
+        if not isinstance(program, StepProgram):
+            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+        if not self.can_run_compiled(program):
+            raise ValueError(f"program {program.name!r} has Custom (Python) stages and cannot "
+                             "run compiled; use the step kernels (compiled=False)")
+        if not isinstance(fun_and_grad_nb, numba.core.dispatcher.Dispatcher):
+            raise TypeError("fun_and_grad_nb must be a Numba-compiled function fun(x, grad_out) "
+                            f"-> f (numba.njit), got {fun_and_grad_nb!r}")
+        x = numpy.array(x0, copy=True)
+        if x.ndim != 1 or x.size == 0:
+            raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
+        if x.dtype not in (numpy.float32, numpy.float64):
+            x = x.astype(numpy.float64)
+        ctl, stride = _loop_controls(loop)
+        P = _scalar_params(program, params)
+        module = self._run_module(program, fun_and_grad_nb)
+        return _execute(module, program, P, fun_and_grad_nb, x, ctl, stride)
+
+    def _run_module(self, program, fun):
+        ident, cacheable = _function_identity(fun)
+        key = program_key(program, "numba-run", CODEGEN_VERSION, _GENERATOR, numba.__version__,
+                          ident)
+        memo = ("run", key, str(self.cache_dir))
+        if memo not in self._cache:
+            label = f"{program.name}_run"
+            if cacheable:
+                module, _ = load_generated_module(
+                    None, label, key, self.cache_dir, namespace={"_objective": fun},
+                    make_source=lambda: run_module_source(program, key, cache=True))
+            else:
+                source = run_module_source(program, key, cache=False)
+                file_key = hashlib.sha256(source.encode()).hexdigest()[:16]
+                module, _ = load_generated_module(source, label, file_key, self.cache_dir,
+                                                  namespace={"_objective": fun}, module_key=key)
+            self._cache[memo] = module
+        return self._cache[memo]
+
+
+def _function_identity(fun) -> tuple:
+    """(text identifying a Numba function across processes, whether it may be cached)."""
+    py = fun.py_func
+    qual = getattr(py, "__qualname__", "")
+    try:
+        path = inspect.getfile(py)
+        st = os.stat(path)
+        stamp = f"{path}:{st.st_mtime_ns}:{st.st_size}"
+    except (TypeError, OSError):
+        return f"id{id(fun)}", False
+    if "<locals>" in qual or "<lambda>" in qual:
+        return f"{stamp}:{qual}:id{id(fun)}", False
+    return f"{py.__module__}.{qual}@{stamp}", True
+
+
+def _loop_controls(loop: dict) -> tuple:
+    loop = dict(loop or {})
+    maxiter = loop.get("maxiter", 10000)
+    if not isinstance(maxiter, (int, numpy.integer)) or isinstance(maxiter, bool) or maxiter < 0:
+        raise ValueError(f"loop['maxiter'] must be a non-negative integer, got {maxiter!r}")
+    gtol = loop.get("gtol", 1e-5)
+    if not isinstance(gtol, (int, float, numpy.integer, numpy.floating)) or not gtol >= 0:
+        raise ValueError(f"loop['gtol'] must be a non-negative number, got {gtol!r}")
+    norm = loop.get("norm", numpy.inf)
+    if callable(norm) or norm != numpy.inf:
+        raise ValueError(f"compiled runs test the inf-norm of the gradient; loop['norm'] must be "
+                         f"inf, got {norm!r}")
+    div = loop.get("divergence", 1e12)
+    if div is not None and not (isinstance(div, (int, float, numpy.integer, numpy.floating))
+                                and div > 0):
+        raise ValueError(f"loop['divergence'] must be positive or None, got {div!r}")
+    record = loop.get("record", 0)
+    if record is True:
+        stride = 1
+    elif record is False or record is None:
+        stride = 0
+    elif isinstance(record, (int, numpy.integer)) and record >= 0:
+        stride = int(record)
+    else:
+        raise ValueError(f"loop['record'] must be a stride (int >= 0) or a bool, got {record!r}")
+    maxfev = loop.get("maxfev")
+    if maxfev is not None and (not isinstance(maxfev, (int, numpy.integer)) or maxfev < 1):
+        raise ValueError(f"loop['maxfev'] must be None or a positive integer, got {maxfev!r}")
+    ctl = numpy.array([maxiter, gtol, 0.0, 0.0 if div is None else 1.0, stride,
+                       0 if maxfev is None else maxfev], dtype=numpy.float64)
+    ctl[2] = numpy.nan if div is None else float(div)  # replaced by the threshold once f0 is known
+    return ctl, stride
+
+
+def _scalar_params(program, params) -> dict:
+    P = {**program.param_defaults(), **dict(params or {})}
+    out = {}
+    for sym in program.params:
+        value = P[sym.name]
+        if value is None:
+            raise TypeError(f"program {program.name!r} needs the hyperparameter {sym.name!r}")
+        arr = numpy.asarray(value, dtype=numpy.float64)
+        if arr.size != 1:
+            raise ValueError(f"compiled runs take one value per hyperparameter; {sym.name!r} "
+                             f"has shape {arr.shape}")
+        out[sym.name] = float(arr.reshape(-1)[0])
+    return out
+
+
+def _execute(module, program, P, fun, x, ctl, stride) -> dict:
+    n, dtype = x.size, x.dtype
+    layout = run_layout(program)
+    g = numpy.zeros(n, dtype=dtype)
+    f0 = float(fun(x, g))
+    S = {"x": x[None, :], "g": g[None, :], "f": numpy.full((1, 1), f0, dtype=dtype),
+         "k": numpy.zeros((1, 1), dtype=dtype), "N": float(n)}
+    NumpyBackend().compile(program).init(S, P)
+    names_v = [s.name for s in layout["vectors"]]
+    names_s = [s.name for s in layout["scalars"]]
+    vectors = []
+    for name in names_v:
+        if name not in S:
+            S[name] = numpy.zeros((1, n), dtype=dtype)
+        S[name] = numpy.ascontiguousarray(S[name], dtype=dtype)
+        vectors.append(S[name][0])
+    ss = numpy.array([numpy.asarray(S[nm]).reshape(-1)[0] if nm in S else 0.0 for nm in names_s],
+                     dtype=dtype)
+    par = numpy.array([P[s.name] for s in layout["params"]], dtype=numpy.float64)
+    fk = numpy.array([f0, 0.0], dtype=dtype)
+    if ctl[3] > 0.5:
+        ctl[2] = f0 + ctl[2] * max(1.0, abs(f0))
+    maxiter = int(ctl[0])
+    rows = (2 + maxiter // stride) if stride else 1
+    n_en, n_sc = len(layout["energies"]), len(layout["state_scalars"])
+    best_x, best_g = numpy.empty(n, dtype=dtype), numpy.empty(n, dtype=dtype)
+    tr_step = numpy.zeros(rows, dtype=numpy.int64)
+    tr_x = numpy.zeros((rows, n) if stride else (1, n), dtype=dtype)
+    tr_f, tr_gn, tr_tot = (numpy.zeros(rows) for _ in range(3))
+    tr_en, tr_sc = numpy.zeros((rows, max(n_en, 1))), numpy.zeros((rows, max(n_sc, 1)))
+    res = numpy.array([f0, 0.0, 0.0])
+    status, nit, nfev, nrec = module._run(*vectors, ss, par, fk, ctl, best_x, best_g, tr_step,
+                                          tr_x, tr_f, tr_gn, tr_en, tr_tot, tr_sc, res)
+    status, F, best_f = int(status), float(res[0]), float(res[1])
+    failed = status in (3, 4)
+    state = {"x": vectors[0].copy(), "g": vectors[1].copy(), "f": float(fk[0]),
+             "k": float(fk[1])}
+    for name, vec in zip(names_v[2:], vectors[2:]):
+        state[name] = vec.copy()
+    for j, name in enumerate(names_s):
+        state[name] = float(ss[j])
+    order = ["x", "g", "f", "k", *[s.name for s in program.vectors],
+             *[s.name for s in program.state_scalars]]
+    state = {name: state[name] for name in dict.fromkeys(order + list(state))}
+    trajectory = None
+    if stride:
+        m = int(nrec)
+        trajectory = {"step": tr_step[:m].copy(), "x": tr_x[:m].copy(), "fun": tr_f[:m].copy(),
+                      "grad_norm": tr_gn[:m].copy(), "potential": tr_f[:m].copy()}
+        for j, name in enumerate(layout["energies"]):
+            trajectory[name] = tr_en[:m, j].copy()
+        trajectory.setdefault("kinetic", numpy.zeros(m))
+        trajectory["total"] = tr_tot[:m].copy()
+        for j, s in enumerate(layout["state_scalars"]):
+            trajectory[s.name] = tr_sc[:m, j].copy()
+    return {"x": vectors[0].copy(), "fun": F, "jac": best_g.copy() if failed else vectors[1].copy(),
+            "nit": int(nit), "nfev": int(nfev), "status": status, "best_x": best_x.copy(),
+            "best_fun": best_f, "state": state, "trajectory": trajectory}

@@ -1,0 +1,324 @@
+"""Performance benchmark of the step kernels: ``python -m dynopt.bench``.
+
+An optimiser step is a streaming pass over a few arrays, so its cost is set by
+memory bandwidth. The benchmark measures, in one run and on the same threads:
+
+* the **streaming bound**: a fused triad :math:`a = b + s c` in a Numba
+  ``prange`` loop over float64 arrays of the same size;
+* the **per-step time** of the NumPy and Numba backends for ``heavy_ball``,
+  ``fanos`` and ``adam`` (those registered), at each size :math:`N`, with the
+  gradient held fixed (the objective is not timed), and the **effective
+  bandwidth** :math:`B_\\text{eff} = \\text{bytes}/t`, where bytes counts
+  every per-coordinate array of the state and ``g`` read by the step and every
+  one written, once each (:math:`N \\times` itemsize each: the traffic of one
+  ideal fused pass);
+* the ratio to ``torch.optim.Adam(fused=True)`` when PyTorch is installed;
+* a **whole run** (Rosenbrock-100D, 3000 steps, FANoS if registered, else
+  heavy ball): the compiled whole run against the NumPy backend's loop;
+* the **compile time** of the first call and the start-up with a warm on-disk
+  cache, each in a fresh subprocess.
+
+Options: ``--sizes 1e3,1e5,1e7`` (default), ``--quick`` (sizes 1e3 and 1e5,
+fewer repeats, a shorter whole run), ``--threads N`` (Numba threads, for the
+bound and the kernels alike), ``--json PATH`` (write the figures).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+__all__ = ["main", "streaming_bound", "step_time", "step_bytes", "whole_run", "compile_times"]
+
+METHODS = ("heavy_ball", "fanos", "adam")
+
+
+def _best_time(fn, min_time=0.2, repeats=5):
+    """Per-call time: the smallest mean over ``repeats`` batches of calls."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    inner = max(1, int(min_time / once / repeats))
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(inner):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / inner)
+    return best
+
+
+def _triad():
+    import numba
+
+    @numba.njit(parallel=True, fastmath=False, cache=True)
+    def triad(a, b, c, s):
+        for i in numba.prange(a.shape[0]):
+            a[i] = b[i] + s * c[i]
+    return triad
+
+
+def streaming_bound(n: int, repeats=5) -> dict:
+    """Bandwidth of the triad ``a = b + s*c`` (float64, 24 bytes per element)."""
+    triad = _triad()
+    rng = np.random.default_rng(0)
+    a, b, c = np.empty(n), rng.random(n), rng.random(n)
+    t = _best_time(lambda: triad(a, b, c, 0.5), repeats=repeats)
+    return {"n": n, "time": t, "bytes": 24 * n, "bandwidth": 24 * n / t}
+
+
+def step_bytes(program, n: int, itemsize: int = 8) -> int:
+    """Bytes one ideal fused step moves: state arrays and ``g`` read, state arrays written."""
+    from .backends.codegen import carried
+    from .program import Custom, Elementwise, Reduce, g
+    vectors = {*program.state_vectors, g}
+    per_coordinate = program.elementwise_symbols()
+    written = {s for s in carried(program) if s in per_coordinate}
+    read = set()
+    for st in program.stages:
+        if isinstance(st, Elementwise):
+            for t, e in st.assignments:
+                read |= e.free_symbols & vectors
+                if t in vectors:
+                    written.add(t)
+        elif isinstance(st, Reduce):
+            read |= st.expr.free_symbols & vectors
+        elif isinstance(st, Custom):
+            read |= set(st.reads) & vectors
+            written |= set(st.writes) & vectors
+    return (len(read) + len(written)) * n * itemsize
+
+
+def _state(program, kernels, n, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    S = {"x": rng.standard_normal((1, n)).astype(dtype),
+         "g": rng.standard_normal((1, n)).astype(dtype),
+         "f": np.ones((1, 1), dtype=dtype), "k": np.zeros((1, 1), dtype=dtype),
+         "N": float(n), "rng": np.random.default_rng(seed)}
+    P = program.param_defaults()
+    kernels.init(S, P)
+    return S, P
+
+
+def step_time(program, backend, n: int, repeats=5) -> float:
+    """Seconds per step (``before`` then ``after``, gradient fixed)."""
+    kernels = backend.compile(program)
+    S, P = _state(program, kernels, n)
+
+    def step():
+        kernels.before(S, P)
+        kernels.after(S, P)
+    return _best_time(step, repeats=repeats)
+
+
+def torch_adam_time(n: int, repeats=5):
+    """Seconds per ``torch.optim.Adam(fused=True)`` step on CPU, or ``None`` without PyTorch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    p = torch.nn.Parameter(torch.randn(n, dtype=torch.float64))
+    p.grad = torch.randn(n, dtype=torch.float64)
+    try:
+        opt = torch.optim.Adam([p], lr=1e-3, fused=True)
+        opt.step()
+    except (RuntimeError, TypeError):  # fused not available for this device/dtype
+        return None
+    return _best_time(opt.step, repeats=repeats)
+
+
+def whole_run(method: str, n: int = 100, steps: int = 3000, repeats=3) -> dict:
+    """Rosenbrock-nD, ``steps`` steps: compiled whole run vs the NumPy backend's loop."""
+    from . import minimize
+    from ._minimize import build_program
+    from .backends.numba_backend import NumbaBackend
+    from .problems import rosenbrock_fun_and_grad, rosenbrock_fun_and_grad_nb
+    x0 = np.random.default_rng(0).uniform(-2.0, 2.0, n)
+    opts = {"lr": 3e-2} if method == "fanos" else {"lr": 1e-4}
+    loop = {"maxiter": steps, "gtol": 0.0}
+    program, params, _ = build_program(method, None, dict(opts))
+    be = NumbaBackend()
+    run = lambda: be.run_compiled(program, params, rosenbrock_fun_and_grad_nb, x0, loop)  # noqa: E731
+    t0 = time.perf_counter()
+    first = run()
+    t_first = time.perf_counter() - t0
+    t_compiled = min(_timed(run) for _ in range(repeats))
+    t_minimize = min(_timed(lambda: minimize(
+        rosenbrock_fun_and_grad_nb, x0, jac=True, method=method, backend="numba",
+        options={**opts, **loop, "compiled": True})) for _ in range(repeats))
+    t_numpy = min(_timed(lambda: minimize(rosenbrock_fun_and_grad, x0, jac=True, method=method,
+                                          options={**opts, **loop})) for _ in range(max(1, repeats - 1)))
+    return {"method": method, "n": n, "steps": steps, "compiled": t_compiled,
+            "compiled_first_call": t_first, "compiled_via_minimize": t_minimize,
+            "numpy": t_numpy, "speedup": t_numpy / t_compiled,
+            "speedup_via_minimize": t_numpy / t_minimize, "final_f": first["fun"]}
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+_PROBE = """
+import sys, time, json
+t0 = time.perf_counter()
+import numpy as np
+import dynopt
+from dynopt.backends.numba_backend import NumbaBackend
+from dynopt.methods import get_method
+t_import = time.perf_counter() - t0
+program = get_method(sys.argv[1]).program()
+t1 = time.perf_counter()
+be = NumbaBackend(cache_dir=sys.argv[2])
+k = be.compile(program)
+n = 1000
+S = {"x": np.ones((1, n)), "g": np.ones((1, n)), "f": np.ones((1, 1)), "k": np.zeros((1, 1)),
+     "N": float(n), "rng": np.random.default_rng(0)}
+P = program.param_defaults()
+k.init(S, P)
+k.before(S, P)
+k.after(S, P)
+t_ready = time.perf_counter() - t1
+print(json.dumps({"import": t_import, "compile_and_first_step": t_ready}))
+"""
+
+
+def compile_times(method: str) -> dict:
+    """First-call compile time and warm-cache start-up, each in a fresh subprocess."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = {}
+        for label in ("cold", "warm"):
+            proc = subprocess.run([sys.executable, "-c", _PROBE, method, tmp], capture_output=True,
+                                  text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            out[label] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"method": method, "cold": out["cold"]["compile_and_first_step"],
+            "warm": out["warm"]["compile_and_first_step"], "import": out["warm"]["import"]}
+
+
+def _fmt_t(t):
+    if t is None:
+        return "-"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if t >= scale:
+            return f"{t / scale:7.3g} {unit}"
+    return f"{t / 1e-9:7.3g} ns"
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(prog="python -m dynopt.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--json", metavar="PATH", help="write the figures to PATH")
+    parser.add_argument("--sizes", help="comma-separated N, e.g. 1e3,1e5,1e7")
+    parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
+    parser.add_argument("--threads", type=int, help="Numba threads (default: Numba's default)")
+    args = parser.parse_args(argv)
+    try:
+        sizes = [int(float(s)) for s in (args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")).split(",")]
+    except ValueError:
+        parser.error(f"--sizes must be comma-separated numbers, got {args.sizes!r}")
+    if any(s < 1 for s in sizes):
+        parser.error(f"--sizes must be positive, got {sizes}")
+    repeats = 3 if args.quick else 5
+    import numba
+    if args.threads is not None:
+        if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+            parser.error(f"--threads must be in 1..{numba.config.NUMBA_NUM_THREADS}, "
+                         f"got {args.threads}")
+        numba.set_num_threads(args.threads)
+
+    from .backends import get_backend
+    from .methods import METHODS as REGISTRY
+    methods = [m for m in METHODS if m in REGISTRY]
+    report = {"machine": {"python": platform.python_version(), "numpy": np.__version__,
+                          "numba": numba.__version__, "cpus": os.cpu_count(),
+                          "numba_threads": numba.get_num_threads(),
+                          "processor": platform.processor() or platform.machine(),
+                          "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None},
+              "sizes": sizes, "bound": [], "steps": [], "torch": None}
+    load = report["machine"]["load_average"]
+    print(f"dynopt benchmark: numpy {np.__version__}, numba {numba.__version__}, "
+          f"{numba.get_num_threads()} Numba threads, {os.cpu_count()} CPUs"
+          + (f", load average {load[0]:.1f}" if load else ""))
+    if load and load[0] > 0.5 * (os.cpu_count() or 1):
+        print("  (the machine is busy: parallel loops wait for their threads to be scheduled; "
+              "try --threads 1 or a quiet machine)")
+    print("\nstreaming bound (Numba prange triad a = b + s*c, float64, 24 bytes per element;")
+    print("  the best of two measurements, before and after the kernels)")
+    bounds = {n: streaming_bound(n, repeats) for n in sizes}
+    numpy_be, numba_be = get_backend("numpy"), get_backend("numba")
+    rows = []
+    for name in methods:
+        program = REGISTRY[name].program()
+        for n in sizes:
+            t_np = step_time(program, numpy_be, n, repeats)
+            t_nb = step_time(program, numba_be, n, repeats)
+            nbytes = step_bytes(program, n)
+            rows.append({"method": name, "n": n, "numpy": t_np, "numba": t_nb, "bytes": nbytes,
+                         "speedup": t_np / t_nb, "numba_bandwidth": nbytes / t_nb,
+                         "numpy_bandwidth": nbytes / t_np})
+    for n in sizes:
+        again = streaming_bound(n, repeats)
+        if again["bandwidth"] > bounds[n]["bandwidth"]:
+            bounds[n] = again
+        b = bounds[n]
+        report["bound"].append(b)
+        print(f"  N = {n:>11,d}: {_fmt_t(b['time'])}  {b['bandwidth'] / 1e9:6.2f} GB/s")
+    print("\nper-step time, gradient fixed (bytes: state arrays and g, read + written once)")
+    print(f"  {'method':<11}{'N':>11} {'numpy':>11} {'numba':>11} {'speedup':>8} "
+          f"{'numba GB/s':>11} {'of bound':>9}")
+    for row in rows:
+        row["of_bound"] = row["numba_bandwidth"] / bounds[row["n"]]["bandwidth"]
+        report["steps"].append(row)
+        print(f"  {row['method']:<11}{row['n']:>11,d} {_fmt_t(row['numpy']):>11} "
+              f"{_fmt_t(row['numba']):>11} {row['speedup']:7.1f}x "
+              f"{row['numba_bandwidth'] / 1e9:11.2f} {row['of_bound']:8.2f}x")
+    if "adam" in methods:
+        torch_rows = []
+        for n in sizes:
+            t = torch_adam_time(n, repeats)
+            if t is None:
+                break
+            nb = next(r["numba"] for r in report["steps"] if r["method"] == "adam" and r["n"] == n)
+            torch_rows.append({"n": n, "torch_fused_adam": t, "numba_adam": nb, "ratio": t / nb})
+        if torch_rows:
+            report["torch"] = torch_rows
+            print("\nAdam: dynopt Numba vs torch.optim.Adam(fused=True), CPU float64")
+            for r in torch_rows:
+                print(f"  N = {r['n']:>9,d}: torch {_fmt_t(r['torch_fused_adam'])}, numba "
+                      f"{_fmt_t(r['numba_adam'])}, torch/numba = {r['ratio']:.2f}")
+        else:
+            print("\nPyTorch not installed (or no fused Adam on this CPU): torch comparison skipped")
+    run_method = "fanos" if "fanos" in REGISTRY else "heavy_ball"
+    steps = 300 if args.quick else 3000
+    w = whole_run(run_method, 100, steps, repeats=2 if args.quick else 3)
+    report["whole_run"] = w
+    print(f"\nwhole run: Rosenbrock-100D, {steps} steps of {run_method}")
+    print(f"  NumPy backend loop      {_fmt_t(w['numpy'])}")
+    print(f"  compiled whole run      {_fmt_t(w['compiled'])}   {w['speedup']:6.1f}x  "
+          f"(first call {_fmt_t(w['compiled_first_call'])})")
+    print(f"  via minimize(compiled)  {_fmt_t(w['compiled_via_minimize'])}   "
+          f"{w['speedup_via_minimize']:6.1f}x  (includes building the program)")
+    report["compile"] = []
+    print("\ncompile time, fresh subprocess (compile() + first before/after call, N = 1000)")
+    for name in (["heavy_ball"] if args.quick else methods):
+        c = compile_times(name)
+        report["compile"].append(c)
+        print(f"  {name:<11} cold cache {_fmt_t(c['cold'])}   warm cache {_fmt_t(c['warm'])}   "
+              f"(import dynopt {_fmt_t(c['import'])})")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(report, fh, indent=2, default=float)
+        print(f"\nfigures written to {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
