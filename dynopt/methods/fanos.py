@@ -1,7 +1,7 @@
 r"""FANoS: friction-adaptive Nosé–Hoover symplectic momentum.
 
-N. Dhiman, "FANoS: Friction-Adaptive Nosé–Hoover Symplectic Momentum for Stiff
-Objectives", arXiv:2601.00889 (2026); reference section 2. FANoS is the
+N. Dhiman, FANoS (Friction-Adaptive Nosé–Hoover Symplectic momentum),
+arXiv:2601.00889 (2026); reference section 2. FANoS is the
 Nosé–Hoover thermostat with a per-coordinate thermostat mass
 (:class:`~dynopt.systems.NoseHoover` with ``normalization='mean'``),
 
@@ -51,9 +51,10 @@ Integrators and ablations
 -------------------------
 The program is built from the system's vector field, so every dynopt
 integrator runs it. The mass :math:`m` is a per-coordinate temporary computed
-before the step; where an integrator reads the force after the new gradient
-(velocity Verlet's closing half kick) the new gradient is clipped the same way
-and :math:`m` is recomputed from the updated :math:`s`, so the force is
+before the step (the system's ``mass`` symbol is replaced by it, and its
+``temperature`` by :math:`T_0(k)`); where an integrator reads the force after
+the new gradient (velocity Verlet's closing half kick) the new gradient is
+clipped the same way and the step's :math:`m` is reused, so the force is
 :math:`-\tilde g/m` at every evaluation.
 
 ``integrator='explicit_euler'`` is the paper's explicit ablation
@@ -75,7 +76,7 @@ from dataclasses import replace
 import sympy as sp
 
 from ..integrators import dt
-from ..program import Elementwise, Gradient, Reduce, Scalar, StepProgram, free_symbols, g, k, x
+from ..program import Elementwise, Reduce, Scalar, StepProgram, free_symbols, g, k, x
 from ..systems import NoseHoover
 from ..systems.base import v
 from ..systems.nose_hoover import Q, kinetic_sum, mass, temperature, zeta
@@ -172,12 +173,11 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     )
     prog = integrator.program(field, "fanos", dt_default=DEFAULTS[lr])
     stages = list(prog.stages)
-    # The force read after the gradient evaluation (velocity Verlet) is the new clipped gradient
-    # over the mass of this step; temporaries do not cross the evaluation, so recompute them.
-    if free_symbols(prog.after_gradient) & {g_clip, m}:
-        again = [(g_clip, g * clip_scale)] + ([] if identity_mass else [(m, sp.sqrt(s) + eps)])
+    # A force read after the gradient evaluation (velocity Verlet's closing half kick) is the
+    # new gradient, clipped the same way, over this step's mass (carried over by the backend).
+    if g_clip in free_symbols(prog.after_gradient):
         i = prog.gradient_index + 1
-        stages[i:i] = [*_clip_gradient(), Elementwise(again)]
+        stages[i:i] = [*_clip_gradient(), Elementwise([(g_clip, g * clip_scale)])]
     prog = StepProgram(prog.name, prog.vectors, prog.scalars, {dt: DEFAULTS[lr]}, stages,
                        prog.energies).substitute({dt: lr})
     used = free_symbols(prog.stages)

@@ -39,8 +39,10 @@ Two methods are registered:
     The flag ``downhill_check=True`` (default ``False``, as in ASE) also compares
     energies: if :math:`f` rose since the previous step, :math:`x` returns to the
     previous point and the step is treated as uphill; the kick then uses the
-    gradient of the rejected point, as ASE does. ASE's separate initial mixing
-    ``a`` is not a parameter: :math:`\alpha` starts at ``astart`` (both 0.1 in ASE).
+    gradient of the rejected point, as ASE does. As in ASE, :math:`\alpha`
+    starts at ``a`` and returns to ``astart`` after a reset (both 0.1 by default).
+    The scalar state is ``alpha`` (ASE's attribute ``a``), ``h`` (ASE's
+    attribute ``dt``, the current step) and ``Nsteps``.
 
 ``'fire2'``
     FIRE 2.0 (J. Guénolé, W. G. Nöhring, A. Vaid, F. Houllé, Z. Xie, A. Prakash and
@@ -63,19 +65,25 @@ Two methods are registered:
        stays :math:`\ge \mathrm{tmin}\,\Delta t_0`; with ``halfstepback`` the
        system goes back half a step, :math:`x \leftarrow x - \tfrac12\Delta t\, v`;
        then :math:`v \leftarrow 0`;
-    3. the step is limited so that no coordinate moves by more than ``dmax``,
+    3. the kick's step is limited from the velocity before the kick,
        :math:`\Delta t' = \min(\Delta t, \mathrm{dmax}/\max_j |v_j|)`, with
-       :math:`v` replaced by :math:`\Delta t F` right after a reset;
+       :math:`v` replaced by :math:`\Delta t F` right after a reset (so a move
+       per coordinate of about ``dmax`` at most; the kick and the mixing can
+       take it slightly beyond);
     4. semi-implicit Euler with the mixing applied after the kick (on
        :math:`P > 0` only):
        :math:`v \leftarrow (1-\alpha)(v + \Delta t' F) + \alpha \lVert v_\mathrm{old}\rVert \hat F`,
        :math:`x \leftarrow x + \Delta t' v`.
 
     The first iteration sees :math:`v = 0`, hence :math:`P = 0`: it counts as
-    the last :math:`P \le 0` event, so the delay runs from there. This
-    follows the authors' implementation in LAMMPS (``min_style fire``),
-    which also fixes the details the paper leaves open (the norm in the
-    mixing is taken before the kick; ``dmax`` bounds each component).
+    the last :math:`P \le 0` event, so the delay runs from there. These
+    details (the first iteration, the norm of the mixing taken before the
+    kick, the per-component limit, the minimum step) follow the authors'
+    implementation in LAMMPS (``min_style fire``, J. Guénolé and E. Bitzek).
+    ASE's ``FIRE2`` is a different reading (counter incremented before its
+    test, no initial delay, the mixing norm after the kick, a global cap of
+    the displacement, an extra force call after the half step back) and is
+    not reproduced here.
 
     The half step back moves :math:`x`, so the force of the next kick must be
     evaluated at the new point; LAMMPS evaluates it within the same iteration.
@@ -111,9 +119,11 @@ astart = sp.Symbol("astart", nonnegative=True)
 fa = sp.Symbol("fa", positive=True)
 maxstep = sp.Symbol("maxstep", positive=True)
 
-#: mixing coefficient (ASE's ``a``), current time step (ASE's ``dt`` attribute),
-#: steps since the last uphill event (ASE's ``Nsteps``)
-a = sp.Symbol("a", real=True)
+a = sp.Symbol("a", nonnegative=True)
+
+#: mixing coefficient (ASE's attribute ``a``), current time step (ASE's
+#: attribute ``dt``), steps since the last uphill event (ASE's ``Nsteps``)
+alpha = sp.Symbol("alpha", real=True)
 h = sp.Symbol("h", real=True)
 Nsteps = sp.Symbol("Nsteps", real=True)
 #: previous point and energy (``downhill_check`` only)
@@ -124,21 +134,18 @@ f_last = sp.Symbol("f_last", real=True)
 P = sp.Symbol("P", real=True)
 FF = sp.Symbol("FF", real=True)
 vv = sp.Symbol("vv", real=True)
-up = sp.Symbol("up", real=True)
 keep = sp.Symbol("keep", real=True)
 steer = sp.Symbol("steer", real=True)
-grow = sp.Symbol("grow", real=True)
 uphill = sp.Symbol("uphill", real=True)
 dr2 = sp.Symbol("dr2", real=True)
 cap = sp.Symbol("cap", real=True)
-
 
 #: floor of F.F under a square root, where only an unused branch can meet F = 0
 _TINY = sp.Float(1e-38)
 
 
 def _flag(cond):
-    """1 where ``cond`` holds, else 0 (a scalar usable in later conditions)."""
+    """1 where ``cond`` holds, else 0 (a scalar usable in later stages)."""
     return sp.Piecewise((1, cond), (0, True))
 
 
@@ -161,33 +168,35 @@ def build_fire(integrator=None, downhill_check=False):
     first = sp.Eq(k, 0)
     stages = []
     vectors = {v: 0}
-    scalars = {a: astart, h: dt, Nsteps: 0}
+    scalars = {alpha: a, h: dt, Nsteps: 0}
     if downhill_check:
         vectors[x_last] = x
         scalars[f_last] = f
+        rose = sp.And(sp.Not(first), f > f_last)
         stages += [
-            Scalar([(uphill, _flag(sp.And(sp.Not(first), f > f_last))),
-                    (f_last, sp.Piecewise((f_last, uphill > 0), (f, True)))]),
+            Scalar([(uphill, _flag(rose)), (f_last, sp.Piecewise((f_last, rose), (f, True)))]),
             Elementwise([(x, sp.Piecewise((x_last, uphill > 0), (x, True))), (x_last, x)]),
         ]
         downhill = sp.Eq(uphill, 0)
     else:
         downhill = sp.true
+    # Every scalar assignment below reads only values from before the stage,
+    # the branch conditions being written out where they are used.
+    up = sp.And(sp.Not(first), P > 0, downhill)
+    grow = sp.And(up, Nsteps > Nmin)
+    hold = sp.Or(up, first)
     stages += [
         Reduce(P, -g * v, "sum"),
         Reduce(FF, g * g, "sum"),
         Reduce(vv, v * v, "sum"),
         Scalar([
-            (up, _flag(sp.And(sp.Not(first), P > 0, downhill))),
             # ASE mixes with the alpha of this step, then updates alpha
-            (keep, sp.Piecewise((1 - a, up > 0), (0, True))),
+            (keep, sp.Piecewise((1 - alpha, up), (0, True))),
             # (the floor only keeps the unused branch finite when F = 0)
-            (steer, sp.Piecewise((a * sp.sqrt(vv / sp.Max(FF, _TINY)), up > 0), (0, True))),
-            (grow, _flag(sp.And(up > 0, Nsteps > Nmin))),
-            (h, sp.Piecewise((sp.Min(h * finc, dtmax), grow > 0), (h, sp.Or(up > 0, first)),
-                             (h * fdec, True))),
-            (a, sp.Piecewise((a * fa, grow > 0), (a, sp.Or(up > 0, first)), (astart, True))),
-            (Nsteps, sp.Piecewise((Nsteps + 1, up > 0), (Nsteps, first), (0, True))),
+            (steer, sp.Piecewise((alpha * sp.sqrt(vv / sp.Max(FF, _TINY)), up), (0, True))),
+            (h, sp.Piecewise((sp.Min(h * finc, dtmax), grow), (h, hold), (h * fdec, True))),
+            (alpha, sp.Piecewise((alpha * fa, grow), (alpha, hold), (astart, True))),
+            (Nsteps, sp.Piecewise((Nsteps + 1, up), (Nsteps, first), (0, True))),
         ]),
         # F = -g: mix toward the force, then the explicit kick with the new step
         Elementwise([(v, keep * v - steer * g - h * g)]),
@@ -202,7 +211,7 @@ def build_fire(integrator=None, downhill_check=False):
         vectors=vectors,
         scalars=scalars,
         params={dt: 0.1, dtmax: 1.0, Nmin: 5, finc: 1.1, fdec: 0.5, astart: 0.1, fa: 0.99,
-                maxstep: 0.2},
+                a: 0.1, maxstep: 0.2},
         stages=stages,
         energies={"kinetic": ("sum", v ** 2 / 2)},
         description="FIRE as ase.optimize.FIRE (Bitzek et al., PRL 97, 170201, 2006)",
@@ -225,16 +234,9 @@ it = sp.Symbol("it", real=True)
 last_neg = sp.Symbol("last_neg", real=True)
 pending = sp.Symbol("pending", real=True)
 
-i_now = sp.Symbol("i_now", real=True)
-pos = sp.Symbol("pos", real=True)
-neg = sp.Symbol("neg", real=True)
-back = sp.Symbol("back", real=True)
-fresh = sp.Symbol("fresh", real=True)
-soften = sp.Symbol("soften", real=True)
 vmax = sp.Symbol("vmax", real=True)
 gmax = sp.Symbol("gmax", real=True)
 hv = sp.Symbol("hv", real=True)
-hx = sp.Symbol("hx", real=True)
 hback = sp.Symbol("hback", real=True)
 rest = sp.Symbol("rest", real=True)
 
@@ -259,11 +261,22 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
     for name, value in (("halfstepback", halfstepback), ("initialdelay", initialdelay)):
         if not isinstance(value, bool):
             raise TypeError(f"fire2: {name} must be True or False, got {value!r}")
-    is_pending = pending > 0
-    cond_soften = neg > 0
-    if initialdelay:
-        cond_soften = sp.And(neg > 0, i_now >= delaystep)
-    cond_back = sp.And(neg > 0, vv > 0) if halfstepback else sp.false
+    # Branch conditions, written out where used: every scalar assignment reads
+    # only values from before the stage.
+    if halfstepback:
+        due = pending > 0                   # the kick of a split iteration
+        i_now = it + 1 - pending            # the iteration this step belongs to
+    else:
+        due, i_now = sp.false, it + 1
+    pos = sp.And(sp.Not(due), P > 0)
+    neg = sp.And(sp.Not(due), P <= 0)
+    back = sp.And(neg, vv > 0) if halfstepback else sp.false
+    fresh = sp.Or(due, sp.And(neg, sp.Not(back)))  # kick from rest
+    grow = sp.And(pos, i_now - last_neg > delaystep)
+    soften = sp.And(neg, i_now >= delaystep) if initialdelay else neg
+    h_new = sp.Piecewise((sp.Min(h * dtgrow, tmax * dt), grow),
+                         (h * dtshrink, sp.And(soften, h * dtshrink >= tmin * dt)),
+                         (h, True))
     stages = [
         Reduce(P, -g * v, "sum"),
         Reduce(FF, g * g, "sum"),
@@ -271,31 +284,21 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
         Reduce(vmax, sp.Abs(v), "max"),
         Reduce(gmax, sp.Abs(g), "max"),
         Scalar([
-            (i_now, sp.Piecewise((it, is_pending), (it + 1, True))),
-            (pos, _flag(sp.And(sp.Not(is_pending), P > 0))),
-            (neg, _flag(sp.And(sp.Not(is_pending), P <= 0))),
-            (back, _flag(cond_back)),
-            # kick from rest with the force at the current point
-            (fresh, _flag(sp.Or(is_pending, sp.And(neg > 0, sp.Eq(back, 0))))),
-            (keep, sp.Piecewise((1 - a, pos > 0), (1, True))),
-            (steer, sp.Piecewise((a * sp.sqrt(vv / sp.Max(FF, 1e-20)), sp.And(pos > 0, FF > 1e-20)),
+            (keep, sp.Piecewise((1 - alpha, pos), (1, True))),
+            (steer, sp.Piecewise((alpha * sp.sqrt(vv / sp.Max(FF, 1e-20)), sp.And(pos, FF > 1e-20)),
                                  (0, True))),
-            (grow, _flag(sp.And(pos > 0, i_now - last_neg > delaystep))),
-            (soften, _flag(cond_soften)),
-            (h, sp.Piecewise((sp.Min(h * dtgrow, tmax * dt), grow > 0),
-                             (h * dtshrink, sp.And(soften > 0, h * dtshrink >= tmin * dt)),
-                             (h, True))),
-            (a, sp.Piecewise((a * alphashrink, grow > 0), (alpha0, soften > 0), (a, True))),
-            (last_neg, sp.Piecewise((i_now, neg > 0), (last_neg, True))),
-            (it, i_now),
-            (pending, back),
             # the kick's step, limited so that no coordinate moves more than dmax
             # (dmax / max(u, dmax/h) = min(h, dmax/u), finite when u = 0)
-            (hv, sp.Piecewise((0, back > 0),
-                              (dmax / sp.Max(h * gmax, dmax / h), fresh > 0),
-                              (dmax / sp.Max(vmax, dmax / h), True))),
-            (hback, sp.Piecewise((h / 2, back > 0), (0, True))),
-            (rest, sp.Piecewise((0, sp.Or(fresh > 0, back > 0)), (1, True))),
+            (hv, sp.Piecewise((0, back),
+                              (dmax / sp.Max(h_new * gmax, dmax / h_new), fresh),
+                              (dmax / sp.Max(vmax, dmax / h_new), True))),
+            (hback, sp.Piecewise((h_new / 2, back), (0, True))),
+            (rest, sp.Piecewise((0, sp.Or(fresh, back)), (1, True))),
+            (h, h_new),
+            (alpha, sp.Piecewise((alpha * alphashrink, grow), (alpha0, soften), (alpha, True))),
+            (last_neg, sp.Piecewise((i_now, neg), (last_neg, True))),
+            (it, i_now),
+            *([(pending, _flag(back))] if halfstepback else []),
         ]),
         # F = -g; the half step back uses the velocity before the reset
         Elementwise([
@@ -306,9 +309,10 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
         Gradient(),
     ]
     return StepProgram(
-        "fire2",
+        "fire2" + ("" if halfstepback else "_nohalfstepback")
+        + ("" if initialdelay else "_noinitialdelay"),
         vectors={v: 0},
-        scalars={a: alpha0, h: dt, it: 0, last_neg: 0, pending: 0},
+        scalars={alpha: alpha0, h: dt, it: 0, last_neg: 0, **({pending: 0} if halfstepback else {})},
         params={dt: 0.1, delaystep: 20, dtgrow: 1.1, dtshrink: 0.5, alpha0: 0.25,
                 alphashrink: 0.99, tmax: 10.0, tmin: 0.02, dmax: 0.1},
         stages=stages,
@@ -325,9 +329,10 @@ _PHYSICAL = ("unit-mass molecular dynamics xddot = -grad f with velocity mixing 
 METHODS = {
     "fire": Method(
         "fire", build_fire, integrator=None, flags={"downhill_check": False},
-        bounds={"finc": (1, None), "fdec": (None, 1), "astart": (0, 1), "fa": (None, 1)},
+        bounds={"finc": (1, None), "fdec": (None, 1), "astart": (0, 1), "a": (0, 1),
+                "fa": (None, 1)},
         summary="FIRE (Bitzek et al. 2006) exactly as ase.optimize.FIRE (dt, dtmax, Nmin, finc, "
-                "fdec, astart, fa, maxstep)",
+                "fdec, astart, fa, a, maxstep)",
         physical=_PHYSICAL + "; explicit kick then drift, displacement capped at maxstep"),
     "fire2": Method(
         "fire2", build_fire2, integrator=None,

@@ -26,8 +26,10 @@ Three methods are registered:
         \\cos(w_i, w_j)\\,\\cos(g_i, g_j)\\, g_j ,
 
     applied as a :class:`~dynopt.program.Custom` stage that rewrites ``g`` before the
-    unchanged step of a base method (``base='sgd'``, ``'heavy_ball'``, ``'nesterov'``
-    or ``'adam'``, whose hyperparameters KO takes over). The weight matrices are
+    unchanged step of a base method (``base='sgd'`` (gradient descent),
+    ``'heavy_ball'`` (default), ``'nesterov'``, ``'adam'``, ``'adamw'`` or
+    ``'rmsprop'``, whose hyperparameters KO takes over; its structural options go in
+    the flag ``base_options``). The weight matrices are
     given by the flag ``layers`` (see :func:`dynopt.systems.boltzmann.as_layers`;
     an :class:`~dynopt.problems.mlp.MLPProblem` can be passed as it is); biases and
     other coordinates outside every layer keep their gradient. With ``layers=None``
@@ -76,7 +78,8 @@ __all__ = ["gamma_c", "BASES", "soft_collision_coordinates", "soft_collision_sta
 gamma_c = sp.Symbol("gamma_c", nonnegative=True)
 
 #: KO's base optimizers: flag value -> registered method
-BASES = {"sgd": "gd", "heavy_ball": "heavy_ball", "nesterov": "nesterov", "adam": "adam"}
+BASES = {"sgd": "gd", "heavy_ball": "heavy_ball", "nesterov": "nesterov", "adam": "adam",
+         "adamw": "adamw", "rmsprop": "rmsprop"}
 
 #: floor on norms in the cosines, as in :func:`dynopt.collisions.soft_collision`
 EPS = 1e-12
@@ -114,7 +117,8 @@ def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EP
     w = np.asarray(w, dtype=float)
     grad = np.asarray(grad, dtype=float)
     if w.ndim != 1 or grad.shape != w.shape:
-        raise ValueError(f"w and grad must be 1-D arrays of one shape, got {w.shape} and {grad.shape}")
+        raise ValueError(f"w and grad must be 1-D arrays of one shape, got {w.shape} "
+                         f"and {grad.shape}")
     if isinstance(gamma_c, bool) or not np.isfinite(gamma_c) or gamma_c < 0:
         raise ValueError(f"gamma_c must be a finite number >= 0, got {gamma_c!r}")
     u = (w / np.maximum(np.abs(w), eps)) * (grad / np.maximum(np.abs(grad), eps))
@@ -168,18 +172,26 @@ def _base_method(base) -> Method:
                          f"registered (its module is not available)") from None
 
 
-def build_ko(integrator=None, base: str = "heavy_ball", layers=None) -> StepProgram:
+def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
+             base_options=None) -> StepProgram:
     """KO's step: the soft collision rewrites ``g``, then the base method's own step.
 
-    The base program is taken unchanged from the registry (its default integrator);
-    the collision stage is put in front of it, so the base sees :math:`\\tilde g`
-    wherever it reads the gradient of the current point.
+    The base program is taken unchanged from the registry (with its default
+    integrator and the structural options ``base_options``, e.g.
+    ``{'amsgrad': True}`` for Adam); the collision stage is put in front of it, so
+    the base sees :math:`\\tilde g` wherever it reads the gradient of the current
+    point. KO's hyperparameters are the base's plus ``gamma_c`` (default 0.1).
     """
     if integrator is not None:
         raise ValueError(f"'ko' takes the integrator of its base method, got integrator="
                          f"{integrator!r}")
     spec = _base_method(base)
-    prog = spec.program()
+    if base_options is None:
+        base_options = {}
+    if not isinstance(base_options, Mapping):
+        raise TypeError(f"base_options must be a dict of the base method's options, got "
+                        f"{base_options!r}")
+    prog = spec.program(**base_options)
     late = free_symbols(prog.after_gradient)
     late |= {s for st in prog.after_gradient if isinstance(st, Custom) for s in st.reads}
     if g in late:
@@ -227,17 +239,18 @@ class _InheritedBounds(Mapping):
 
 METHODS = {
     "ko": Method(
-        "ko", build_ko, integrator=None, flags={"base": "heavy_ball", "layers": None},
+        "ko", build_ko, integrator=None,
+        flags={"base": "heavy_ball", "layers": None, "base_options": None},
         bounds=_InheritedBounds(),
-        summary="KO: soft collisions of weight rows on the gradient (gamma_c), then a base "
-                "optimizer (sgd, heavy_ball, nesterov, adam)",
-        physical="the base method's system, driven by the gradient after a momentum-like "
-                 "exchange between similar particles (rows)"),
+        summary="KO: soft collision of weight rows on the gradient (gamma_c), then a base "
+                "optimizer (sgd, heavy_ball, nesterov, adam, adamw, rmsprop)",
+        physical="the base method's system driven by the collided gradient "
+                 "G - gamma_c/(P-1) (K - D) G, K = cos(W) * cos(G) over the rows"),
     "ko_dsmc": Method(
         "ko_dsmc", _system_builder("dsmc", "ko_dsmc"), integrator="symplectic_euler",
         flags={"layers": None}, bounds={"coll_coef": (0, 1)},
         summary="Boltzmann transport: streaming m*vdot = -grad f - c*v plus DSMC pair "
-                "collisions (dt, mass, damping, coll_coef; seed)",
+                "collisions (dt, mass, damping, coll_coef; seed; layers)",
         physical="a gas of parameters in the potential f with momentum- and "
                  "energy-conserving binary collisions"),
     "ko_bgk": Method(

@@ -65,6 +65,15 @@ so every integrator and :func:`dynopt.methods.system_method` keep it; the first
 sweep meets :math:`v = 0` and changes nothing. Kinetic energy, momentum and
 positions are unchanged by the sweep, so recorded energies do not depend on this
 placement.
+
+Two properties of the DSMC form worth knowing. KITINet's criterion compares each
+pair's relative speed with the largest one of the sweep, so some pair collides in
+nearly every step however small the velocities: the collision frequency is set per
+*step*, not per unit of time, and a smaller ``dt`` means more collisions per unit of
+time. With one-dimensional particles a collision of equal masses exchanges (or keeps)
+the two velocities; in a stiff problem this moves momentum from soft to stiff
+directions and slows the descent along the soft ones. In a batch of runs the members
+share the one generator ``S['rng']``, so a member's draws depend on the batch.
 """
 from __future__ import annotations
 
@@ -73,7 +82,7 @@ import sympy as sp
 
 from ..collisions import dsmc_collide
 from ..program import Custom, Reduce, g, x
-from .base import System, VectorField, p, potential, t, v
+from .base import System, VectorField, coordinate_sum, p, potential, t, v
 from .damped_oscillator import damping, hamilton_rayleigh, mass, to_velocity
 
 __all__ = ["BoltzmannTransport", "as_layers", "check_layers_fit", "ubar", "n_collisions",
@@ -212,11 +221,12 @@ class BoltzmannTransport(System):
         Particle mass :math:`m > 0`.
     damping : float, default 1
         Friction :math:`c \\ge 0` of the streaming (0: conservative streaming).
-    nu : float, default 1
-        BGK relaxation rate :math:`\\nu \\ge 0` (only with BGK).
-    coll_coef : float, default 0.5
-        DSMC collision coefficient in :math:`[0, 1]` (only with DSMC); KITINet's value
-        0.5 is the default.
+    nu : float, optional
+        BGK relaxation rate :math:`\\nu \\ge 0`; default 1 with BGK. Only with BGK
+        (giving it otherwise raises :class:`TypeError`).
+    coll_coef : float, optional
+        DSMC collision coefficient in :math:`[0, 1]`; default 0.5, KITINet's value.
+        Only with DSMC (giving it otherwise raises :class:`TypeError`).
 
     Notes
     -----
@@ -231,18 +241,26 @@ class BoltzmannTransport(System):
 
     name = "boltzmann_transport"
 
-    def __init__(self, collision: str = "dsmc", layers=None, **params):
+    def __init__(self, collision: str = "dsmc", layers=None, mass: float = 1.0,
+                 damping: float = 1.0, nu: float | None = None,
+                 coll_coef: float | None = None):
         if collision not in COLLISIONS:
             raise ValueError(f"collision must be one of {COLLISIONS}, got {collision!r}")
         self.collision = collision
         self.layers = as_layers(layers)
-        active = {s.name for s in self.active_symbols()}
-        unused = set(params) - active
-        if unused & set(self.default_params()):
-            raise TypeError(f"BoltzmannTransport(collision={collision!r}) does not use "
-                            f"{sorted(unused)}; its parameters are {sorted(active)}")
+        if self.layers is not None and not self.dsmc:
+            raise ValueError(f"layers only applies to DSMC collisions, got layers with "
+                             f"collision={collision!r}")
+        active = sorted(s.name for s in self.active_symbols())
+        params = {"mass": mass, "damping": damping}
+        for name, value in (("nu", nu), ("coll_coef", coll_coef)):
+            if name in active:
+                params[name] = self.default_params()[name] if value is None else value
+            elif value is not None:
+                raise TypeError(f"BoltzmannTransport(collision={collision!r}) does not use "
+                                f"{name!r}; its parameters are {active}")
         super().__init__(**params)
-        self.values = {k: val for k, val in self.values.items() if k in active}
+        self.values = {name: self.values[name] for name in params}
         c = self.values.get("coll_coef")
         if isinstance(c, (int, float, np.number)) and not 0.0 <= float(c) <= 1.0:
             raise ValueError(f"BoltzmannTransport: parameter 'coll_coef' must lie in [0, 1], "
@@ -308,7 +326,8 @@ class BoltzmannTransport(System):
         return [sp.Eq(X.diff(t, 2), acc)]
 
     def energy(self):
-        return mass * v**2 / 2 + potential(x)
+        """:math:`E = \\sum_i \\tfrac12 m v_i^2 + f(x)`, unchanged by every collision."""
+        return coordinate_sum(mass * v**2 / 2) + potential(x)
 
     def __repr__(self):
         args = ", ".join(f"{k}={val!r}" for k, val in self.values.items())

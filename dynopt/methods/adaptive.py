@@ -1,0 +1,183 @@
+r"""Adam, AdamW and RMSprop with PyTorch's meaning and defaults, read as damped systems.
+
+The rules are the ones ``torch.optim`` documents (Kingma & Ba, "Adam: a method
+for stochastic optimization", ICLR 2015; Loshchilov & Hutter, "Decoupled weight
+decay regularization", ICLR 2019; Tieleman & Hinton, RMSprop, Coursera lecture
+6.5, 2012; AMSGrad: Reddi, Kale & Kumar, ICLR 2018). With :math:`t = k + 1`:
+
+.. math::
+
+    \text{Adam:}\quad & g \leftarrow g + \lambda\theta, \quad
+    m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2, \\
+    & \hat m = \frac{m}{1-\beta_1^t}, \quad \hat v = \frac{v}{1-\beta_2^t}
+    \ \Big(\text{AMSGrad: } v^{\max} \leftarrow \max(v^{\max}, v),\
+    \hat v = \frac{v^{\max}}{1-\beta_2^t}\Big), \quad
+    \theta \leftarrow \theta - \gamma \frac{\hat m}{\sqrt{\hat v} + \varepsilon} \\
+    \text{AdamW:}\quad & \theta \leftarrow \theta (1 - \gamma\lambda)
+    \text{ first, then Adam's step without } \lambda\theta \text{ in } g \\
+    \text{RMSprop:}\quad & g \leftarrow g + \lambda\theta, \quad
+    v \leftarrow \alpha v + (1-\alpha) g^2, \quad \tilde v = v
+    \ \big(\text{centered: } \bar g \leftarrow \alpha\bar g + (1-\alpha) g,\
+    \tilde v = v - \bar g^2\big), \\
+    & b \leftarrow \mu b + \frac{g}{\sqrt{\tilde v} + \varepsilon}, \quad
+    \theta \leftarrow \theta - \gamma b
+
+(:math:`\mu = 0` gives PyTorch's plain RMSprop step
+:math:`\theta \leftarrow \theta - \gamma g/(\sqrt{\tilde v} + \varepsilon)`).
+
+The damped systems they discretise
+----------------------------------
+Hold the preconditioner :math:`D = \sqrt{\hat v} + \varepsilon` fixed and
+ignore the bias corrections. Adam's step :math:`\Delta\theta_k = -\gamma m_k / D`
+then obeys :math:`\Delta\theta_k = \beta_1 \Delta\theta_{k-1} - \gamma(1-\beta_1) g_k / D`:
+the heavy ball with momentum :math:`\beta_1` and per-coordinate step
+:math:`\eta = \gamma(1-\beta_1)/D`, i.e. (``heavy_ball``, time step 1)
+symplectic Euler on
+
+.. math::
+
+    M_i \ddot\theta_i + c_i \dot\theta_i + \partial_i f = 0, \qquad
+    M_i = \frac{\sqrt{\hat v_i} + \varepsilon}{\gamma (1-\beta_1)}, \qquad
+    c_i = \frac{\sqrt{\hat v_i} + \varepsilon}{\gamma}:
+
+a preconditioned heavy ball whose mass and friction grow with the RMS gradient.
+AdamW adds the relaxation :math:`\dot\theta = -\gamma\lambda\,\theta` acting on
+the position directly, not through the mass. RMSprop with momentum :math:`\mu`
+is the same oscillator with :math:`M_i = (\sqrt{\tilde v_i} + \varepsilon)/\gamma`
+and :math:`c_i = (1-\mu) M_i`; with :math:`\mu = 0` it is explicit Euler on the
+overdamped flow :math:`c_i \dot\theta_i = -\partial_i f`,
+:math:`c_i = (\sqrt{\tilde v_i} + \varepsilon)/\gamma`.
+
+``betas``
+---------
+PyTorch's ``betas=(beta1, beta2)`` is a structural option here: its values
+become the defaults of the scalar hyperparameters ``beta1`` and ``beta2`` of the
+program (which may also be given directly; they then take precedence).
+"""
+from __future__ import annotations
+
+from functools import partial
+from numbers import Real
+
+import numpy as np
+import sympy as sp
+
+from ..program import Elementwise, Gradient, StepProgram, g, k, x
+from .base import Method
+
+__all__ = ["build_adam", "build_rmsprop", "METHODS"]
+
+lr = sp.Symbol("lr", positive=True)
+beta1 = sp.Symbol("beta1", nonnegative=True)
+beta2 = sp.Symbol("beta2", nonnegative=True)
+eps = sp.Symbol("eps", nonnegative=True)
+weight_decay = sp.Symbol("weight_decay", nonnegative=True)
+alpha = sp.Symbol("alpha", nonnegative=True)
+momentum = sp.Symbol("momentum", nonnegative=True)
+
+# state
+m = sp.Symbol("m", real=True)        # first moment (exp_avg)
+v = sp.Symbol("v", real=True)        # second moment (exp_avg_sq / square_avg)
+vmax = sp.Symbol("vmax", real=True)  # AMSGrad's running maximum
+g_avg = sp.Symbol("g_avg", real=True)  # centered RMSprop's mean gradient
+b = sp.Symbol("b", real=True)        # RMSprop's momentum buffer
+# temporaries
+grad = sp.Symbol("grad", real=True)
+denom = sp.Symbol("denom", positive=True)
+
+
+def _check_bool(owner, name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{owner}: option {name!r} must be True or False, got {value!r}")
+
+
+def _check_betas(owner, betas):
+    try:
+        b1, b2 = betas
+    except (TypeError, ValueError):
+        raise TypeError(f"{owner}: betas must be a pair (beta1, beta2), got {betas!r}") from None
+    for i, value in enumerate((b1, b2)):
+        if isinstance(value, bool) or not isinstance(value, Real):
+            raise TypeError(f"{owner}: betas[{i}] must be a number, got {value!r}")
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"{owner}: betas[{i}] must lie in [0, 1), got {value!r}")
+    return float(b1), float(b2)
+
+
+def build_adam(integrator=None, betas=(0.9, 0.999), amsgrad=False, decoupled=False):
+    """Adam (``decoupled=False``, L2 term in the gradient) or AdamW (decoupled decay)."""
+    owner = "adamw" if decoupled else "adam"
+    b1, b2 = _check_betas(owner, betas)
+    _check_bool(owner, "amsgrad", amsgrad)
+    t = k + 1
+    if decoupled:
+        first = [(x, x * (1 - lr * weight_decay)), (grad, g)]
+    else:
+        first = [(grad, g + weight_decay * x)]
+    moments = [(m, beta1 * m + (1 - beta1) * grad), (v, beta2 * v + (1 - beta2) * grad**2)]
+    second = v
+    vectors = {m: 0, v: 0}
+    if amsgrad:
+        moments.append((vmax, sp.Max(vmax, v)))
+        second = vmax
+        vectors[vmax] = 0
+    update = [
+        (denom, sp.sqrt(second / (1 - beta2**t)) + eps),
+        (x, x - lr * (m / (1 - beta1**t)) / denom),
+    ]
+    return StepProgram(
+        owner + ("_amsgrad" if amsgrad else ""), vectors=vectors, scalars={},
+        params={lr: 1e-3, beta1: b1, beta2: b2, eps: 1e-8,
+                weight_decay: 1e-2 if decoupled else 0.0},
+        stages=[Elementwise(first + moments + update), Gradient()],
+        description=f"{'AdamW' if decoupled else 'Adam'} as torch.optim documents it")
+
+
+def build_rmsprop(integrator=None, centered=False):
+    """RMSprop as ``torch.optim.RMSprop`` documents it."""
+    _check_bool("rmsprop", "centered", centered)
+    assignments = [(grad, g + weight_decay * x), (v, alpha * v + (1 - alpha) * grad**2)]
+    vectors = {v: 0, b: 0}
+    second = v
+    if centered:
+        assignments.append((g_avg, alpha * g_avg + (1 - alpha) * grad))
+        second = v - g_avg**2
+        vectors[g_avg] = 0
+    assignments += [
+        (b, momentum * b + grad / (sp.sqrt(second) + eps)),
+        (x, x - lr * b),
+    ]
+    return StepProgram(
+        "rmsprop" + ("_centered" if centered else ""), vectors=vectors, scalars={},
+        params={lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0},
+        stages=[Elementwise(assignments), Gradient()],
+        description="RMSprop as torch.optim documents it")
+
+
+#: [0, 1): the largest double below 1 as the inclusive upper bound
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
+_BOUNDS = {"beta1": (0, _BELOW_ONE), "beta2": (0, _BELOW_ONE)}
+_ADAM_PHYSICAL = ("preconditioned heavy ball M_i xddot + c_i xdot + grad f = 0 with "
+                  "M_i = (sqrt(vhat_i)+eps)/(lr (1-beta1)), c_i = (sqrt(vhat_i)+eps)/lr "
+                  "(time step 1, preconditioner frozen, bias correction aside)")
+
+METHODS = {
+    "adam": Method(
+        "adam", partial(build_adam, decoupled=False),
+        integrator=None, flags={"betas": (0.9, 0.999), "amsgrad": False}, bounds=_BOUNDS,
+        summary="Adam as torch.optim.Adam (L2 weight decay added to the gradient)",
+        physical=_ADAM_PHYSICAL),
+    "adamw": Method(
+        "adamw", partial(build_adam, decoupled=True),
+        integrator=None, flags={"betas": (0.9, 0.999), "amsgrad": False}, bounds=_BOUNDS,
+        summary="AdamW as torch.optim.AdamW (decoupled weight decay, default 1e-2)",
+        physical=_ADAM_PHYSICAL + "; plus the position relaxation xdot = -lr*weight_decay*x"),
+    "rmsprop": Method(
+        "rmsprop", build_rmsprop, integrator=None, flags={"centered": False},
+        bounds={"alpha": (0, 1)},
+        summary="RMSprop as torch.optim.RMSprop",
+        physical="heavy ball M_i xddot + c_i xdot + grad f = 0 with M_i = (sqrt(v_i)+eps)/lr, "
+                 "c_i = (1-momentum) M_i; momentum = 0: overdamped flow "
+                 "c_i xdot = -grad f, c_i = (sqrt(v_i)+eps)/lr, under explicit Euler"),
+}
