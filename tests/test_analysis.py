@@ -1,0 +1,404 @@
+"""Analytic damping ratios and rates against closed forms and against the rates of real runs."""
+import json
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import dynopt
+from dynopt.analysis import (NonlinearStepError, RateTable, compare_rates, continuous_equivalent,
+                             continuous_model, continuous_rate, critical_damping, damping_ratio,
+                             damping_regime, decay_rate, energy_decay_rate, lam,
+                             linearize_system, observed_rate, optimal_damping,
+                             order_of_convergence, predicted_rate, predicted_rates,
+                             stability_conditions, stability_interval, step_matrix, sweep_rates)
+from dynopt.analysis.continuous import continuous_eigenvalues
+from dynopt.program import Elementwise, Gradient, Reduce, StepProgram, g, k, x
+from dynopt.systems import DampedOscillator, GradientFlow, NesterovODE, NoseHoover
+
+c_ = sp.Symbol("damping", positive=True)
+eta, alpha, h = sp.symbols("lr momentum h", positive=True)
+
+
+def quad(lams):
+    lams = np.asarray(lams, dtype=float)
+    return lambda x_: (0.5 * float(np.dot(lams * x_, x_)), lams * x_)
+
+
+def same(a, b):
+    """Symbolic equality, matching symbols by name (all taken positive)."""
+    a, b = sp.sympify(a), sp.sympify(b)
+    rep = {q: sp.Symbol(q.name, positive=True) for q in (a.free_symbols | b.free_symbols)}
+    return sp.simplify(a.xreplace(rep) - b.xreplace(rep)) == 0
+
+
+# --------------------------------------------------------------------------- continuous time
+def test_damped_oscillator_symbolic_closed_forms():
+    lin = linearize_system(DampedOscillator)
+    mass, damping = sorted(lin.matrix.free_symbols - {lam}, key=lambda q: q.name)[::-1]
+    # characteristic polynomial of m x'' + c x' + lambda x = 0, divided by m
+    assert same(lin.characteristic_polynomial() * mass,
+                mass * sp.Symbol("s")**2 + damping * sp.Symbol("s") + lam)
+    assert same(lin.damping_ratio(), damping / (2 * sp.sqrt(mass * lam)))
+    assert same(critical_damping(DampedOscillator), 2 * sp.sqrt(mass * lam))
+    # reference section 1: decay rates of the slowest mode in both regimes
+    rate = lin.decay_rate()
+    under = {mass: 2, damping: 1, lam: 3}
+    over = {mass: 2, damping: 9, lam: 3}
+    assert same(rate.subs(under), sp.Rational(1, 4))
+    assert same(rate.subs(over), (9 - sp.sqrt(81 - 24)) / 4)
+    assert same(lin.energy_decay_rate().subs(over), 2 * rate.subs(over))
+
+
+def test_decay_rate_matches_an_ode_solver():
+    from scipy.integrate import solve_ivp
+    for mass, damping, lam_ in [(1.0, 0.4, 2.0), (2.0, 6.0, 0.5), (0.5, 0.3, 8.0)]:
+        sigma = decay_rate(DampedOscillator(mass=mass, damping=damping), lam_)
+        sol = solve_ivp(lambda t, y: [y[1], -(damping * y[1] + lam_ * y[0]) / mass],
+                        (0, 40), [1.0, 0.0], method="DOP853", rtol=1e-10, atol=1e-30,
+                        dense_output=True)
+        t = np.linspace(15, 40, 3001)
+        y = sol.sol(t)
+        energy = 0.5 * mass * y[1]**2 + 0.5 * lam_ * y[0]**2  # smooth envelope of |x|^2
+        slope = np.polyfit(t, np.log(energy), 1)[0]
+        assert abs(-slope / 2 - sigma) < 0.02 * sigma
+        assert energy_decay_rate(DampedOscillator(mass=mass, damping=damping), lam_) == \
+            pytest.approx(2 * sigma)
+
+
+def test_regimes_and_eigenvalues():
+    sys_ = DampedOscillator(mass=1.0, damping=2.0)  # critical at lambda = 1
+    assert damping_regime(sys_, 0.25) == "overdamped"
+    assert damping_regime(sys_, 1.0) == "critical"
+    assert damping_regime(sys_, 4.0) == "underdamped"
+    ev_under = continuous_eigenvalues(sys_, 4.0)
+    assert all(abs(complex(e).imag) > 0 for e in ev_under)
+    np.testing.assert_allclose(sorted(np.real(continuous_eigenvalues(sys_, 0.75))), [-1.5, -0.5])
+    assert damping_regime(GradientFlow(damping=2.0), 1.0) == "overdamped"
+    assert damping_ratio(GradientFlow(damping=2.0), 1.0) == math.inf
+    assert decay_rate(GradientFlow(damping=2.0), 3.0) == pytest.approx(1.5)
+
+
+def test_nesterov_ode_and_frozen_nose_hoover():
+    r_, t_ = NesterovODE.r, sp.Symbol("t", real=True)
+    assert same(damping_ratio(NesterovODE, symbolic=True), r_ / (2 * t_ * sp.sqrt(lam)))
+    assert same(critical_damping(NesterovODE), 2 * t_ * sp.sqrt(lam))
+    assert damping_ratio(NesterovODE(r=3.0), 4.0, frozen={"t": 0.75}) == pytest.approx(1.0)
+    # Nose-Hoover with its friction frozen is a damped oscillator with c = m * zeta
+    nh = damping_ratio(NoseHoover(mass=2.0), 3.0, frozen={"zeta": 0.7})
+    assert nh == pytest.approx(damping_ratio(DampedOscillator(mass=2.0, damping=1.4), 3.0))
+    assert critical_damping(NoseHoover(mass=2.0), 8.0) == pytest.approx(4.0)
+    with pytest.raises(ValueError, match="eigenvalue"):
+        damping_ratio(DampedOscillator(), -1.0)
+    with pytest.raises(ValueError, match="eigenvalue"):
+        damping_ratio(DampedOscillator(), 0)
+
+
+def test_optimal_damping_over_a_spectrum():
+    mu, L, mass = 0.3, 50.0, 2.0
+    opt = optimal_damping(DampedOscillator(mass=mass), (mu, L))
+    assert opt.parameter == "damping" and opt.monotone
+    assert opt.value == pytest.approx(2 * math.sqrt(mass * mu))
+    assert opt.rate == pytest.approx(math.sqrt(mu / mass))
+    assert opt.numeric_value == pytest.approx(opt.value, rel=1e-6)
+    # brute force over c and lambda with numpy's polynomial roots, independent of the module
+    def worst_rate(c):
+        return min(-np.roots([mass, c, lv]).real.max() for lv in np.geomspace(mu, L, 60))
+
+    cs = np.linspace(0.2, 5.0, 97)
+    worst = np.array([worst_rate(c) for c in cs])
+    assert worst.max() <= opt.rate * (1 + 1e-9)
+    assert cs[np.argmax(worst)] == pytest.approx(opt.value, abs=cs[1] - cs[0])
+    with pytest.raises(ValueError, match="spectrum"):
+        optimal_damping(DampedOscillator(), (2.0, 1.0))
+
+
+# --------------------------------------------------------------------------- the one-step map
+def test_heavy_ball_map_gd_rate_and_correspondence():
+    M = step_matrix("heavy_ball")
+    z = sp.Symbol("z")
+    # x_{k+1} = (1 + alpha - eta lam) x_k - alpha x_{k-1}  (the heavy-ball recurrence)
+    assert same(M.characteristic_polynomial(), z**2 - (1 + alpha - eta * lam) * z + alpha)
+    eq = continuous_equivalent("heavy_ball")
+    assert same(eq["mass"], h**2 / eta)
+    assert same(eq["damping"], (1 - alpha) * h / eta)
+    assert same(eq["damping_ratio"], (1 - alpha) / (2 * sp.sqrt(eta * lam)))
+    gd = step_matrix("gd")
+    assert gd.matrix.shape == (1, 1) and same(gd.matrix[0, 0], 1 - eta * lam)
+    assert same(continuous_equivalent("gd")["damping"], h / eta)
+    # Nesterov = heavy ball plus a gradient-driven damping alpha*h*lambda
+    assert same(continuous_equivalent("nesterov")["damping"],
+                (1 - alpha) * h / eta + alpha * h * lam)
+    # symplectic Euler on the oscillator keeps m and c; explicit Euler loses h*lambda of damping
+    dt = sp.Symbol("dt", positive=True)
+    assert same(continuous_equivalent("damped_oscillator")["damping"], c_)
+    assert same(continuous_equivalent("damped_oscillator", "explicit_euler")["damping"],
+                c_ - dt * lam)
+
+
+def test_gd_rate_is_one_minus_eta_lambda_in_a_run():
+    lams = np.array([0.5, 2.0, 15.0, 25.0])
+    lr = 0.1
+    table = compare_rates("gd", lams, options={"lr": lr}, steps=400)
+    np.testing.assert_allclose(table.column("predicted"), np.abs(1 - lr * lams), rtol=1e-12)
+    fitted = table.column("linear_regime")
+    np.testing.assert_allclose(table.column("observed")[fitted], np.abs(1 - lr * lams)[fitted],
+                               rtol=1e-6)
+    assert fitted.sum() >= 3
+    # eta * lambda = 2.5 > 2: |1 - eta lambda| = 1.5, the run diverges at that rate
+    assert table.rows[-1]["observed"] == pytest.approx(1.5, rel=1e-3)
+    assert table.rows[-1]["status"] == 4
+    assert predicted_rate("gd", 25.0, options={"lr": lr}) == pytest.approx(1.5)
+
+
+def test_polyak_optimal_heavy_ball_rate():
+    mu, L = 1.0, 400.0
+    kappa = L / mu
+    lr = 4 / (math.sqrt(L) + math.sqrt(mu))**2
+    mom = ((math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1))**2
+    want = (math.sqrt(kappa) - 1) / (math.sqrt(kappa) + 1)
+    rates = predicted_rates("heavy_ball", [mu, 20.0, L], options={"lr": lr, "momentum": mom})
+    np.testing.assert_allclose(rates, want, rtol=1e-6)
+
+
+def test_programs_written_differently_give_the_same_map():
+    # PyTorch's buffer form b <- alpha b + g, x <- x - eta b, written by hand
+    b = sp.Symbol("b", real=True)
+    torch_hb = StepProgram("torch_hb", vectors={b: 0}, scalars={}, params={eta: 0.01, alpha: 0.9},
+                           stages=[Elementwise([(b, alpha * b + g), (x, x - eta * b)]), Gradient()])
+    for lv in (0.3, 3.0, 90.0):
+        assert predicted_rate(torch_hb, lv) == pytest.approx(
+            predicted_rate("heavy_ball", lv, options={"lr": 0.01, "momentum": 0.9}), rel=1e-12)
+    # Nose-Hoover with a frozen friction is the damped oscillator with c = m zeta
+    for integ in ("symplectic_euler", "velocity_verlet", "explicit_euler"):
+        assert predicted_rate("nose_hoover", 2.0, integ, {"mass": 2.0, "dt": 0.1},
+                              freeze={"zeta": 0.5}) == pytest.approx(
+            predicted_rate("damped_oscillator", 2.0, integ,
+                           {"mass": 2.0, "damping": 1.0, "dt": 0.1}), rel=1e-12)
+    # a system object and the registered method agree, and so do both continuous routes
+    assert predicted_rate(DampedOscillator(mass=3.0, damping=0.2), 5.0, "velocity_verlet") == \
+        pytest.approx(predicted_rate("damped_oscillator", 5.0, "velocity_verlet",
+                                     {"mass": 3.0, "damping": 0.2}))
+    a = continuous_model(DampedOscillator(mass=3.0, damping=0.2))[0].matrix
+    b_ = continuous_model("damped_oscillator", options={"mass": 3.0, "damping": 0.2})[0].matrix
+    assert sp.simplify(a - b_) == sp.zeros(2, 2)
+
+
+def test_stability_regions():
+    lr, mom = 0.1, 0.6
+    conds, region = stability_conditions("heavy_ball", options={"lr": lr, "momentum": mom})
+    assert region == sp.Interval.open(0, sp.nsimplify(2 * (1 + mom) / lr))
+    (lo, hi), = stability_interval("heavy_ball", options={"lr": lr, "momentum": mom})
+    assert lo == 0 and hi == pytest.approx(2 * (1 + mom) / lr, rel=1e-9)
+    # symplectic Euler oscillator: h^2 lambda < 4m - 2hc
+    dt_, mass, damping = 0.2, 1.5, 0.5
+    opts = {"dt": dt_, "mass": mass, "damping": damping}
+    (lo, hi), = stability_interval("damped_oscillator", options=opts)
+    assert hi == pytest.approx((4 * mass - 2 * dt_ * damping) / dt_**2, rel=1e-9)
+    assert predicted_rate("damped_oscillator", hi * 0.999, options=opts) < 1
+    assert predicted_rate("damped_oscillator", hi * 1.001, options=opts) > 1
+    _, region = stability_conditions("damped_oscillator", "velocity_verlet", options=opts)
+    (lo, hi), = stability_interval("damped_oscillator", "velocity_verlet", options=opts)
+    assert float(region.sup) == pytest.approx(hi, rel=1e-9)
+
+
+# --------------------------------------------------------------------------- against runs
+SETTINGS = {
+    ("heavy_ball", "symplectic_euler"): [{"lr": 0.02, "momentum": 0.9},
+                                         {"lr": 0.05, "momentum": 0.5}],
+    ("heavy_ball", "explicit_euler"): [{"lr": 0.01, "momentum": 0.9}],
+    ("heavy_ball", "velocity_verlet"): [{"lr": 0.05, "momentum": 0.5}],
+    ("damped_oscillator", "symplectic_euler"): [{"dt": 0.5, "damping": 1.0, "mass": 1.0}],
+    ("damped_oscillator", "explicit_euler"): [{"dt": 0.2, "damping": 1.0, "mass": 1.0}],
+    ("damped_oscillator", "velocity_verlet"): [{"dt": 0.5, "damping": 1.0, "mass": 1.0}],
+}
+
+
+@pytest.mark.parametrize("method,integrator", list(SETTINGS))
+def test_predicted_equals_observed_over_zeta_and_condition_number(method, integrator):
+    zetas = np.geomspace(0.1, 10.0, 9)  # condition number (10/0.1)^2 = 1e4 on one quadratic
+    for opts in SETTINGS[method, integrator]:
+        table = sweep_rates(method, zetas=zetas, integrator=integrator, options=opts, steps=2500)
+        assert isinstance(table, RateTable) and len(table) == zetas.size
+        np.testing.assert_allclose(table.column("damping_ratio"), zetas, rtol=1e-9)
+        lams = table.column("eigenvalue")
+        assert lams.max() / lams.min() == pytest.approx(1e4, rel=1e-6)
+        checked = 0
+        for row in table.rows:
+            diverged = row["status"] in (3, 4) and row["observed"] > 1 or (
+                row["linear_regime"] and row["observed"] > 1)
+            if row["predicted"] >= 1:
+                assert not row["converging"] or not row["linear_regime"], row
+                continue
+            assert not diverged, row
+            if row["linear_regime"] and row["converging"]:
+                assert abs(row["observed"] - row["predicted"]) <= 0.01 * row["predicted"], row
+                checked += 1
+        stable = int(np.sum(table.column("predicted") < 1))
+        assert checked >= max(1, stable - 2)
+
+
+def test_instability_is_predicted_where_runs_diverge():
+    lams = np.array([1.0, 10.0, 30.0, 45.0])
+    opts = {"lr": 0.1, "momentum": 0.5}  # stable for lambda < 2(1+alpha)/lr = 30
+    table = compare_rates("heavy_ball", lams, options=opts, steps=1500)
+    pred = table.column("predicted")
+    assert list(pred >= 1) == [False, False, True, True]
+    grew = [(r["status"] in (3, 4)) or (r["linear_regime"] and r["observed"] > 1)
+            for r in table.rows]
+    assert grew[3] and not grew[0] and not grew[1]
+    assert table.rows[3]["observed"] == pytest.approx(pred[3], rel=0.01)
+    # the converging coordinates were re-run after the diverging one stopped the first run
+    assert table.rows[0]["steps"] == 1500 and table.rows[0]["linear_regime"]
+
+
+@pytest.mark.parametrize("integrator", ["explicit_euler", "symplectic_euler", "velocity_verlet"])
+def test_continuous_prediction_recovered_at_the_integrators_order(integrator):
+    from dynopt.integrators import get_integrator
+    order = get_integrator(integrator).order
+    hs = np.array([0.2, 0.1, 0.05, 0.025])
+    for damping in (0.5, 4.0):  # under- and overdamped on lambda = 1, m = 1
+        table = sweep_rates("damped_oscillator", step_sizes=hs, eigenvalue=1.0,
+                            integrator=integrator, options={"damping": damping}, steps=3000)
+        assert all(table.column("linear_regime"))
+        sigma = decay_rate(DampedOscillator(mass=1.0, damping=damping), 1.0)
+        observed_sigma = -np.log(table.column("observed")) / hs
+        err = np.abs(observed_sigma - sigma)
+        assert np.all(np.diff(err) < 0)
+        p, _ = order_of_convergence(hs, err)
+        assert abs(p - order) < 0.15
+        np.testing.assert_allclose(table.column("continuous"), np.exp(-sigma * hs), rtol=1e-12)
+
+
+def test_critical_damping_is_the_fastest_non_oscillating_decay():
+    c_star = critical_damping(DampedOscillator(mass=1.0), 1.0)
+    cs = c_star * np.array([0.3, 0.6, 1.0, 1.5, 3.0])
+    table = sweep_rates("damped_oscillator", step_sizes=cs, parameter="damping", eigenvalue=1.0,
+                        integrator="velocity_verlet", options={"dt": 0.02}, steps=4000)
+    sigma_obs = -np.log(table.column("observed")) / 0.02
+    osc = table.column("oscillating")
+    assert list(osc) == [True, True, False, False, False]
+    assert list(table.column("regime")) == ["underdamped", "underdamped", "critical",
+                                             "overdamped", "overdamped"]
+    assert np.argmax(sigma_obs) == 2
+    # symbolically: the rate at fixed lambda over c >= c* is largest at c*
+    rates = [decay_rate(DampedOscillator(mass=1.0, damping=c), 1.0) for c in
+             c_star * np.linspace(1.0, 4.0, 31)]
+    assert np.argmax(rates) == 0
+
+
+def test_energy_rate_is_twice_the_amplitude_rate():
+    opts = {"dt": 0.05, "damping": 3.0, "record": True, "gtol": 0.0, "maxiter": 3000}
+    res = dynopt.minimize(quad([1.0]), np.array([1.0]), method="damped_oscillator", jac=True,
+                          options=opts)
+    r_dist = observed_rate(res)
+    r_energy = observed_rate(res, quantity="energy")
+    pred = predicted_rate("damped_oscillator", 1.0, options=opts)
+    assert r_dist.rate == pytest.approx(pred, rel=1e-5)
+    assert r_energy.rate == pytest.approx(pred**2, rel=1e-4)
+
+
+def test_full_vector_rate_is_the_slowest_mode_in_several_dimensions():
+    rng = np.random.default_rng(3)
+    opts = {"lr": 0.01, "momentum": 0.8}
+    for n, kappa in [(2, 1.0), (5, 10.0), (8, 100.0)]:
+        lams = np.sort(np.concatenate([[1.0, kappa], rng.uniform(1.0, kappa, n - 2)]))
+        res = dynopt.minimize(quad(lams), rng.normal(size=n), method="heavy_ball", jac=True,
+                              options={**opts, "record": True, "gtol": 0.0, "maxiter": 2500})
+        fit = observed_rate(res)
+        assert fit.linear_regime
+        assert fit.rate == pytest.approx(predicted_rates("heavy_ball", lams, options=opts).max(),
+                                         rel=0.01)
+
+
+# --------------------------------------------------------------------------- bad input
+def test_bad_input_is_rejected_clearly():
+    with pytest.raises(ValueError, match="eigenvalue"):
+        predicted_rate("heavy_ball", 0.0)
+    with pytest.raises(ValueError, match="eigenvalue"):
+        predicted_rate("heavy_ball", -2.0)
+    with pytest.raises(ValueError, match="eigenvalues"):
+        compare_rates("heavy_ball", [1.0, -1.0])
+    with pytest.raises(ValueError, match="momentum"):
+        predicted_rate("heavy_ball", 1.0, options={"momentum": 1.5})
+    with pytest.raises(TypeError, match="bogus"):
+        predicted_rate("heavy_ball", 1.0, options={"bogus": 1})
+    with pytest.raises(ValueError, match="zetas"):
+        sweep_rates("heavy_ball")
+    res = dynopt.minimize(quad([1.0, 2.0]), np.ones(2), method="heavy_ball", jac=True)
+    with pytest.raises(ValueError, match="record"):
+        observed_rate(res)
+    short = dynopt.minimize(quad([1.0]), np.ones(1), method="heavy_ball", jac=True,
+                            options={"record": True, "maxiter": 4, "gtol": 0.0})
+    with pytest.raises(ValueError, match="usable records"):
+        observed_rate(short)
+    with pytest.raises(ValueError, match="quantity"):
+        observed_rate(short, quantity="speed")
+
+
+def test_non_converging_runs_give_an_explicit_answer():
+    # undamped heavy ball (momentum 1): predicted exactly on the unit circle, no decay observed
+    opts = {"lr": 0.1, "momentum": 1.0}
+    assert predicted_rate("heavy_ball", 1.0, options=opts) == pytest.approx(1.0, abs=1e-12)
+    res = dynopt.minimize(quad([1.0]), np.ones(1), method="heavy_ball", jac=True,
+                          options={**opts, "record": True, "gtol": 0.0, "maxiter": 1500})
+    fit = observed_rate(res)
+    assert not fit.linear_regime or fit.rate == pytest.approx(1.0, abs=1e-4)
+    # sublinear decay (a quartic): no linear regime
+    res = dynopt.minimize(lambda x_: (0.25 * float(np.sum(x_**4)), x_**3), np.ones(2), method="gd",
+                          jac=True, options={"lr": 0.1, "record": True, "gtol": 0.0,
+                                             "maxiter": 1500})
+    fit = observed_rate(res)
+    assert not fit.linear_regime and math.isnan(fit.rate)
+
+
+def test_nonlinear_methods_raise_a_clear_error():
+    with pytest.raises(NonlinearStepError, match="zeta.*freeze"):
+        predicted_rate("nose_hoover", 1.0)
+    with pytest.raises(NonlinearStepError, match="t"):
+        predicted_rate("nesterov_ode", 1.0)
+    assert 0 < predicted_rate("nesterov_ode", 1.0, freeze={"t": 5.0}) < 1
+    s_ = sp.Symbol("s", real=True)
+    adam_like = StepProgram("adam_like", vectors={s_: 0}, scalars={},
+                            params={eta: 1e-3, alpha: 0.99},
+                            stages=[Elementwise([(s_, alpha * s_ + (1 - alpha) * g**2),
+                                                 (x, x - eta * g / (sp.sqrt(s_) + 1e-8))]),
+                                    Gradient()])
+    with pytest.raises(NonlinearStepError, match="not linear"):
+        predicted_rate(adam_like, 1.0)
+    gn = sp.Symbol("gnorm", real=True)
+    normalised = StepProgram("normalised", vectors={}, scalars={}, params={eta: 1e-3},
+                             stages=[Reduce(gn, g**2, "sum"), Elementwise([(x, x - eta * g / gn)]),
+                                     Gradient()])
+    with pytest.raises(NonlinearStepError, match="reduction"):
+        predicted_rate(normalised, 1.0)
+    scheduled = StepProgram("scheduled", vectors={}, scalars={}, params={eta: 1e-3},
+                            stages=[Elementwise([(x, x - eta * g / (k + 1))]), Gradient()])
+    with pytest.raises(NonlinearStepError, match="step counter"):
+        predicted_rate(scheduled, 1.0)
+
+
+def test_every_registered_method_gives_a_rate_or_a_clear_error():
+    for name in dynopt.METHODS:
+        try:
+            rate = predicted_rate(name, 1.0)
+        except NonlinearStepError as exc:
+            assert name in str(exc)
+        else:
+            assert 0 <= rate < math.inf
+
+
+def test_rate_table_exports(tmp_path):
+    table = compare_rates("heavy_ball", [0.5, 2.0], options={"lr": 0.05, "momentum": 0.5},
+                          steps=300)
+    table.to_csv(tmp_path / "t.csv")
+    table.to_json(tmp_path / "t.json")
+    lines = (tmp_path / "t.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("eigenvalue,")
+    doc = json.loads((tmp_path / "t.json").read_text())
+    assert doc["method"] == "heavy_ball" and len(doc["rows"]) == 2
+    assert doc["rows"][1]["predicted"] == pytest.approx(table.rows[1]["predicted"])
+    assert "<table>" in table._repr_html_() and "predicted" in str(table)
+    assert continuous_rate("heavy_ball", 2.0, options={"lr": 0.05, "momentum": 0.5}) == \
+        pytest.approx(table.rows[1]["continuous"])
