@@ -1,0 +1,266 @@
+r"""Any dynopt method as an ASE optimizer: :class:`DynOpt`.
+
+.. code-block:: python
+
+    from ase.optimize import FIRE
+    from dynopt.ase import DynOpt
+
+    opt = FIRE(atoms, logfile="relax.log", trajectory="relax.traj")
+    opt = DynOpt(atoms, method="fire", logfile="relax.log", trajectory="relax.traj")
+    opt = DynOpt(atoms, method="fanos", dt=0.05)        # or any other method
+    opt.run(fmax=0.05, steps=500)
+
+:class:`DynOpt` is an :class:`ase.optimize.optimize.Optimizer`: ``run``,
+``irun``, ``nsteps``, ``attach``, log and trajectory files, restart files and
+the convergence test are ASE's own. Inside, one step runs the method's compiled
+step program (:func:`dynopt._minimize.build_program`, then
+``get_backend(backend).compile(program)``), the same kernels
+:func:`dynopt.minimize` runs, on the flattened positions :math:`x` (length
+:math:`3N`) with gradient :math:`g = -F`.
+
+Protocol of one step (ASE calls ``step()`` and then reads the forces at the
+new positions for its log and convergence test):
+
+1. read :math:`x`, :math:`g` and the energy :math:`f` at the current positions
+   (cached by the calculator: no new force call);
+2. run the stages before the gradient evaluation (``kernels.before``) and set
+   the new positions;
+3. evaluate the forces at the new positions (the step's one force call; ASE's
+   own read right after is served from the calculator's cache) and run the
+   stages after the gradient evaluation (``kernels.after``).
+
+So a run costs one force call at the start plus one per step, as ASE's own
+optimizers do. Positions are read back after they are set, so constraints
+(``FixAtoms`` ...) adjust the state as they adjust ASE's.
+
+Conventions compared with :func:`dynopt.minimize` (they match step for step):
+
+* ASE stops when :math:`\max_i \lVert F_i\rVert < f_\mathrm{max}` (strict);
+  ``minimize`` with ``options={'norm': max_atom_force, 'gtol': fmax}`` stops
+  when it is :math:`\le` ``gtol``. Both test the start before any step.
+* ``opt.nsteps`` after ``run`` equals ``res.nit``; the force calls of the run
+  equal ``res.nfev = res.nit + 1``; ``run(steps=n)`` is ``maxiter=n``.
+* The step counter ``k`` of the program counts the steps since
+  :meth:`DynOpt.initialize` (a fresh optimizer), across ``run`` calls.
+
+ASE is optional: importing this module without it raises an
+:class:`ImportError` naming the extra (``pip install dynopt-physics[ase]``);
+``import dynopt`` never needs it.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+try:
+    from ase.optimize.optimize import Optimizer
+except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "dynopt.ase needs the Atomic Simulation Environment (ASE); install it with "
+        "`pip install dynopt-physics[ase]` (or `pip install ase`)") from _exc
+
+from ._minimize import build_program
+from .backends import get_backend
+from .methods import get_method
+from .systems.base import System
+
+__all__ = ["DynOpt"]
+
+#: keyword arguments of ASE's Optimizer/Dynamics constructors passed through
+_ASE_KEYWORDS = ("restart", "append_trajectory", "master", "comm", "loginterval")
+
+
+def _plain(value):
+    """A JSON-friendly version of a hyperparameter value."""
+    arr = np.asarray(value)
+    if arr.ndim == 0:
+        item = arr.item()
+        return item if isinstance(item, (bool, int, float, str)) else str(item)
+    return arr.tolist()
+
+
+class DynOpt(Optimizer):
+    """Run a dynopt method on an :class:`ase.Atoms` with ASE's optimizer API.
+
+    Parameters
+    ----------
+    atoms : ase.Atoms
+        The structure to relax (or anything ASE optimizers accept, such as a
+        filter).
+    method : str, Method or System
+        A registered dynopt method (``'fire'``, ``'fire2'``, ``'heavy_ball'``,
+        ...; see :data:`dynopt.METHODS`) or a system object.
+    logfile : file, str or None
+        ASE's log: ``'-'`` for standard output, a file name, an open file, or
+        ``None``.
+    trajectory : str, Trajectory or None
+        ASE trajectory file written after every step (readable with
+        :func:`ase.io.read`).
+    integrator : str or None
+        Overrides the method's integrator (discrete rules take none).
+    backend : {'numpy', 'numba', 'cupy'}
+        Where the step kernels run.
+    **hyperparameters
+        The method's hyperparameters and structural flags (e.g. ``dt``,
+        ``maxstep`` for ``'fire'``; ``lr``, ``momentum`` for ``'heavy_ball'``),
+        ``seed`` for methods that draw random numbers, and ASE's own
+        ``restart``, ``append_trajectory``, ``master``, ``comm``,
+        ``loginterval``.
+
+    Raises
+    ------
+    ValueError
+        Unknown ``method`` or ``backend``, or a hyperparameter out of range.
+    TypeError
+        An unknown hyperparameter name or a non-numeric value.
+
+    Notes
+    -----
+    Attributes beside ASE's: ``method`` (the name), ``hyperparameters`` (the
+    values used), ``program`` (the step program), ``kernels`` and ``state``
+    (the optimiser state: arrays of shape ``(1, 3N)`` and ``(1, 1)``, ``None``
+    before the first step).
+    """
+
+    def __init__(self, atoms, method="fire", logfile="-", trajectory=None, integrator=None,
+                 backend="numpy", **hyperparameters):
+        ase_kwargs = {key: hyperparameters.pop(key) for key in _ASE_KEYWORDS
+                      if key in hyperparameters}
+        seed = hyperparameters.pop("seed", None)
+        # Resolve everything before ASE opens (and truncates) any file.
+        default_integrator = "symplectic_euler"
+        if not isinstance(method, System):
+            spec = get_method(method)
+            default_integrator = spec.integrator
+            valid = spec.hyperparameters(integrator)
+            unknown = sorted(set(hyperparameters) - set(valid))
+            if unknown:
+                raise TypeError(
+                    f"DynOpt: unknown hyperparameter(s) {unknown} for method {spec.name!r}; "
+                    f"valid: {sorted(valid)} (and ASE's {list(_ASE_KEYWORDS)}, seed)")
+        program, params, name = build_program(method, integrator, hyperparameters)
+        self.backend = get_backend(backend)
+        self.program = program
+        self.kernels = self.backend.compile(program)
+        self.method = name
+        #: the integrator's name (``None`` for a discrete rule)
+        self.integrator = (default_integrator if integrator is None
+                           else getattr(integrator, "name", integrator))
+        self.hyperparameters = dict(params)
+        self.seed = seed
+        self.state = None
+        self._k = 0
+        self._restored = None
+        super().__init__(atoms, logfile=logfile, trajectory=trajectory, **ase_kwargs)
+
+    # ------------------------------------------------------------ ASE's hooks
+    def initialize(self):
+        """Forget the optimiser state: the next step starts afresh (``k = 0``)."""
+        self.state = None
+        self._k = 0
+        self._restored = None
+
+    def read(self):
+        """Restore the state saved in the ``restart`` file."""
+        data = self.load()
+        self._k = int(data["k"])
+        self._restored = {key: np.asarray(val, dtype=float) for key, val in data["state"].items()}
+
+    def todict(self):
+        description = super().todict()
+        description.update({
+            "method": self.method,
+            "integrator": self.integrator,
+            "backend": self.backend.name,
+            "hyperparameters": {key: _plain(val) for key, val in self.hyperparameters.items()},
+        })
+        return description
+
+    def log(self, gradient=None):
+        """One line per step in ASE's format, labelled ``DynOpt[<method>]``."""
+        if gradient is None:
+            gradient = self._gradient()
+        norm = getattr(self.optimizable, "gradient_norm", None)
+        fmax = float(norm(gradient) if norm is not None else
+                     np.sqrt(np.max(np.sum(np.reshape(gradient, (-1, 3)) ** 2, axis=1))))
+        energy = self._energy()
+        label = f"DynOpt[{self.method}]"
+        if self.nsteps == 0:
+            self.logfile.write(f"{'':{len(label)}s}  {'Step':>4s} {'Time':>8s} {'Energy':>15s}"
+                               f"  {'fmax':>12s}\n")
+        clock = time.strftime("%H:%M:%S", time.localtime())
+        self.logfile.write(f"{label}:  {self.nsteps:3d} {clock} {energy:15.6f} {fmax:15.6f}\n")
+
+    def step(self, f=None):
+        """One step of the method; ``f`` (forces at the current positions) is optional."""
+        xp = self.backend.xp
+        x = np.asarray(self._positions(), dtype=float)
+        g = (-np.asarray(f, dtype=float).ravel() if f is not None else self._gradient())
+        energy = self._energy()
+        if self.state is None:
+            self._start(x, g, energy)
+        else:
+            S = self.state
+            S["x"] = xp.asarray(x[None, :].copy())
+            S["g"] = xp.asarray(g[None, :])
+            S["f"][...] = energy
+        S = self.state
+        S["k"][...] = self._k
+        self.kernels.before(S, self.hyperparameters)
+        new_x = np.array(self.backend.to_numpy(S["x"][0]), dtype=float)
+        if not np.all(np.isfinite(new_x)):
+            raise FloatingPointError(
+                f"DynOpt[{self.method}]: step {self._k} produced non-finite positions; "
+                f"lower the time step or learning rate ({self.hyperparameters})")
+        self._set_positions(new_x)
+        # constraints may have adjusted the positions: the state follows the atoms
+        S["x"] = xp.asarray(np.asarray(self._positions(), dtype=float)[None, :].copy())
+        g_new = self._gradient()                      # the step's one force call
+        S["g"] = xp.asarray(g_new[None, :])
+        S["f"][...] = self._energy()
+        self.kernels.after(S, self.hyperparameters)
+        self._k += 1
+        if self.restart is not None:
+            self.dump({"k": self._k, "state": self._state_arrays()})
+
+    # ------------------------------------------------------------- internals
+    def _start(self, x, g, energy):
+        xp = self.backend.xp
+        S = {"x": xp.asarray(x[None, :].copy()), "g": xp.asarray(g[None, :]),
+             "f": xp.asarray(np.full((1, 1), energy)), "k": xp.asarray(np.zeros((1, 1))),
+             "N": float(x.size), "rng": np.random.default_rng(self.seed)}
+        self.kernels.init(S, self.hyperparameters)
+        if self._restored is not None:
+            for key, val in self._restored.items():
+                if key in S and key not in ("x", "g", "f", "N", "rng"):
+                    S[key] = xp.asarray(np.reshape(val, np.shape(S[key])))
+            self._restored = None
+        self.state = S
+
+    def _state_arrays(self):
+        return {key: np.asarray(self.backend.to_numpy(val)).tolist()
+                for key, val in self.state.items() if key not in ("N", "rng")}
+
+    # ASE >= 3.24 talks to an Optimizable through get_x/set_x/get_gradient;
+    # older releases through positions and forces.
+    def _positions(self):
+        opt = self.optimizable
+        return opt.get_x() if hasattr(opt, "get_x") else opt.get_positions().ravel()
+
+    def _set_positions(self, x):
+        opt = self.optimizable
+        if hasattr(opt, "set_x"):
+            opt.set_x(x)
+        else:
+            opt.set_positions(x.reshape(-1, 3))
+
+    def _gradient(self):
+        opt = self.optimizable
+        if hasattr(opt, "get_gradient"):
+            return np.asarray(opt.get_gradient(), dtype=float).ravel()
+        return -np.asarray(opt.get_forces(), dtype=float).ravel()
+
+    def _energy(self):
+        opt = self.optimizable
+        return float(opt.get_value() if hasattr(opt, "get_value") else opt.get_potential_energy())
