@@ -28,7 +28,7 @@ LOOP_OPTIONS = {
     "divergence": 1e12,
     "dtype": None,
     "disp": False,
-    "eps": None,
+    "finite_diff_rel_step": None,
     "seed": None,
     "vectorized": False,
     "compiled": False,
@@ -140,7 +140,9 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         ``gtol=0`` exactly ``maxiter`` steps run), ``maxfev``, ``record``
         (``True`` or a stride: keep a trajectory), ``divergence`` (stop when
         :math:`f > f_0 + \\text{divergence}\\cdot\\max(1, |f_0|)`), ``dtype``
-        (float64 or float32), ``eps`` (finite-difference step), ``seed`` (of
+        (float64 or float32), ``finite_diff_rel_step`` (the relative
+        finite-difference step :math:`h_i = r\max(1, |x_i|)`, SciPy's name; a
+        method's own ``eps`` such as Adam's is a hyperparameter), ``seed`` (of
         the generator ``S['rng']`` that stochastic stages draw from),
         ``vectorized`` (``fun``/``jac`` take a (batch, n) array and return
         (batch,) / (batch, n): one call per step for a whole batch),
@@ -184,7 +186,7 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
                             callback, batched, integrator)
     kernels = be.compile(program)
-    objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["eps"], dtype=dtype,
+    objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"], dtype=dtype,
                           vectorized=loop["vectorized"])
     callback = _wrap_callback(callback)
     return run(objective, X0.astype(dtype), program, params, name, be, kernels, loop,

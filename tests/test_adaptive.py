@@ -140,8 +140,6 @@ def test_rmsprop_first_step_closed_form(x0):
           x0 - lr * g / (np.sqrt(a * (1 - a)) * np.abs(g) + 1e-8))
 
 
-@pytest.mark.xfail(strict=True, reason="minimize() takes options['eps'] as the loop's "
-                   "finite-difference step, so a method's eps hyperparameter cannot be set")
 def test_eps_hyperparameter_reaches_the_method(x0):
     # With a huge eps the first Adam step is lr * g / (|g| + eps), far from lr * sign(g).
     g = rosen_der(x0)

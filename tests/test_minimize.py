@@ -91,6 +91,21 @@ def test_finite_differences_are_counted():
     assert central.nfev == (2 * len(X0) + 1) * (steps + 1)
 
 
+def test_finite_difference_step_is_an_option():
+    # forward differences err by about h f''/2: a coarse step moves the first gradient by that much
+    opts = {"maxiter": 1, "gtol": 0, "lr": 1e-4, "momentum": 0.0}
+    exact = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, options=opts)
+    fine = dynopt.minimize(so.rosen, X0, options=opts)
+    coarse = dynopt.minimize(so.rosen, X0, options={**opts, "finite_diff_rel_step": 1e-3})
+    err_fine = np.abs(fine.x - exact.x).max()
+    err_coarse = np.abs(coarse.x - exact.x).max()
+    assert err_coarse > 100 * err_fine
+    # the forward-difference error of coordinate 0 is h/2 d2f/dx0^2 with h = 1e-3 max(1, |x0|)
+    h = 1e-3 * max(1.0, abs(X0[0]))
+    d2 = 1200 * X0[0] ** 2 - 400 * X0[1] + 2
+    np.testing.assert_allclose((exact.x[0] - coarse.x[0]) / 1e-4, h / 2 * d2, rtol=0.05)
+
+
 def test_record_trajectory():
     res = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="nose_hoover",
                           options={"maxiter": 40, "gtol": 0, "dt": 1e-3, "record": True,
