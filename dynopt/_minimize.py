@@ -141,7 +141,7 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         (``True`` or a stride: keep a trajectory), ``divergence`` (stop when
         :math:`f > f_0 + \\text{divergence}\\cdot\\max(1, |f_0|)`), ``dtype``
         (float64 or float32), ``finite_diff_rel_step`` (the relative
-        finite-difference step :math:`h_i = r\max(1, |x_i|)`, SciPy's name; a
+        finite-difference step :math:`h_i = r \\max(1, |x_i|)`, SciPy's name; a
         method's own ``eps`` such as Adam's is a hyperparameter), ``seed`` (of
         the generator ``S['rng']`` that stochastic stages draw from),
         ``vectorized`` (``fun``/``jac`` take a (batch, n) array and return

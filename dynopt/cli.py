@@ -13,43 +13,29 @@ def _demo(args) -> int:
     import scipy.optimize as so
 
     import dynopt
+    from dynopt.methods.settings import EXAMPLE_SETTINGS, GTOL
     from dynopt.stats import format_table
 
     x0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
-    settings = {
-        "gd": {"lr": 1e-3},
-        "heavy_ball": {"lr": 1e-3, "momentum": 0.9},
-        "nesterov": {"lr": 1e-3, "momentum": 0.9},
-        "damped_oscillator": {"dt": 0.03, "mass": 1.0, "damping": 2.0},
-        "nose_hoover": {"dt": 0.01, "Q": 1.0, "temperature": 0.0},
-    }
-    for name, opts in _extra_demo_settings().items():
-        if name in dynopt.METHODS:
-            settings[name] = opts
     rows = []
-    for name, opts in settings.items():
+    for name in dynopt.METHODS:
+        opts, maxiter, _ = EXAMPLE_SETTINGS[name]["rosenbrock"]
+        maxiter = min(maxiter, args.maxiter)
         res = dynopt.minimize(so.rosen, x0, jac=so.rosen_der, method=name,
-                              options={**opts, "maxiter": args.maxiter, "gtol": 1e-6})
-        rows.append({"method": name, "settings": ", ".join(f"{k}={v}" for k, v in opts.items()),
+                              options={**opts, "maxiter": maxiter, "gtol": GTOL["rosenbrock"]})
+        rows.append({"method": name,
+                     "settings": ", ".join(f"{k}={v}" for k, v in opts.items()) or "defaults",
                      "f": res.fun, "|x-1|": float(np.abs(res.x - 1).max()), "steps": res.nit,
                      "status": res.status})
     ref = so.minimize(so.rosen, x0, jac=so.rosen_der, method="L-BFGS-B",
-                      options={"gtol": 1e-6, "maxiter": args.maxiter})
+                      options={"gtol": GTOL["rosenbrock"], "maxiter": args.maxiter})
     rows.append({"method": "scipy L-BFGS-B", "settings": "", "f": ref.fun,
                  "|x-1|": float(np.abs(ref.x - 1).max()), "steps": ref.nit, "status": ref.status})
-    print(f"Rosenbrock 5-D from x0 = {x0.tolist()}, stop at max|grad| <= 1e-6 "
-          f"or {args.maxiter} steps (status 0 = converged)")
+    print(f"Rosenbrock 5-D from x0 = {x0.tolist()}, stop at max|grad| <= {GTOL['rosenbrock']} "
+          f"(status 0 = converged, 1 = step budget spent); settings from "
+          f"dynopt.methods.settings.EXAMPLE_SETTINGS")
     print(format_table(rows, ["method", "settings", "f", "|x-1|", "steps", "status"]))
     return 0
-
-
-def _extra_demo_settings():
-    return {
-        "fanos": {"lr": 3e-2},
-        "adam": {"lr": 1e-2},
-        "frankenstein": {"lr": 1e-2},
-        "fire": {"dt": 0.01, "dtmax": 0.1},
-    }
 
 
 def _methods(args) -> int:
@@ -79,8 +65,8 @@ def _bench(args, rest) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dynopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="run a few methods on Rosenbrock 5-D and print a table")
-    demo.add_argument("--maxiter", type=int, default=20000)
+    demo = sub.add_parser("demo", help="run every method on Rosenbrock 5-D and print a table")
+    demo.add_argument("--maxiter", type=int, default=30000, help="cap on each run's steps")
     meth = sub.add_parser("methods", help="list the registered methods and their defaults")
     meth.add_argument("--json", action="store_true")
     rep = sub.add_parser("reproduce", help="reproduce a paper's table")
