@@ -94,9 +94,12 @@ def test_stability_region_boundary_matches_the_closed_form():
         plot_stability_region("heavy_ball", parameter="bogus", values=[0.5])
 
 
-def test_notebook_runs_without_errors():
+def test_notebook_runs_without_errors(monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
+    # the kernel inherits the environment: a headless MPLBACKEND=Agg (as in CI) would keep
+    # the notebook's figures out of its outputs, so the kernel gets the inline backend
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK.parent)}})
