@@ -7,7 +7,8 @@ import pytest
 import sympy as sp
 
 import dynopt
-from dynopt.analysis import (NonlinearStepError, RateTable, compare_rates, continuous_equivalent,
+from dynopt.analysis import (NonlinearStepError, RateTable, compare_rates, compare_spectrum,
+                             continuous_equivalent, critical_hyperparameter,
                              continuous_model, continuous_rate, critical_damping, damping_ratio,
                              damping_regime, decay_rate, energy_decay_rate, lam,
                              linearize_system, observed_rate, optimal_damping,
@@ -237,6 +238,89 @@ def test_predicted_equals_observed_over_zeta_and_condition_number(method, integr
                 checked += 1
         stable = int(np.sum(table.column("predicted") < 1))
         assert checked >= max(1, stable - 2)
+
+
+@pytest.mark.parametrize("integrator", ["explicit_euler", "symplectic_euler", "velocity_verlet"])
+def test_whole_vector_rate_over_condition_number_zeta_and_dimension(integrator):
+    # rotated quadratics of dimension 2..6 with condition numbers 1..1e4; zeta of the smallest
+    # eigenvalue (mu = 1, m = 1, so c = 2 zeta) from 0.1 to 10, as members of one batched run
+    zetas = np.geomspace(0.1, 10.0, 7)
+    fitted = total = 0
+    for kappa, n in [(1.0, 2), (10.0, 3), (1e2, 4), (1e3, 5), (1e4, 6)]:
+        lams = np.geomspace(1.0, kappa, n)
+        table = compare_spectrum("damped_oscillator", lams, integrator,
+                                 {"dt": 0.5 / math.sqrt(kappa), "mass": 1.0},
+                                 parameter="damping", values=2 * zetas, steps=3000, seed=n)
+        np.testing.assert_allclose(table.column("damping_ratio"), zetas, rtol=1e-9)
+        assert set(table.column("dimension")) == {n}
+        for row in table.rows:
+            total += 1
+            grew = row["status"] in (3, 4) or (row["linear_regime"] and row["observed"] > 1)
+            # predicted instability exactly where the run diverges
+            assert grew == (row["predicted"] > 1), row
+            if row["linear_regime"]:
+                fitted += 1
+                # a double root of the map gives (a + b k) r^k: the fit is biased upwards by
+                # about ln(k1/k0)/(k1 - k0) (see dynopt.analysis.observed); else 1 %
+                tol = 0.05 if row["repeated_root"] else 0.01
+                assert row["rel_error"] <= tol, row
+    assert fitted >= 0.85 * total
+
+
+def test_critical_momentum_and_the_nesterov_choice():
+    s_ = sp.Symbol("s", positive=True)  # sqrt(eta lambda)
+    def positive(e):  # library symbols by name, as the positive symbols of this module
+        return e.xreplace({q: {"lr": eta, "momentum": alpha}.get(q.name, q)
+                           for q in e.free_symbols})
+
+    alpha_star = positive(critical_hyperparameter("heavy_ball", "momentum"))
+    assert same(alpha_star, 1 - 2 * sp.sqrt(eta * lam))  # reference section 1
+    zeta = positive(continuous_equivalent("heavy_ball")["damping_ratio"])
+    assert same(zeta.subs(alpha, alpha_star), 1)
+    # Nesterov's alpha = (1 - sqrt(eta mu))/(1 + sqrt(eta mu)) agrees to first order only
+    nesterov_alpha = (1 - s_) / (1 + s_)
+    diff = sp.series(nesterov_alpha - alpha_star.subs(sp.sqrt(eta * lam), s_)
+                     .subs({eta: s_**2, lam: 1}), s_, 0, 3).removeO()
+    assert sp.simplify(diff.coeff(s_, 0)) == 0 and sp.simplify(diff.coeff(s_, 1)) == 0
+    assert sp.simplify(diff.coeff(s_, 2)) != 0
+    # the discrete map's own double root sits at (1 - sqrt(eta lambda))^2
+    step = step_matrix("heavy_ball", options={"lr": 0.01})
+    for lv in (0.5, 4.0):
+        assert step.repeated_root(lv, momentum=(1 - math.sqrt(0.01 * lv))**2)
+        assert not step.repeated_root(lv, momentum=1 - 2 * math.sqrt(0.01 * lv))
+    # the oscillator under explicit Euler needs the lost damping h*lambda back
+    dt = sp.Symbol("dt", positive=True)
+    mass = sp.Symbol("mass", positive=True)
+    assert same(critical_hyperparameter("damped_oscillator", "damping", "explicit_euler"),
+                2 * sp.sqrt(mass * lam) + dt * lam)
+    with pytest.raises(ValueError, match="parameter"):
+        critical_hyperparameter("heavy_ball", "bogus")
+
+
+def test_stability_region_in_h_lambda():
+    (lo, hi), = stability_interval("gd", options={"lr": 0.3}, scaled=True)
+    assert lo == 0 and hi == pytest.approx(2.0, rel=1e-9)
+    for mom in (0.0, 0.5, 0.9):
+        (lo, hi), = stability_interval("heavy_ball", options={"lr": 0.1, "momentum": mom},
+                                       scaled=True)
+        assert hi == pytest.approx(2 * (1 + mom), rel=1e-9)
+
+
+def test_compare_spectrum_input_and_rotation():
+    table = compare_spectrum("heavy_ball", [1.0, 30.0], options={"lr": 0.02, "momentum": 0.5},
+                             steps=800, rotate=False)
+    assert len(table) == 1 and table.rows[0]["kappa"] == pytest.approx(30.0)
+    rot = compare_spectrum("heavy_ball", [1.0, 30.0], options={"lr": 0.02, "momentum": 0.5},
+                           steps=800, seed=4)
+    assert rot.rows[0]["observed"] == pytest.approx(table.rows[0]["observed"], rel=1e-3)
+    assert rot.rows[0]["predicted"] == pytest.approx(
+        predicted_rates("heavy_ball", [1.0, 30.0], options={"lr": 0.02, "momentum": 0.5}).max())
+    with pytest.raises(ValueError, match="eigenvalues"):
+        compare_spectrum("heavy_ball", [1.0, 0.0])
+    with pytest.raises(ValueError, match="together"):
+        compare_spectrum("heavy_ball", [1.0], parameter="lr")
+    with pytest.raises(ValueError, match="bogus"):
+        compare_spectrum("heavy_ball", [1.0], parameter="bogus", values=[0.1])
 
 
 def test_instability_is_predicted_where_runs_diverge():

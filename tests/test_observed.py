@@ -168,6 +168,17 @@ def test_noisy_underdamped_sequence():
     assert abs(fit.rate / r - 1.0) < 0.01
 
 
+def test_dips_of_a_transient_then_a_smooth_growth():
+    # a decaying mode and a growing alternating mode cross early: the dips where they cancel
+    # are a transient, the smooth tail carries the rate
+    k = np.arange(300)
+    e = np.abs(0.9**k - 1e-3 * (-1.05) ** k)
+    fit = fit_contraction(e)
+    assert fit.linear_regime and not fit.oscillating and not fit.converging
+    assert abs(fit.rate / 1.05 - 1.0) < 1e-4
+    assert "transient" in fit.message
+
+
 def test_growing_oscillation_is_not_converging():
     k = np.arange(400)
     e = 1e-6 * 1.02**k * np.abs(np.cos(0.1 * k + 0.3))

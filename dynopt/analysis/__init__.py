@@ -9,13 +9,13 @@
 * :mod:`.compare` — predicted against observed, from vectorised runs.
 * :mod:`.plots` — figures (imported on demand: ``dynopt.analysis.plots``).
 """
-from .compare import RateTable, compare_rates, observed_rate, sweep_rates
+from .compare import RateTable, compare_rates, compare_spectrum, observed_rate, sweep_rates
 from .continuous import (LinearSystem, OptimalDamping, classify_damping, continuous_eigenvalues,
                          critical_damping, damping_ratio, damping_regime, decay_rate,
                          energy_decay_rate, lam, linearize_system, optimal_damping)
 from .discrete import (LinearStep, NonlinearStepError, continuous_equivalent, continuous_model,
-                       continuous_rate, predicted_rate, predicted_rates, stability_conditions,
-                       stability_interval, step_matrix)
+                       continuous_rate, critical_hyperparameter, predicted_rate,
+                       predicted_rates, stability_conditions, stability_interval, step_matrix)
 from .observed import (RateFit, continuous_rate_to_per_step, fit_contraction, fit_energy_decay,
                        order_of_convergence, per_step_to_continuous)
 
@@ -26,11 +26,12 @@ __all__ = [
     "critical_damping", "optimal_damping",
     # discrete time
     "LinearStep", "NonlinearStepError", "step_matrix", "predicted_rate", "predicted_rates",
-    "continuous_equivalent", "continuous_model", "continuous_rate", "stability_conditions",
+    "continuous_equivalent", "continuous_model", "continuous_rate", "critical_hyperparameter",
+    "stability_conditions",
     "stability_interval",
     # observed
     "RateFit", "fit_contraction", "fit_energy_decay", "order_of_convergence",
     "continuous_rate_to_per_step", "per_step_to_continuous", "observed_rate",
     # comparison
-    "RateTable", "compare_rates", "sweep_rates",
+    "RateTable", "compare_rates", "compare_spectrum", "sweep_rates",
 ]

@@ -22,6 +22,13 @@ hyperparameters is a choice of :math:`\lambda_i` (for heavy ball,
 which is a hyperparameter, uses the batch dimension of :func:`dynopt.minimize`
 instead (one member per step size, each stopping on its own).
 
+:func:`compare_spectrum` measures the rate of the whole vector instead: on a
+rotated quadratic :math:`f(x) = \tfrac12 (x - x^\star)^\top Q\Lambda Q^\top (x - x^\star)`
+the error :math:`\|x_k - x^\star\|` is a sum over the eigen-directions, and
+its asymptotic factor is the slowest mode's, :math:`\max_i \rho(M(\lambda_i))`.
+A sweep of one hyperparameter (a damping, a step) is run as the members of one
+batched, vectorised :func:`dynopt.minimize` call.
+
 A coordinate that grows makes the whole single run diverge (the run stops at
 ``options['divergence']``). The coordinates seen to grow are then set aside
 and the others run again, so that a divergent member of a sweep does not cut
@@ -40,7 +47,7 @@ from .continuous import classify_damping
 from .discrete import continuous_numeric, resolve_program, step_matrix
 from .observed import RateFit, continuous_rate_to_per_step, fit_contraction, fit_energy_decay
 
-__all__ = ["RateTable", "observed_rate", "compare_rates", "sweep_rates"]
+__all__ = ["RateTable", "observed_rate", "compare_rates", "compare_spectrum", "sweep_rates"]
 
 
 # ------------------------------------------------------------------------- observed
@@ -218,6 +225,11 @@ def _fmt(v):
 
 
 # ------------------------------------------------------------------------- runs
+#: default ``divergence`` option of the comparison runs: far above dynopt.minimize's 1e12, so
+#: that a growing run is recorded over many decades (its growth rate is fitted too) before it
+#: is stopped; ``options['divergence']`` overrides it
+DIVERGENCE = 1e100
+
 def _diagonal_quadratic(lams):
     def fun(x):
         return 0.5 * float(np.dot(lams * x, x)), lams * x
@@ -255,7 +267,8 @@ def _run_diagonal(method, lams, integrator, options, steps, x0):
     ran = np.zeros(n, dtype=int)
     active = np.arange(n)
     while active.size:
-        opts = {**options, "record": True, "gtol": 0.0, "maxiter": int(steps)}
+        opts = {"divergence": DIVERGENCE, **options, "record": True, "gtol": 0.0,
+                "maxiter": int(steps)}
         res = minimize(_diagonal_quadratic(lams[active]), x0[active], method=method, jac=True,
                        integrator=integrator, options=opts)
         traj = res.trajectory
@@ -274,7 +287,7 @@ def _run_diagonal(method, lams, integrator, options, steps, x0):
     return fits, notes, status, ran
 
 
-def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran):
+def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran, repeated=False):
     continuous = continuous_rate_to_per_step(sigma, float(hh)) if math.isfinite(sigma) else math.nan
     observed = fit.rate if fit is not None else math.nan
     row = {
@@ -288,6 +301,7 @@ def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran):
         "oscillating": bool(fit.oscillating) if fit is not None else False,
         "converging": bool(fit.converging) if fit is not None else False,
         "predicted_stable": bool(predicted < 1.0),
+        "repeated_root": bool(repeated),
         "status": int(status), "steps": int(ran),
         "note": note or (fit.message if fit is not None else ""),
     }
@@ -343,7 +357,9 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
         system), ``predicted`` (spectral radius), ``continuous``
         (:math:`e^{-\sigma h}`), ``observed`` with ``stderr``, ``rel_error``
         (:math:`|r_{obs} - r_{pred}|/r_{pred}`), ``linear_regime``, ``oscillating``,
-        ``converging``, ``predicted_stable``, ``status`` and ``steps`` of the run,
+        ``converging``, ``predicted_stable``, ``repeated_root`` (the slowest root of the
+        one-step map is double: :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`),
+        ``status`` and ``steps`` of the run,
         and ``note``.
     """
     lams = _check_positive_array(eigenvalues, "eigenvalues")
@@ -358,10 +374,139 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
     predicted = np.asarray(step.spectral_radius(lams))
     zeta, sigma, hh = continuous_numeric(method, integrator, options, freeze)(lams)
     fits, notes, status, ran = _run_diagonal(method, lams, integrator, options, steps, x0)
+    repeated = np.asarray(step.repeated_root(lams))
     rows = [_row(lams[i], zeta[i], sigma[i], hh[i], predicted[i], fits[i], notes[i],
-                 status[i], ran[i]) for i in range(lams.size)]
+                 status[i], ran[i], repeated[i]) for i in range(lams.size)]
     return RateTable(rows, step.name, {"integrator": str(integrator), "steps": steps,
                                        "options": {k: _plain(v) for k, v in options.items()}})
+
+
+
+def _orthogonal(n, rng):
+    """A random orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, parameter=None,
+                     values=None, steps: int = 3000, rotate: bool = True, seed: int = 0,
+                     freeze=None) -> RateTable:
+    r"""Predicted against observed rate of :math:`\|x_k - x^\star\|` on a quadratic with a
+    given spectrum, optionally over a sweep of one hyperparameter, in one batched run.
+
+    The quadratic is :math:`f(x) = \tfrac12 (x - x^\star)^\top H (x - x^\star)` with
+    :math:`H = Q\,\mathrm{diag}(\lambda_1, \dots, \lambda_n)\,Q^\top`, :math:`Q` a random
+    rotation (the identity with ``rotate=False``) and :math:`x^\star` a random point, both
+    drawn from ``seed``; the start is :math:`x_0 = x^\star + Q\mathbf 1`, so that every
+    eigen-direction is excited. A method that acts coordinate-wise and linearly commutes
+    with the rotation, so each eigen-direction contracts by the spectral radius of its own
+    one-step map and the whole error by the slowest of them,
+
+    .. math::
+
+        \|x_k - x^\star\| \sim \Big(\max_i \rho\big(M(h\lambda_i)\big)\Big)^k .
+
+    That is the ``predicted`` column; ``continuous`` is :math:`e^{-h\min_i\sigma(\lambda_i)}`
+    of the continuous system (Yang et al., NeurIPS 2018). The observed rate is fitted from
+    the recorded norm by :func:`~dynopt.analysis.observed.fit_contraction`.
+
+    Parameters
+    ----------
+    method : str, Method or System
+    eigenvalues : array_like, shape (n,)
+        The spectrum :math:`\lambda_i > 0`; its length is the dimension.
+    integrator : str or Integrator, optional
+    options : dict, optional
+        Hyperparameters of the method (``maxiter``, ``gtol``, ``record`` and
+        ``vectorized`` are set here).
+    parameter : str, optional
+        A hyperparameter to sweep over ``values``: one member of a batched
+        :func:`dynopt.minimize` call per value, each stopping on its own (a divergent
+        member does not cut the others short).
+    values : array_like, optional
+        The values of ``parameter``.
+    steps : int
+        Steps per run.
+    rotate : bool
+        Rotate the eigenbasis (default) or keep :math:`H` diagonal.
+    seed : int
+        Seed of the rotation and of :math:`x^\star`.
+    freeze : dict, optional
+        Scalar state held fixed in the prediction.
+
+    Returns
+    -------
+    RateTable
+        One row per member, with the columns of :func:`compare_rates` (``eigenvalue`` is
+        the slowest mode's :math:`\lambda`, ``damping_ratio`` and ``regime`` are those of
+        the continuous system at :math:`\mu = \min_i\lambda_i`), plus ``dimension``,
+        ``kappa`` (:math:`L/\mu`) and, for a sweep, ``parameter`` and ``value``.
+    """
+    from .._minimize import minimize
+    lams = _check_positive_array(eigenvalues, "eigenvalues")
+    steps = _check_steps(steps)
+    options = dict(options or {})
+    _, params, name = resolve_program(method, integrator, options)
+    if (parameter is None) != (values is None):
+        raise ValueError("give parameter= and values= together")
+    if parameter is not None:
+        if parameter not in params:
+            raise ValueError(f"parameter {parameter!r} is not a hyperparameter of {name!r}; "
+                             f"valid: {sorted(params)}")
+        try:
+            vals = np.asarray(values, dtype=float).reshape(-1)
+        except (TypeError, ValueError):
+            raise TypeError(f"values must be an array of numbers, got {values!r}") from None
+        if vals.size == 0 or not np.all(np.isfinite(vals)):
+            raise ValueError(f"values must be a non-empty array of finite numbers, got {values!r}")
+        resolve_program(method, integrator, {**options, parameter: float(vals[0])})
+        over = {parameter: vals[:, None]}
+    else:
+        vals = np.array([math.nan])
+        over = {}
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an integer, got {seed!r}")
+    n, batch = lams.size, vals.size
+    rng = np.random.default_rng(seed)
+    Q = _orthogonal(n, rng) if rotate else np.eye(n)
+    x_star = rng.uniform(-1.0, 1.0, n)
+    H = (Q * lams) @ Q.T
+    H = 0.5 * (H + H.T)
+
+    def fun(X):
+        D = X - x_star
+        G = D @ H
+        return 0.5 * np.sum(D * G, axis=1), G
+
+    step = step_matrix(method, integrator, options, freeze)
+    rho = np.asarray(step.spectral_radius(lams[None, :], **over)).reshape(batch, n)
+    slowest = np.argmax(rho, axis=1)
+    repeated = np.asarray(step.repeated_root(lams[None, :], **over)).reshape(batch, n)
+    zeta, sigma, hh = continuous_numeric(method, integrator, options, freeze)(lams[None, :], **over)
+    zeta, sigma, hh = (np.broadcast_to(a, (batch, n)) for a in (zeta, sigma, hh))
+    mu = int(np.argmin(lams))
+    X0 = np.tile(x_star + Q @ np.ones(n), (batch, 1))
+    opts = {"divergence": DIVERGENCE, **options, "record": True, "gtol": 0.0, "maxiter": steps,
+            "vectorized": True}
+    if parameter is not None:
+        opts[parameter] = vals
+    res = minimize(fun, X0, method=method, jac=True, integrator=integrator, options=opts)
+    rows = []
+    for b in range(batch):
+        try:
+            fit, note = observed_rate(res, x_star, member=b), ""
+        except ValueError as exc:
+            fit, note = None, str(exc)
+        j = int(np.argmin(sigma[b]))
+        row = _row(lams[slowest[b]], zeta[b, mu], sigma[b, j], hh[b, j], rho[b].max(), fit, note,
+                   res.status[b], res.nit[b], repeated[b, slowest[b]])
+        row.update(dimension=n, kappa=float(lams.max() / lams.min()))
+        if parameter is not None:
+            row.update(parameter=parameter, value=float(vals[b]))
+        rows.append(row)
+    return RateTable(rows, name, {"integrator": str(integrator), "steps": steps,
+                                  "spectrum": lams.tolist(), "rotate": bool(rotate), "seed": int(seed),
+                                  "options": {k: _plain(v) for k, v in options.items()}})
 
 
 def _eigenvalues_for_zetas(method, integrator, options, freeze, zetas):
@@ -440,10 +585,11 @@ def sweep_rates(method, *, zetas=None, step_sizes=None, eigenvalue: float = 1.0,
     from .._minimize import minimize
     step = step_matrix(method, integrator, options, freeze)
     predicted = np.asarray(step.spectral_radius(np.full(hs.size, lam_), **{parameter: hs}))
+    repeated = np.asarray(step.repeated_root(np.full(hs.size, lam_), **{parameter: hs}))
     zeta, sigma, hh = continuous_numeric(method, integrator, options, freeze)(
         np.full(hs.size, lam_), **{parameter: hs})
-    opts = {**options, parameter: hs, "record": True, "gtol": 0.0, "maxiter": steps,
-            "vectorized": True}
+    opts = {"divergence": DIVERGENCE, **options, parameter: hs, "record": True, "gtol": 0.0,
+            "maxiter": steps, "vectorized": True}
     x0_ = float(x0)
     if not (math.isfinite(x0_) and x0_ != 0):
         raise ValueError(f"x0 must be finite and non-zero, got {x0!r}")
@@ -456,7 +602,7 @@ def sweep_rates(method, *, zetas=None, step_sizes=None, eigenvalue: float = 1.0,
         except ValueError as exc:
             fit, note = None, str(exc)
         row = _row(lam_, zeta[i], sigma[i], hh[i], predicted[i], fit, note, res.status[i],
-                   res.nit[i])
+                   res.nit[i], repeated[i])
         row["step_size"] = float(hs[i])
         rows.append(row)
     return RateTable(rows, name, {"integrator": str(integrator), "steps": steps, "sweep": parameter,

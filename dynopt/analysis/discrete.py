@@ -66,7 +66,7 @@ from .continuous import LinearSystem, decay_rate_from_coefficients, lam
 __all__ = [
     "LinearStep", "NonlinearStepError", "step_matrix", "predicted_rate", "predicted_rates",
     "continuous_equivalent", "continuous_symbolic", "continuous_model", "continuous_numeric",
-    "continuous_rate", "stability_conditions",
+    "continuous_rate", "critical_hyperparameter", "stability_conditions",
     "stability_interval", "resolve_program", "z",
 ]
 
@@ -297,6 +297,28 @@ class LinearStep:
                              f"eigenvalue={eigenvalue!r}")
         rho = np.abs(np.linalg.eigvals(M)).max(axis=-1)
         return float(rho) if rho.ndim == 0 else rho
+
+    def repeated_root(self, eigenvalue, rtol: float = 1e-6, **overrides):
+        r"""Whether the eigenvalue of :math:`M` of largest modulus is (numerically) repeated.
+
+        At a repeated root :math:`z` a non-diagonal :math:`M` has a Jordan block and the
+        error is :math:`(a + bk)\,|z|^k`, not geometric (the discrete analogue of critical
+        damping): a fitted rate is then biased upwards by about
+        :math:`\ln(k_1/k_0)/(k_1 - k_0)` over records :math:`[k_0, k_1]`.
+
+        Returns
+        -------
+        bool or ndarray of bool
+        """
+        M = self.numeric(eigenvalue, **overrides)
+        ev = np.linalg.eigvals(M)
+        if ev.shape[-1] < 2:
+            out = np.zeros(ev.shape[:-1], dtype=bool)
+        else:
+            order = np.argsort(-np.abs(ev), axis=-1)
+            ev = np.take_along_axis(ev, order, axis=-1)
+            out = np.abs(ev[..., 0] - ev[..., 1]) <= rtol * np.maximum(np.abs(ev[..., 0]), 1e-300)
+        return bool(out) if out.ndim == 0 else out
 
     # ------------------------------------------------------------ physics
     def continuous_equivalent(self) -> dict:
@@ -540,6 +562,57 @@ def continuous_equivalent(method, integrator=None, options=None, freeze=None) ->
     return step_matrix(method, integrator, options, freeze).continuous_equivalent()
 
 
+def critical_hyperparameter(method, parameter, integrator=None, options=None, freeze=None):
+    r"""The value of a hyperparameter at which the method's continuous equivalent is
+    critically damped, :math:`\zeta = 1`, as a formula in :math:`\lambda` and the other
+    hyperparameters.
+
+    Solves :math:`(1 - D)^2 = 4(1 - T + D)` (:func:`continuous_equivalent`) for
+    ``parameter``. For heavy ball and ``'momentum'`` this is
+    :math:`\alpha^\star = 1 - 2\sqrt{\eta\lambda}` (Yang et al., NeurIPS 2018), which
+    Nesterov's choice :math:`(1 - \sqrt{\eta\mu})/(1 + \sqrt{\eta\mu})` matches to first
+    order in :math:`\sqrt{\eta\mu}`. The one-step map itself has a double root at a
+    slightly different value (for heavy ball :math:`(1 - \sqrt{\eta\lambda})^2`,
+    :meth:`LinearStep.repeated_root`); the two agree as :math:`\eta\lambda \to 0`.
+
+    Returns
+    -------
+    sympy.Expr
+        The smallest root that is admissible (a momentum in :math:`[0, 1)`, any other
+        parameter positive) at a small test value of the other symbols (all taken
+        positive).
+
+    Raises
+    ------
+    ValueError
+        If ``parameter`` is not a hyperparameter of the method or no such root exists.
+    """
+    step = step_matrix(method, integrator, options, freeze)
+    by_name = {sym.name: sym for sym in step.params}
+    if parameter not in by_name:
+        raise ValueError(f"parameter {parameter!r} is not a hyperparameter of {step.name!r}; "
+                         f"valid: {sorted(by_name)}")
+    if step.dimension != 2:
+        raise ValueError(f"{step.name!r} has a one-dimensional map: it is always overdamped")
+    sym = by_name[parameter]
+    T, D = step.trace(), step.determinant()
+    pos = {q: sp.Symbol(q.name, positive=True) for q in (T.free_symbols | D.free_symbols)}
+    back = {v_: k_ for k_, v_ in pos.items()}
+    eq = sp.expand((1 - D) ** 2 - 4 * (1 - T + D)).xreplace(pos)
+    roots = [sp.simplify(r_) for r_ in sp.solve(eq, pos.get(sym, sym))]
+    probe = {q: sp.Rational(1, 100) for q in pos.values() if q != pos.get(sym, sym)}
+    good = []
+    for r_ in roots:
+        val = complex(r_.xreplace(probe).evalf())
+        admissible = 0 <= val.real < 1 if sym.name == "momentum" else val.real > 0
+        if abs(val.imag) < 1e-12 and admissible:
+            good.append((val.real, r_))
+    if not good:
+        raise ValueError(f"no critical {parameter} for {step.name!r}: roots {roots}")
+    best = min(good, key=lambda pair: pair[0])[1]
+    return sp.simplify(sp.factor(best)).xreplace(back)
+
+
 def continuous_symbolic(method, integrator=None, options=None, freeze=None) -> tuple:
     r"""The continuous linear system a method discretises, symbolic in its hyperparameters.
 
@@ -695,12 +768,17 @@ def stability_conditions(method, integrator=None, options=None, freeze=None, num
 
 
 def stability_interval(method, integrator=None, options=None, freeze=None, lam_max=None,
-                       samples: int = 4000) -> list:
+                       samples: int = 4000, scaled: bool = False) -> list:
     r"""Intervals of :math:`\lambda > 0` on which :math:`\rho(M) < 1`, found numerically.
 
     :math:`\rho` is sampled on a logarithmic grid of ``samples`` points up to
     ``lam_max`` (default: :math:`10^4` over the step's scale) and each crossing of
     :math:`\rho = 1` is refined by bisection (Brent).
+
+    With ``scaled=True`` the intervals are given in :math:`h\lambda` instead, :math:`h`
+    being the value of the step hyperparameter (``dt``, else ``lr``, else 1): the
+    stability region of the integrator in its natural variable (heavy ball:
+    :math:`0 < \eta\lambda < 2(1 + \alpha)`; gradient descent: :math:`0 < \eta\lambda < 2`).
 
     Returns
     -------
@@ -738,4 +816,8 @@ def stability_interval(method, integrator=None, options=None, freeze=None, lam_m
                                                          xtol=1e-14 * grid[j + 1])
         out.append((float(lo), float(hi)))
         i = j + 1
+    if scaled:
+        hval = next((float(val) for name_ in ("dt", "lr") for sym, val in step.params.items()
+                     if sym.name == name_ and np.ndim(val) == 0), 1.0)
+        out = [(lo * hval, hi * hval) for lo, hi in out]
     return out

@@ -34,6 +34,10 @@ The fit proceeds in four stages.
    logarithms of the crests lie on a line of slope :math:`\ln r`.  Dips of a noise floor come at
    irregular intervals (coefficient of variation of the spacings above ``max_gap_cv``) and are
    not taken for oscillation; if the crests show no trend, all records are fitted instead.
+   Troughs confined to the start of the record (two modes of similar size cancelling during a
+   transient, e.g. a decaying mode and a growing alternating one) are not an oscillation of
+   the tail: when the smooth records after the last trough hold a linear regime spanning more
+   steps than the crests' one, that tail is fitted instead.
 3. **Linear regime.**  Over sliding windows of the (crest or full) series, local least-squares
    slopes :math:`b_i` of :math:`\log e` against the step are computed with standard errors
    :math:`s_i` (from the noise level estimated by the median absolute deviation of second
@@ -508,12 +512,7 @@ def fit_contraction(
     if oscillating:
         period = float(2.0 * np.median(np.diff(t[troughs])))
         idx = _crests(y, finite, troughs)
-        if idx.size < 3:
-            return no_regime(
-                f"{troughs.size} oscillation troughs but only {idx.size} crests: "
-                "too few to fit the envelope",
-                True, period,
-            )
+        few_crests = idx.size < 3
         min_width = 3
         ts, ys = t[idx], y[idx]
         if np.median(np.diff(troughs)) >= 6:
@@ -552,7 +551,25 @@ def fit_contraction(
             msg = "no linear regime (log e is curved, e.g. sublinear decay): " + msg
         return run, accepted, msg
 
-    run, accepted, msg = find_regime(ts, ys, min_width)
+    if oscillating and few_crests:
+        run, accepted = None, False
+        msg = (f"{troughs.size} oscillation troughs but only {idx.size} crests: "
+               "too few to fit the envelope")
+    else:
+        run, accepted, msg = find_regime(ts, ys, min_width)
+    if oscillating and window is None:
+        # troughs confined to the start (two modes crossing during a transient) followed by
+        # a smooth tail: the tail, not the crests of the transient, carries the rate
+        tail = np.flatnonzero(finite & (np.arange(t.size) > troughs[-1]))
+        if tail.size >= 10:
+            run3, accepted3, msg3 = find_regime(t[tail], y[tail], 5)
+            span_crests = ts[run[1] - 1] - ts[run[0]] if accepted else 0.0
+            if accepted3 and t[tail][run3[1] - 1] - t[tail][run3[0]] > span_crests:
+                notes.append(f"dips only before record {lo + int(tail[0])} (a transient); "
+                             "fitted the smooth tail")
+                oscillating, period = False, None
+                idx, ts, ys = tail, t[tail], y[tail]
+                run, accepted, msg = run3, accepted3, msg3
     if not accepted and oscillating:
         # dips without a decaying envelope (e.g. a noisy floor): retry on all points
         idx_all = np.flatnonzero(finite)
