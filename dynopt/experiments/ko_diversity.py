@@ -17,6 +17,11 @@ hyperparameters, initialisation and data split, through :func:`dynopt.minimize`
 
 next to the same diversity measures at initialisation. Nothing here expects KO to
 win. Run ``python -m dynopt.experiments.ko_diversity`` for a table.
+
+Every run goes through :func:`train_and_measure`, which the reproduction
+``dynopt reproduce mlp`` (:mod:`dynopt.reproduce.mlp`) uses for all of its
+runs; its KO rows paired with their base at the base's selected learning rate
+are this measurement.
 """
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ from ..diversity import effective_rank, mean_abs_cosine
 from ..methods.ko import BASES
 from ..problems.mlp import MLPProblem
 
-__all__ = ["measure", "format_table"]
+__all__ = ["measure", "train_and_measure", "format_table"]
 
 METRICS = ("test_accuracy", "train_loss", "mean_abs_cosine", "effective_rank", "status")
 
@@ -41,6 +46,38 @@ def _check_int(value, name: str, low: int = 1) -> int:
 def _first_layer_diversity(problem: MLPProblem, theta) -> tuple:
     W1 = problem.layers(theta)[0][0]
     return mean_abs_cosine(W1), effective_rank(W1)
+
+
+def train_and_measure(problem: MLPProblem, theta0, method, options) -> dict:
+    """Train ``problem`` from ``theta0`` (full batch) and measure the result.
+
+    Parameters
+    ----------
+    problem : MLPProblem
+        The network and its data; "test" accuracy is on ``problem``'s held-out split.
+    theta0 : ndarray, shape (problem.dim,)
+        Initial parameters.
+    method : str or Method
+        Passed to :func:`dynopt.minimize`.
+    options : dict
+        Passed to :func:`dynopt.minimize` (hyperparameters, flags, loop options).
+
+    Returns
+    -------
+    dict
+        ``x`` (final parameters), ``status`` and ``nit`` (of :func:`dynopt.minimize`),
+        ``train_loss`` (the final training loss), ``test_accuracy`` (on the held-out
+        split), ``mean_abs_cosine`` and ``effective_rank`` of the first weight matrix
+        (``None`` when the final parameters are not finite).
+    """
+    res = minimize(problem.fun_and_grad, theta0, jac=True, method=method, options=options)
+    x = np.asarray(res.x, dtype=float)
+    cos = rank = None
+    if np.all(np.isfinite(x)):
+        cos, rank = _first_layer_diversity(problem, x)
+    return {"x": x, "status": int(res.status), "nit": int(res.nit), "train_loss": float(res.fun),
+            "test_accuracy": problem.accuracy(x, "test"), "mean_abs_cosine": cos,
+            "effective_rank": rank}
 
 
 def measure(seeds=(0, 1, 2), steps: int = 300, base: str = "heavy_ball",
@@ -119,14 +156,10 @@ def measure(seeds=(0, 1, 2), steps: int = 300, base: str = "heavy_ball",
             "base": (BASES[base], common),
         }
         for key, (method, options) in runs.items():
-            res = minimize(problem.fun_and_grad, theta0, jac=True, method=method, options=options)
-            cos, rank = _first_layer_diversity(problem, res.x)
+            run = train_and_measure(problem, theta0, method, options)
             row = out[key]
-            row["test_accuracy"].append(problem.accuracy(res.x, "test"))
-            row["train_loss"].append(float(res.fun))
-            row["mean_abs_cosine"].append(cos)
-            row["effective_rank"].append(rank)
-            row["status"].append(int(res.status))
+            for metric in METRICS:
+                row[metric].append(run[metric])
     return out
 
 
