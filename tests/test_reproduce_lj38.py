@@ -256,3 +256,7 @@ def test_cli_quick_one_start(tmp_path, capsys):
     assert len(data["records"]) == len(QUICK["methods"])
     assert (tmp_path / "lj38_force_calls.png").read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "lj38_energies.png").read_bytes()[:8] == PNG_MAGIC
+    # the closing line names every file the run wrote, data files included
+    written = printed.rsplit("written to", 1)[1].split(":", 1)[1].strip().split(", ")
+    assert sorted(written) == sorted(p.name for p in tmp_path.iterdir())
+    assert "lj38_final_positions.npz" in written

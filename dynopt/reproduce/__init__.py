@@ -42,10 +42,13 @@ REPRODUCTIONS = _Registry()
 
 
 def reproduce(name: str, **config) -> Report:
-    """Run one reproduction and write its files; ``config`` as :class:`ReproConfig`."""
+    """Run one reproduction and write its files; ``config`` as :class:`ReproConfig`.
+
+    The names of every file written (in ``cfg.out``) are in ``report.meta['files']``.
+    """
     cfg = ReproConfig(**config)
     report = REPRODUCTIONS[name].run(cfg)
-    report.write(cfg.out)
+    report.meta["files"] = [p.name for p in report.write(cfg.out)]
     return report
 
 
@@ -57,18 +60,12 @@ def run_reproductions(names, args) -> int:
         report = reproduce(name, size=size, seeds=args.seeds, out=args.out,
                            workers=args.workers, progress=not args.no_progress)
         print(report)
-        print(f"\nwritten to {args.out}/: {name}.json, {name}.csv, {name}_runs.csv, {name}.txt"
-              + "".join(f", {p.name}" for p in map(_path, report.figures)))
+        print(f"\nwritten to {args.out}/: " + ", ".join(report.meta["files"]))
         if args.json:
             json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
             print()
         failed |= not report.complete
     return 1 if failed else 0
-
-
-def _path(p):
-    from pathlib import Path
-    return Path(p)
 
 
 __all__ = ["REPRODUCTIONS", "Report", "ReproConfig", "Reproduction", "SIZES", "reproduce",

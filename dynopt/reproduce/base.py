@@ -74,6 +74,8 @@ class Report:
         False when the sweep was interrupted.
     figures
         PNG files written.
+    data_files
+        Other files the run wrote itself (final weights, positions ...).
     """
 
     name: str
@@ -84,6 +86,7 @@ class Report:
     records: list = field(default_factory=list)
     complete: bool = True
     figures: list = field(default_factory=list)
+    data_files: list = field(default_factory=list)
     meta: dict = field(default_factory=dict)
 
     def table(self) -> str:
@@ -101,11 +104,15 @@ class Report:
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "columns": self.columns,
                 "rows": self.rows, "notes": self.notes, "complete": self.complete,
-                "figures": [str(p) for p in self.figures], "meta": self.meta,
+                "figures": [str(p) for p in self.figures],
+                "data_files": [str(p) for p in self.data_files], "meta": self.meta,
                 "records": self.records}
 
     def write(self, out: Path) -> list:
-        """Write ``<name>.json``, ``<name>.csv``, ``<name>_runs.csv`` and ``<name>.txt``."""
+        """Write ``<name>.json``, ``<name>.csv``, ``<name>_runs.csv`` and ``<name>.txt``.
+
+        Returns every file of the report: those four, then its figures and data files.
+        """
         import csv
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -127,7 +134,7 @@ class Report:
         path = out / f"{self.name}.txt"
         path.write_text(str(self) + "\n")
         paths.append(path)
-        return paths
+        return paths + [Path(p) for p in (*self.figures, *self.data_files)]
 
 
 def _jsonable(value):

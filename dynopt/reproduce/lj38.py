@@ -490,6 +490,7 @@ def run(config, criterion: str = "fmax") -> Report:
     pos_path = config.out / f"{name}_final_positions.npz"
     np.savez_compressed(pos_path, **{f"{m}|{s}": x for (m, s), x in positions.items()})
     report.meta["positions_file"] = pos_path.name
+    report.data_files = [pos_path]
     report.figures = [_plot_calls(rows, records, config.out / f"{name}_force_calls.png",
                                   plan["cap"]),
                       _plot_energies(rows, records, config.out / f"{name}_energies.png")]

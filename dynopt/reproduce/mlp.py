@@ -475,6 +475,7 @@ def run(config) -> Report:
               "weights_file": weights.name})
     report.figures = [_plot_results(table, records, config.out / "mlp_results.png"),
                       _plot_selection(records, rows, chosen, config.out / "mlp_selection.png")]
+    report.data_files = [weights]
     report.meta["wall_time_s"] = round(time.perf_counter() - t0, 2)
     return report
 
