@@ -133,3 +133,12 @@ def test_validation():
         p.fun(np.zeros(p.dim + 1))
     with pytest.raises(ValueError, match="split"):
         p.accuracy(p.init_params(), split="valid")
+
+
+def test_digits_without_scikit_learn_names_the_extra(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"dynopt-physics\[ml\]"):
+        MLPProblem(dataset="digits")
+    MLPProblem(dataset="blobs")  # the generated data needs nothing more

@@ -170,7 +170,13 @@ class MLPProblem:
                 raise ValueError(f"dataset must be one of {DATASETS} or a tuple (X, y), "
                                  f"got {dataset!r}")
             if dataset == "digits":
-                from sklearn.datasets import load_digits
+                try:
+                    from sklearn.datasets import load_digits
+                except ImportError:
+                    raise ImportError(
+                        "dataset='digits' needs scikit-learn, which ships the data; install it "
+                        "with `pip install dynopt-physics[ml]` (or `pip install scikit-learn`), "
+                        "or use dataset='blobs'") from None
 
                 data = load_digits()
                 X, y = data.data.astype(float), data.target.astype(np.int64)
