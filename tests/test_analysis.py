@@ -204,6 +204,18 @@ def test_stability_regions():
     assert float(region.sup) == pytest.approx(hi, rel=1e-9)
 
 
+@pytest.mark.parametrize("integrator", ["symplectic_euler", "velocity_verlet"])
+def test_undamped_step_is_marginal_not_contracting(integrator):
+    # no friction: rho = 1 exactly for h^2 lambda < 4 (a rotation), > 1 beyond
+    dt_ = 0.1
+    opts = {"dt": dt_, "mass": 1.0, "damping": 0.0}
+    assert stability_interval("damped_oscillator", integrator, options=opts) == []
+    (lo, hi), = stability_interval("damped_oscillator", integrator, options=opts, marginal=True)
+    assert lo == 0 and hi == pytest.approx(4 / dt_**2, rel=1e-6)
+    with pytest.raises(ValueError, match="tol"):
+        stability_interval("damped_oscillator", integrator, options=opts, tol=-1.0)
+
+
 # --------------------------------------------------------------------------- against runs
 SETTINGS = {
     ("heavy_ball", "symplectic_euler"): [{"lr": 0.02, "momentum": 0.9},

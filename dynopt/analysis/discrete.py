@@ -768,12 +768,21 @@ def stability_conditions(method, integrator=None, options=None, freeze=None, num
 
 
 def stability_interval(method, integrator=None, options=None, freeze=None, lam_max=None,
-                       samples: int = 4000, scaled: bool = False) -> list:
+                       samples: int = 4000, scaled: bool = False, marginal: bool = False,
+                       tol: float = 1e-9) -> list:
     r"""Intervals of :math:`\lambda > 0` on which :math:`\rho(M) < 1`, found numerically.
 
     :math:`\rho` is sampled on a logarithmic grid of ``samples`` points up to
     ``lam_max`` (default: :math:`10^4` over the step's scale) and each crossing of
-    :math:`\rho = 1` is refined by bisection (Brent).
+    the threshold is refined by bisection (Brent).
+
+    An undamped step (velocity Verlet or symplectic Euler with no friction) has
+    :math:`\rho = 1` exactly on its whole stable range: it neither grows nor
+    contracts. Round-off puts such points a hair on either side of 1, so the
+    threshold has a margin ``tol``: by default an interval is where
+    :math:`\rho < 1 - \text{tol}` (contraction; an undamped step has none), and with
+    ``marginal=True`` where :math:`\rho \le 1 + \text{tol}` (bounded: contraction or
+    neutral oscillation).
 
     With ``scaled=True`` the intervals are given in :math:`h\lambda` instead, :math:`h`
     being the value of the step hyperparameter (``dt``, else ``lr``, else 1): the
@@ -795,13 +804,16 @@ def stability_interval(method, integrator=None, options=None, freeze=None, lam_m
     top = float(lam_max) if lam_max is not None else 1e4 / scale
     if not top > 0:
         raise ValueError(f"lam_max must be positive, got {lam_max!r}")
+    if not (isinstance(tol, (int, float)) and 0 <= tol < 1):
+        raise ValueError(f"tol must be a number in [0, 1), got tol = {tol!r}")
+    threshold = 1.0 + tol if marginal else 1.0 - tol
     grid = np.geomspace(top * 1e-12, top, samples)
-    margin = step.spectral_radius(grid) - 1.0
+    margin = step.spectral_radius(grid) - threshold
 
     def excess(val):
-        return step.spectral_radius(val) - 1.0
+        return step.spectral_radius(val) - threshold
 
-    stable = margin < 0
+    stable = margin <= 0 if marginal else margin < 0
     out = []
     i = 0
     while i < grid.size:
