@@ -166,13 +166,18 @@ def test_bgk_discrete_decay_approaches_exponential():
 
 
 # --------------------------------------------------------------------------- soft collision
-def test_soft_collision_coordinates_matches_matrix_form():
+@pytest.mark.parametrize("normalize", ["mean", "sum"])
+@pytest.mark.parametrize("exclude_self", [True, False])
+def test_soft_collision_coordinates_matches_matrix_form(normalize, exclude_self):
     rng = np.random.default_rng(5)
     w, grad = rng.standard_normal(17), rng.standard_normal(17)
     w[3] = 0.0                                     # a zero particle has cosine 0
-    ref = soft_collision(w[:, None], grad[:, None], gamma_c=0.4)[:, 0]
-    np.testing.assert_allclose(soft_collision_coordinates(w, grad, gamma_c=0.4), ref,
-                               rtol=1e-13, atol=1e-15)
+    gam = 0.4 if normalize == "mean" else 0.02
+    ref = soft_collision(w[:, None], grad[:, None], gamma_c=gam, normalize=normalize,
+                         exclude_self=exclude_self)[:, 0]
+    got = soft_collision_coordinates(w, grad, gamma_c=gam, normalize=normalize,
+                                     exclude_self=exclude_self)
+    np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
 
 
 def test_soft_collision_keeps_descent_direction():
@@ -202,6 +207,63 @@ def test_ko_step_applies_soft_collision_to_layer_rows():
     for sl in p.bias_slices:                       # biases keep their plain gradient
         np.testing.assert_array_equal(res.x[sl], theta0[sl] - lr * g0[sl])
     assert not np.allclose(gt, g0)
+
+
+def _one_ko_step_by_hand(p, theta0, lr, gam, **collision):
+    """theta0 - lr * g~ with g~ the soft collision on each weight matrix, biases plain."""
+    _, g0 = p.fun_and_grad(theta0)
+    gt = g0.copy()
+    for sl, shape in zip(p.weight_slices, p.weight_shapes):
+        gt[sl] = soft_collision(theta0[sl].reshape(shape), g0[sl].reshape(shape),
+                                gamma_c=gam, **collision).ravel()
+    return theta0 - lr * gt
+
+
+def test_ko_collision_scale_reaches_the_collision():
+    p = MLPProblem(sizes=(4, 5, 3), dataset="blobs", n_samples=30, seed=0)
+    theta0 = p.init_params()
+    lr, gam = 0.1, 0.2
+    common = dict(base="sgd", layers=p, lr=lr, gamma_c=gam)
+    summed = _run(p.fun_and_grad, theta0, "ko", 1, collision_scale="sum", **common)
+    np.testing.assert_allclose(summed.x, _one_ko_step_by_hand(p, theta0, lr, gam,
+                                                              normalize="sum"),
+                               rtol=1e-14, atol=1e-16)
+    # the default is the 'mean' scale, as before the flag existed
+    default = _run(p.fun_and_grad, theta0, "ko", 1, **common)
+    mean = _run(p.fun_and_grad, theta0, "ko", 1, collision_scale="mean", **common)
+    np.testing.assert_array_equal(default.x, mean.x)
+    np.testing.assert_allclose(mean.x, _one_ko_step_by_hand(p, theta0, lr, gam,
+                                                            normalize="mean"),
+                               rtol=1e-14, atol=1e-16)
+    # 5 and 3 rows: the sum is 4 and 2 times the mean in the two matrices
+    assert not np.allclose(summed.x, mean.x)
+    step_mean, step_sum = mean.x - theta0, summed.x - theta0
+    plain = -lr * p.fun_and_grad(theta0)[1]
+    for sl, rows in zip(p.weight_slices, (5, 3)):
+        np.testing.assert_allclose(step_sum[sl] - plain[sl],
+                                   (rows - 1) * (step_mean[sl] - plain[sl]), rtol=1e-10,
+                                   atol=1e-15)
+    assert METHODS["ko"].hyperparameters()["collision_scale"] == "mean"
+    assert METHODS["ko"].hyperparameters()["exclude_self"] is True
+
+
+def test_ko_exclude_self_reaches_the_collision():
+    p = MLPProblem(sizes=(4, 5, 3), dataset="blobs", n_samples=30, seed=1)
+    theta0 = p.init_params()
+    lr, gam = 0.05, 0.3
+    for scale in ("mean", "sum"):
+        res = _run(p.fun_and_grad, theta0, "ko", 1, base="sgd", layers=p, lr=lr,
+                   gamma_c=gam, collision_scale=scale, exclude_self=False)
+        np.testing.assert_allclose(res.x, _one_ko_step_by_hand(p, theta0, lr, gam,
+                                                               normalize=scale,
+                                                               exclude_self=False),
+                                   rtol=1e-14, atol=1e-16)
+    # without layers: coordinates are particles, the same flags apply
+    res = _run(lambda z: (rosen(z), rosen_der(z)), ROSEN_X0, "ko", 1, base="sgd", lr=1e-3,
+               gamma_c=0.1, collision_scale="sum", exclude_self=False)
+    gt = soft_collision(ROSEN_X0[:, None], rosen_der(ROSEN_X0)[:, None], gamma_c=0.1,
+                        normalize="sum", exclude_self=False)[:, 0]
+    np.testing.assert_allclose(res.x, ROSEN_X0 - 1e-3 * gt, rtol=1e-14)
 
 
 def test_ko_without_layers_treats_coordinates_as_particles():
@@ -312,6 +374,14 @@ def test_bad_input_raises_clear_errors():
         BoltzmannTransport(collision="bgk", layers=[(0, 2, 2)])
     with pytest.raises(TypeError, match="base_options"):
         _run(fun, ROSEN_X0, "ko", 1, base_options=[("amsgrad", True)])
+    with pytest.raises(ValueError, match="collision_scale"):
+        _run(fun, ROSEN_X0, "ko", 1, collision_scale="max")
+    with pytest.raises(ValueError, match="collision_scale"):
+        METHODS["ko"].program(collision_scale=None)
+    with pytest.raises(TypeError, match="exclude_self"):
+        _run(fun, ROSEN_X0, "ko", 1, exclude_self="no")
+    with pytest.raises(ValueError, match="normalize"):
+        soft_collision_coordinates(ROSEN_X0, ROSEN_X0, normalize="total")
 
 
 # --------------------------------------------------------------------------- experiment

@@ -29,7 +29,8 @@ Three methods are registered:
     unchanged step of a base method (``base='sgd'`` (gradient descent),
     ``'heavy_ball'`` (default), ``'nesterov'``, ``'adam'``, ``'adamw'`` or
     ``'rmsprop'``, whose hyperparameters KO takes over; its structural options go in
-    the flag ``base_options``). The weight matrices are
+    the flag ``base_options``; the scale of the collision term, a reconstruction
+    choice, in the flag ``collision_scale``, see below). The weight matrices are
     given by the flag ``layers`` (see :func:`dynopt.systems.boltzmann.as_layers`;
     an :class:`~dynopt.problems.mlp.MLPProblem` can be passed as it is); biases and
     other coordinates outside every layer keep their gradient. With ``layers=None``
@@ -49,6 +50,29 @@ Three methods are registered:
     with equality when all rows agree in weight and gradient direction: for
     :math:`0 \\le \\gamma_c < 1` the modified gradient is a descent direction and
     vanishes only where :math:`G` does, so the base method keeps its fixed points.
+
+    The scale of the collision term is a reconstruction choice: the third-party
+    description this form follows says only that the sum is "scaled". The flag
+    ``collision_scale`` makes the choice explicit. With :math:`P'` the number of terms in the sum
+    (:math:`P - 1`, or :math:`P` with the flag ``exclude_self=False``, which keeps
+    the :math:`j = i` term), ``collision_scale='mean'`` (the default, the form above)
+    divides the sum by :math:`Z = P'` and ``collision_scale='sum'`` by :math:`Z = 1`:
+
+    .. math::
+
+        \\tilde G = \\Big(I - \\frac{\\gamma_c}{Z} (K - D')\\Big) G ,
+
+    where :math:`D' = D` with ``exclude_self`` and :math:`D' = 0` without. The same
+    argument gives :math:`\\langle G, \\tilde G \\rangle \\ge
+    (1 - \\gamma_c P'/Z)\\, \\lVert G \\rVert^2`, attained by aligned rows, so the
+    descent guarantee holds for :math:`\\gamma_c < 1` with ``'mean'`` but only for
+    :math:`\\gamma_c < 1/P'` with ``'sum'`` (e.g. :math:`1/31` for a matrix of 32
+    rows). Beyond it, rows that agree in weight and gradient direction get the
+    gradient :math:`(1 - \\gamma_c P'/Z)\\, g`: it vanishes at
+    :math:`\\gamma_c = Z/P'` (a spurious fixed point) and points uphill above. With
+    ``'sum'`` the strength of the collision grows with the number of rows of each
+    matrix, so one :math:`\\gamma_c` means different things in layers of different
+    widths; ``'mean'`` gives it the same meaning in every layer.
 ``'ko_dsmc'``
     :class:`~dynopt.systems.boltzmann.BoltzmannTransport` with DSMC collisions
     (KITINet's criterion, isotropic scattering; a reconstruction), symplectic Euler
@@ -66,7 +90,7 @@ from collections.abc import Mapping
 import numpy as np
 import sympy as sp
 
-from ..collisions import soft_collision
+from ..collisions import SOFT_NORMALIZATIONS, soft_collision
 from ..program import Custom, StepProgram, free_symbols, g, x
 from ..systems.boltzmann import BoltzmannTransport, _row_value, as_layers, check_layers_fit
 from .base import Method, system_method
@@ -85,13 +109,14 @@ BASES = {"sgd": "gd", "heavy_ball": "heavy_ball", "nesterov": "nesterov", "adam"
 EPS = 1e-12
 
 
-def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EPS) -> np.ndarray:
+def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, normalize: str = "mean",
+                               exclude_self: bool = True, eps: float = EPS) -> np.ndarray:
     """KO's soft collision with every coordinate a one-dimensional particle, in O(n).
 
     With :math:`s_i = w_i / \\max(|w_i|, \\epsilon)` and
     :math:`t_i = g_i / \\max(|g_i|, \\epsilon)` (signs, for entries above
     :math:`\\epsilon`), :math:`\\cos(w_i, w_j)\\cos(g_i, g_j) = u_i u_j` with
-    :math:`u = s t`, hence
+    :math:`u = s t`, hence (defaults)
 
     .. math::
 
@@ -100,6 +125,8 @@ def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EP
 
     the same as :func:`dynopt.collisions.soft_collision` on the column vectors
     ``w[:, None]``, ``grad[:, None]`` without its :math:`n \\times n` matrix.
+    ``exclude_self=False`` keeps the :math:`j = i` term (and divides by :math:`n`);
+    ``normalize='sum'`` divides by 1.
 
     Parameters
     ----------
@@ -107,6 +134,10 @@ def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EP
         Parameters and gradient.
     gamma_c : float, default 0.1
         Collision coefficient, ``>= 0``.
+    normalize : {'mean', 'sum'}, default 'mean'
+        Scale of the sum, as in :func:`dynopt.collisions.soft_collision`.
+    exclude_self : bool, default True
+        Leave out the :math:`j = i` term.
     eps : float, default 1e-12
         Floor on absolute values in the cosines.
 
@@ -121,24 +152,47 @@ def soft_collision_coordinates(w, grad, *, gamma_c: float = 0.1, eps: float = EP
                          f"and {grad.shape}")
     if isinstance(gamma_c, bool) or not np.isfinite(gamma_c) or gamma_c < 0:
         raise ValueError(f"gamma_c must be a finite number >= 0, got {gamma_c!r}")
+    _check_scale(normalize, "normalize")
+    _check_exclude_self(exclude_self)
     u = (w / np.maximum(np.abs(w), eps)) * (grad / np.maximum(np.abs(grad), eps))
     ug = u * grad
-    z = max(w.size - 1, 1)
-    return grad - (gamma_c / z) * u * (ug.sum() - ug)
+    total = ug.sum() - ug if exclude_self else ug.sum()
+    z = 1.0
+    if normalize == "mean":
+        z = max(w.size - 1 if exclude_self else w.size, 1)
+    return grad - (gamma_c / z) * u * total
+
+
+def _check_scale(value, name: str) -> str:
+    if not isinstance(value, str) or value not in SOFT_NORMALIZATIONS:
+        raise ValueError(f"{name} must be one of {SOFT_NORMALIZATIONS}, got {value!r}")
+    return value
+
+
+def _check_exclude_self(value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"exclude_self must be True or False, got {value!r}")
+    return bool(value)
 
 
 # --------------------------------------------------------------------------- the stage
 _SOFT_STAGES: dict = {}
 
 
-def soft_collision_stage(layers) -> Custom:
+def soft_collision_stage(layers, collision_scale: str = "mean",
+                         exclude_self: bool = True) -> Custom:
     """KO's soft collision as a :class:`~dynopt.program.Custom` stage ``g <- g~(x, g)``.
 
-    Reads ``x``, ``g`` and the hyperparameter ``gamma_c``. One stage object is kept per
-    ``layers`` value so that repeated runs reuse compiled kernels.
+    Reads ``x``, ``g`` and the hyperparameter ``gamma_c``; ``collision_scale`` and
+    ``exclude_self`` are passed on as ``normalize`` and ``exclude_self`` of
+    :func:`dynopt.collisions.soft_collision`. One stage object is kept per value of
+    the three arguments so that repeated runs reuse compiled kernels.
     """
     layers = as_layers(layers)
-    if layers not in _SOFT_STAGES:
+    collision_scale = _check_scale(collision_scale, "collision_scale")
+    exclude_self = _check_exclude_self(exclude_self)
+    key = (layers, collision_scale, exclude_self)
+    if key not in _SOFT_STAGES:
         def soft_collisions(S, P):
             xs, gs = np.asarray(S["x"]), np.asarray(S["g"])
             check_layers_fit(layers, xs.shape[-1])
@@ -146,18 +200,22 @@ def soft_collision_stage(layers) -> Custom:
             for b in range(xs.shape[0]):
                 gam = _row_value(P["gamma_c"], b)
                 if layers is None:
-                    out[b] = soft_collision_coordinates(xs[b], gs[b], gamma_c=gam)
+                    out[b] = soft_collision_coordinates(xs[b], gs[b], gamma_c=gam,
+                                                        normalize=collision_scale,
+                                                        exclude_self=exclude_self)
                     continue
                 for off, rows, cols in layers:
                     sl = slice(off, off + rows * cols)
                     out[b, sl] = soft_collision(xs[b, sl].reshape(rows, cols),
                                                 gs[b, sl].reshape(rows, cols),
-                                                gamma_c=gam, eps=EPS).reshape(-1)
+                                                gamma_c=gam, exclude_self=exclude_self,
+                                                normalize=collision_scale,
+                                                eps=EPS).reshape(-1)
             S["g"] = out
 
-        _SOFT_STAGES[layers] = Custom(soft_collisions, reads=(x, g), writes=(g,),
-                                      label="ko_soft_collision")
-    return _SOFT_STAGES[layers]
+        _SOFT_STAGES[key] = Custom(soft_collisions, reads=(x, g), writes=(g,),
+                                   label="ko_soft_collision")
+    return _SOFT_STAGES[key]
 
 
 # --------------------------------------------------------------------------- builders
@@ -173,7 +231,8 @@ def _base_method(base) -> Method:
 
 
 def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
-             base_options=None) -> StepProgram:
+             base_options=None, collision_scale: str = "mean",
+             exclude_self: bool = True) -> StepProgram:
     """KO's step: the soft collision rewrites ``g``, then the base method's own step.
 
     The base program is taken unchanged from the registry (with its default
@@ -181,10 +240,32 @@ def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
     ``{'amsgrad': True}`` for Adam); the collision stage is put in front of it, so
     the base sees :math:`\\tilde g` wherever it reads the gradient of the current
     point. KO's hyperparameters are the base's plus ``gamma_c`` (default 0.1).
+
+    Parameters
+    ----------
+    integrator : None
+        KO takes its base's integrator; anything else is an error.
+    base : str, default 'heavy_ball'
+        A key of :data:`BASES`.
+    layers : optional
+        The weight matrices (:func:`dynopt.systems.boltzmann.as_layers`); ``None``:
+        every coordinate is a particle.
+    base_options : dict, optional
+        Structural options of the base method.
+    collision_scale : {'mean', 'sum'}, default 'mean'
+        The divisor :math:`Z` of the collision sum: the number of terms
+        (:math:`P - 1` per matrix of :math:`P` rows) or 1. A reconstruction choice
+        (the sources say only "scaled"); see the module docstring for what it does
+        to the descent guarantee.
+    exclude_self : bool, default True
+        Leave out the :math:`j = i` term of the sum (with it every row's gradient
+        is also shrunk by :math:`\\gamma_c / Z`).
     """
     if integrator is not None:
         raise ValueError(f"'ko' takes the integrator of its base method, got integrator="
                          f"{integrator!r}")
+    _check_scale(collision_scale, "collision_scale")
+    _check_exclude_self(exclude_self)
     spec = _base_method(base)
     if base_options is None:
         base_options = {}
@@ -202,9 +283,11 @@ def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
     return StepProgram(
         name=f"ko_{base}", vectors=dict(prog.vectors), scalars=dict(prog.scalars),
         params={**prog.params, gamma_c: 0.1},
-        stages=(soft_collision_stage(layers), *prog.stages),
+        stages=(soft_collision_stage(layers, collision_scale, exclude_self), *prog.stages),
         energies=dict(prog.energies),
-        description=f"KO soft collision (gamma_c) on the gradient, then {spec.name}")
+        description=(f"KO soft collision (gamma_c, {collision_scale} scale"
+                     f"{'' if exclude_self else ', self term kept'}) on the gradient, "
+                     f"then {spec.name}"))
 
 
 def _system_builder(collision: str, name: str):
@@ -240,12 +323,15 @@ class _InheritedBounds(Mapping):
 METHODS = {
     "ko": Method(
         "ko", build_ko, integrator=None,
-        flags={"base": "heavy_ball", "layers": None, "base_options": None},
+        flags={"base": "heavy_ball", "layers": None, "base_options": None,
+               "collision_scale": "mean", "exclude_self": True},
         bounds=_InheritedBounds(),
-        summary="KO: soft collision of weight rows on the gradient (gamma_c), then a base "
-                "optimizer (sgd, heavy_ball, nesterov, adam, adamw, rmsprop)",
+        summary="KO: soft collision of weight rows on the gradient (gamma_c; collision_scale "
+                "'mean' or 'sum'), then a base optimizer (sgd, heavy_ball, nesterov, adam, "
+                "adamw, rmsprop)",
         physical="the base method's system driven by the collided gradient "
-                 "G - gamma_c/(P-1) (K - D) G, K = cos(W) * cos(G) over the rows"),
+                 "G - gamma_c/Z (K - D) G, K = cos(W) * cos(G) over the rows, Z = P-1 "
+                 "(collision_scale='mean') or 1 ('sum')"),
     "ko_dsmc": Method(
         "ko_dsmc", _system_builder("dsmc", "ko_dsmc"), integrator="symplectic_euler",
         flags={"layers": None}, bounds={"coll_coef": (0, 1)},
