@@ -16,7 +16,11 @@ memory bandwidth. The benchmark measures, in one run and on the same threads:
 * a **whole run** (Rosenbrock-100D, 3000 steps, FANoS if registered, else
   heavy ball): the compiled whole run against the NumPy backend's loop;
 * the **compile time** of the first call and the start-up with a warm on-disk
-  cache, each in a fresh subprocess.
+  cache, each in a fresh subprocess (the step kernels, then the first compiled
+  whole run);
+* the **targets**: each figure against its goal (Numba step at the largest N
+  at least 0.8 of the bound and 3x NumPy, Adam no slower than torch's fused
+  Adam, the compiled whole run 50x the NumPy loop, a warm start under 1 s).
 
 Options: ``--sizes 1e3,1e5,1e7`` (default), ``--quick`` (sizes 1e3 and 1e5,
 fewer repeats, a shorter whole run), ``--threads N`` (Numba threads, for the
@@ -35,7 +39,8 @@ import time
 
 import numpy as np
 
-__all__ = ["main", "streaming_bound", "step_time", "step_bytes", "whole_run", "compile_times"]
+__all__ = ["main", "streaming_bound", "step_time", "step_bytes", "whole_run", "compile_times",
+           "torch_adam_time", "check_targets"]
 
 METHODS = ("heavy_ball", "fanos", "adam")
 
@@ -125,6 +130,8 @@ def torch_adam_time(n: int, repeats=5):
         import torch
     except ImportError:
         return None
+    import numba
+    torch.set_num_threads(numba.get_num_threads())  # the threads the Numba kernels use
     p = torch.nn.Parameter(torch.randn(n, dtype=torch.float64))
     p.grad = torch.randn(n, dtype=torch.float64)
     try:
@@ -176,7 +183,9 @@ import dynopt
 from dynopt.backends.numba_backend import NumbaBackend
 from dynopt.methods import get_method
 t_import = time.perf_counter() - t0
+t1 = time.perf_counter()
 program = get_method(sys.argv[1]).program()
+t_program = time.perf_counter() - t1
 t1 = time.perf_counter()
 be = NumbaBackend(cache_dir=sys.argv[2])
 k = be.compile(program)
@@ -188,20 +197,99 @@ k.init(S, P)
 k.before(S, P)
 k.after(S, P)
 t_ready = time.perf_counter() - t1
-print(json.dumps({"import": t_import, "compile_and_first_step": t_ready}))
+t_run = None
+if be.can_run_compiled(program):
+    from dynopt.problems import rosenbrock_fun_and_grad_nb
+    t1 = time.perf_counter()
+    be.run_compiled(program, P, rosenbrock_fun_and_grad_nb, np.full(100, 0.5),
+                    {"maxiter": 10, "gtol": 0.0})
+    t_run = time.perf_counter() - t1
+print(json.dumps({"import": t_import, "program": t_program, "compile_and_first_step": t_ready,
+                  "compiled_run": t_run, "process": time.perf_counter() - t0}))
 """
 
 
 def compile_times(method: str) -> dict:
-    """First-call compile time and warm-cache start-up, each in a fresh subprocess."""
+    """First-call compile time and warm-cache start-up, each in a fresh subprocess.
+
+    Parameters
+    ----------
+    method : str
+        A registered method name.
+
+    Returns
+    -------
+    dict
+        ``cold`` and ``warm``: seconds of ``compile()`` plus the first
+        ``before``/``after`` call at N = 1000 with an empty and a warm cache
+        directory; ``cold_run`` and ``warm_run``: the first compiled whole run
+        (10 steps of Rosenbrock-100D, ``None`` for programs with Custom stages);
+        ``import`` and ``program``: ``import dynopt`` and building the SymPy
+        program in the warm process; ``warm_process``: the warm process's wall
+        time from interpreter start to the end of the whole run (``python -c``
+        start-up included).
+    """
     with tempfile.TemporaryDirectory() as tmp:
         out = {}
         for label in ("cold", "warm"):
+            t0 = time.perf_counter()
             proc = subprocess.run([sys.executable, "-c", _PROBE, method, tmp], capture_output=True,
                                   text=True, check=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
             out[label] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out[label]["wall"] = time.perf_counter() - t0
     return {"method": method, "cold": out["cold"]["compile_and_first_step"],
-            "warm": out["warm"]["compile_and_first_step"], "import": out["warm"]["import"]}
+            "warm": out["warm"]["compile_and_first_step"],
+            "cold_run": out["cold"]["compiled_run"], "warm_run": out["warm"]["compiled_run"],
+            "import": out["warm"]["import"], "program": out["warm"]["program"],
+            "warm_process": out["warm"]["wall"]}
+
+
+def check_targets(report: dict) -> list:
+    """The targets of the benchmark against the figures of ``report``.
+
+    Parameters
+    ----------
+    report : dict
+        What :func:`main` returns.
+
+    Returns
+    -------
+    list of dict
+        One entry per target: ``target`` (text), ``value`` (the measured
+        figure, ``None`` when not measured), ``goal`` and ``met`` (``None``
+        when not measured).
+    """
+    out = []
+
+    def add(text, value, goal, met):
+        out.append({"target": text, "value": value, "goal": goal,
+                    "met": None if value is None else bool(met)})
+
+    big = 10**7
+    rows = {row["method"]: row for row in report["steps"] if row["n"] == big}
+    for name in METHODS:
+        row = rows.get(name)
+        add(f"{name} N=1e7: Numba step / streaming bound",
+            row and row["of_bound"], 0.8, row and row["of_bound"] >= 0.8)
+        add(f"{name} N=1e7: NumPy step time / Numba step time",
+            row and row["speedup"], 3.0, row and row["speedup"] >= 3.0)
+    ratios = {r["n"]: r["ratio"] for r in report.get("torch") or []}
+    for n in report["sizes"]:
+        add(f"adam N={n:.0e}: torch fused Adam time / dynopt Adam time", ratios.get(n), 1.0,
+            ratios.get(n, 0.0) >= 1.0)
+    w = report.get("whole_run")
+    full = bool(w) and (w["n"], w["steps"], w["method"]) == (100, 3000, "fanos")
+    add("whole run FANoS Rosenbrock-100D x 3000: NumPy / compiled",
+        w["speedup"] if full else None, 50.0, full and w["speedup"] >= 50.0)
+    for c in report.get("compile", []):
+        add(f"{c['method']}: warm-cache compile() + first step, new process (s)", c["warm"], 1.0,
+            c["warm"] < 1.0)
+        if c.get("warm_run") is not None:
+            add(f"{c['method']}: warm-cache first compiled whole run, new process (s)",
+                c["warm_run"], 1.0, c["warm_run"] < 1.0)
+        add(f"{c['method']}: whole warm process, start to first compiled run (s)",
+            c["warm_process"], 1.0, c["warm_process"] < 1.0)
+    return out
 
 
 def _fmt_t(t):
@@ -312,7 +400,16 @@ def main(argv=None) -> dict:
         c = compile_times(name)
         report["compile"].append(c)
         print(f"  {name:<11} cold cache {_fmt_t(c['cold'])}   warm cache {_fmt_t(c['warm'])}   "
-              f"(import dynopt {_fmt_t(c['import'])})")
+              f"(import dynopt {_fmt_t(c['import'])}, SymPy program {_fmt_t(c['program'])})")
+        if c["warm_run"] is not None:
+            print(f"  {'':<11} first compiled whole run: cold {_fmt_t(c['cold_run'])}   "
+                  f"warm {_fmt_t(c['warm_run'])}   (whole warm process {_fmt_t(c['warm_process'])})")
+    report["targets"] = check_targets(report)
+    print("\ntargets")
+    for t in report["targets"]:
+        state = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
+        value = "-" if t["value"] is None else f"{t['value']:.3g}"
+        print(f"  {t['target']:<68} {value:>8} (goal {t['goal']:g})  {state}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2, default=float)

@@ -2,10 +2,11 @@
 
 The kernels are compiled once per program and cached on disk (the default
 cache directory), so a second session runs warm. Serial kernels (the ones used
-below 16384 coordinates) are checked for every registered method and
-integrator; the ``prange`` twins, which take three times longer to compile,
-for a subset that covers fused reductions, several passes, values carried
-over the gradient, Custom stages and in-place conflicts.
+below 16384 coordinates), in float64 and float32, and compiled whole runs are
+checked for every registered method and integrator; the ``prange`` twins,
+which are the same code with ``prange`` for ``range`` and take three times
+longer to compile, for a subset that covers fused reductions, several passes,
+values carried over the gradient, Custom stages and in-place conflicts.
 """
 import importlib
 import subprocess
@@ -169,18 +170,31 @@ def test_schedule_fuses_reductions_and_hoists_scalars():
 
 
 # ---------------------------------------------------------------- dtype, batch
-@pytest.mark.parametrize("name", [m for m in ("heavy_ball", "nose_hoover", "adam")
-                                  if m in dynopt.METHODS])
-def test_float32_within_its_precision(name):
+@pytest.mark.parametrize("name,integ", CASES, ids=[f"{n}-{i}" for n, i in CASES])
+def test_float32_within_its_precision(name, integ):
+    opts = _options(name, integ, record=False)
+    run = lambda **kw: dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,  # noqa: E731
+                                       integrator=integ, **kw)
+    ref64 = run(options=dict(opts))
+    np32 = run(options=dict(opts, dtype="float32"))
+    nb32 = run(backend=SERIAL, options=dict(opts, dtype="float32"))
+    assert nb32.x.dtype == np.float32 and nb32.state["x"].dtype == np.float32
+    assert nb32.nit == ref64.nit
+    # float32 differs from float64 by rounding, as much as the NumPy float32 run does
+    err_nb, err_np = _rel(nb32.x, ref64.x), _rel(np32.x, ref64.x)
+    assert err_nb <= 10 * err_np + 50 * np.finfo(np.float32).eps
+
+
+@pytest.mark.parametrize("name", [m for m in ("fanos", "adam") if m in dynopt.METHODS])
+def test_float32_parallel_kernels(name):
     opts = _options(name, None, record=False)
     ref64 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name, options=dict(opts))
     np32 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,
                            options=dict(opts, dtype="float32"))
-    nb32 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name, backend=SERIAL,
+    nb32 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name, backend=PARALLEL,
                            options=dict(opts, dtype="float32"))
-    assert nb32.x.dtype == np.float32 and nb32.state["x"].dtype == np.float32
-    err_nb, err_np = _rel(nb32.x, ref64.x), _rel(np32.x, ref64.x)
-    assert err_nb <= 10 * err_np + 50 * np.finfo(np.float32).eps
+    assert nb32.x.dtype == np.float32
+    assert _rel(nb32.x, ref64.x) <= 10 * _rel(np32.x, ref64.x) + 50 * np.finfo(np.float32).eps
 
 
 def test_batched_kernels_equal_per_member_runs():
@@ -219,10 +233,36 @@ def test_batched_minimize_with_per_member_hyperparameters():
     opts = {"maxiter": 40, "gtol": 0.0, "lr": lrs, "divergence": 1e3}
     ref = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
                           options=dict(opts))
-    res = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
-                          backend=SERIAL, options=dict(opts))
-    assert list(res.status) == list(ref.status) and 4 in ref.status
-    assert _rel(res.x, ref.x) <= 1e-12 and list(res.nit) == list(ref.nit)
+    assert 4 in ref.status
+    for b in range(3):  # the NumPy batch is the runs one by one
+        one = dynopt.minimize(rosenbrock_fun_and_grad, X[b], jac=True, method="heavy_ball",
+                              options=dict(opts, lr=float(lrs[b])))
+        assert (ref.status[b], ref.nit[b]) == (one.status, one.nit)
+        assert _rel(ref.x[b], one.x) <= 1e-12
+    for be in (SERIAL, PARALLEL):
+        res = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
+                              backend=be, options=dict(opts))
+        assert res.x.shape == (3, 7) and res.fun.shape == (3,)
+        assert list(res.status) == list(ref.status) and list(res.nit) == list(ref.nit)
+        assert _rel(res.x, ref.x) <= 1e-12
+
+
+def test_batched_compiled_runs_equal_runs_one_by_one():
+    X = np.random.default_rng(4).uniform(-1.5, 1.5, (3, 7))
+    lrs = np.array([1e-4, 3e-4, 2e-2])
+    opts = {"maxiter": 40, "gtol": 0.0, "lr": lrs, "divergence": 1e3}
+    res = dynopt.minimize(rosenbrock_fun_and_grad_nb, X, jac=True, method="heavy_ball",
+                          backend="numba", options={**opts, "compiled": True})
+    ref = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
+                          options=dict(opts))
+    assert res.x.shape == (3, 7) and res.nit.shape == (3,) and res.state["v"].shape == (3, 7)
+    assert list(res.status) == list(ref.status) and 4 in res.status
+    assert list(res.nit) == list(ref.nit) and _rel(res.x, ref.x) <= 1e-12
+    for b in range(3):
+        one = dynopt.minimize(rosenbrock_fun_and_grad_nb, X[b], jac=True, method="heavy_ball",
+                              backend="numba",
+                              options={**opts, "lr": float(lrs[b]), "compiled": True})
+        assert one.status == res.status[b] and np.array_equal(one.x, res.x[b])
 
 
 # ---------------------------------------------------------------- compiled whole runs
@@ -268,6 +308,29 @@ def test_compiled_whole_run_equals_python_loop(name, opts):
     via = dynopt.minimize(rosenbrock_fun_and_grad_nb, X0, jac=True, method=name, backend="numba",
                           options={**opts, "maxiter": 200, "gtol": 0.0, "compiled": True})
     assert via.nit == 200 and np.isfinite(via.fun)
+
+
+COMPILED_CASES = [(n, i) for n, i in CASES
+                  if NumbaBackend().can_run_compiled(build_program(n, i)[0])]
+
+
+@pytest.mark.parametrize("name,integ", COMPILED_CASES, ids=[f"{n}-{i}" for n, i in COMPILED_CASES])
+def test_compiled_whole_run_every_method(name, integ):
+    opts = _options(name, integ, record=5)
+    program, params, _ = build_program(name, integ, {k: v for k, v in opts.items()
+                                                     if k in ("lr", "dt")})
+    loop = {"maxiter": opts["maxiter"], "gtol": 0.0, "record": 5}
+    ref = dynopt.minimize(_py_objective, X0, jac=True, method=name, integrator=integ,
+                          options=dict(opts))
+    r = get_backend("numba").run_compiled(program, params, rosenbrock_fun_and_grad_nb, X0, loop)
+    assert (r["status"], r["nit"], r["nfev"]) == (ref.status, ref.nit, ref.nfev)
+    for key, val in ref.trajectory.items():
+        assert _rel(r["trajectory"][key], val) <= 1e-12, key
+    # the program's own state (the Python loop reports carried temporaries as scalars)
+    names = ["x", "g", "f", "k", *[s.name for s in program.state_vectors],
+             *[s.name for s in program.state_scalars]]
+    for key in dict.fromkeys(names):
+        assert np.allclose(r["state"][key], ref.state[key], rtol=1e-12, atol=1e-300), key
 
 
 def test_compiled_run_failures_match_python_loop():
@@ -342,14 +405,23 @@ def test_source_file_and_warm_cache_in_a_new_process(tmp_path):
         "P = {'lr': 0.1, 'momentum': 0.5}\n"
         "k.init(S, P); k.before(S, P)\n"
         "kern = k.extras['module']._before_0_s\n"
+        "from dynopt.problems import rosenbrock_fun_and_grad_nb as fun\n"
+        "be = NumbaBackend(cache_dir=sys.argv[1])\n"
+        "r = be.run_compiled(dynopt.METHODS['heavy_ball'].program(), {'lr': 1e-3}, fun, np.zeros(3),"
+        " {'maxiter': 5, 'gtol': 0.0})\n"
+        "run = be._run_module(dynopt.METHODS['heavy_ball'].program(), fun)._run\n"
         "print(sum(kern.stats.cache_hits.values()), sum(kern.stats.cache_misses.values()),"
-        " S['x'][0, 0])\n")
+        " S['x'][0, 0], sum(run.stats.cache_hits.values()), sum(run.stats.cache_misses.values()),"
+        " r['nit'])\n")
     root = Path(__file__).resolve().parents[1]
     outs = [subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
                            text=True, check=True, cwd=root).stdout.split() for _ in range(2)]
-    assert outs[0][:2] == ["0", "1"]  # compiled (and saved) by the first process
-    assert outs[1][:2] == ["1", "0"]  # loaded from disk by the second
+    # step kernel and compiled whole run: compiled (and saved) by the first process,
+    # loaded from disk by the second
+    assert outs[0][:2] == ["0", "1"] and outs[0][3:5] == ["0", "1"]
+    assert outs[1][:2] == ["1", "0"] and outs[1][3:5] == ["1", "0"]
     assert float(outs[1][2]) == pytest.approx(1 - 0.1)  # x - lr*g from v = 0
+    assert outs[1][5] == "5"
 
 
 def test_missing_numba_names_the_install(monkeypatch):
@@ -371,10 +443,28 @@ def test_cupy_backend_matches_numpy_on_gpu():
         cupy.cuda.runtime.getDeviceCount()
     except Exception:  # pragma: no cover - a CuPy without a usable device
         pytest.skip("no CUDA device")
-    for name in ("heavy_ball", "nose_hoover"):
-        opts = _options(name, None)
-        ref = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name, options=dict(opts))
-        res = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name, backend="cupy",
-                              options=dict(opts))
-        _same_run(ref, res, 1e-10)
+    for name, integ in CASES:
+        opts = _options(name, integ)
+        ref = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,
+                              integrator=integ, options=dict(opts))
+        res = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,
+                              integrator=integ, backend="cupy", options=dict(opts))
+        res.trajectory["x"] = cupy.asnumpy(cupy.asarray(res.trajectory["x"]))
+        res.state = {k_: cupy.asnumpy(cupy.asarray(v_)) for k_, v_ in res.state.items()}
+        _same_run(ref, res, 1e-12)
+        opts32 = dict(opts, record=False, dtype="float32")
+        np32 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,
+                               integrator=integ, options=opts32)
+        cp32 = dynopt.minimize(rosenbrock_fun_and_grad, X0, jac=True, method=name,
+                               integrator=integ, backend="cupy", options=opts32)
+        x32 = cupy.asnumpy(cupy.asarray(cp32.x))
+        assert _rel(x32, ref.x) <= 10 * _rel(np32.x, ref.x) + 50 * np.finfo(np.float32).eps
+    X = np.random.default_rng(2).uniform(-1.5, 1.5, (3, 7))
+    opts = {"maxiter": 40, "gtol": 0.0, "lr": np.array([1e-4, 3e-4, 2e-2]), "divergence": 1e3}
+    ref = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
+                          options=dict(opts))
+    res = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method="heavy_ball",
+                          backend="cupy", options=dict(opts))
+    assert list(res.status) == list(ref.status)
+    assert _rel(cupy.asnumpy(cupy.asarray(res.x)), ref.x) <= 1e-12
     importlib.import_module("dynopt.backends.cupy_backend")

@@ -35,7 +35,11 @@ import numba
 import numpy as np
 from numba import prange
 
+from dynopt.backends._numba_support import BLOCK as _BL
 from dynopt.backends._numba_support import CHUNK as _CH
+from dynopt.backends._numba_support import block_max as _bmax
+from dynopt.backends._numba_support import block_min as _bmin
+from dynopt.backends._numba_support import block_sum as _bsum
 from dynopt.backends._numba_support import const_scalar as _cs
 from dynopt.backends._numba_support import fmax, fmin, sign
 from dynopt.backends._numba_support import param as _pa
@@ -96,6 +100,9 @@ class NumbaPrinter(PythonCodePrinter):
 
 _INIT = {"sum": "0.0", "mean": "0.0", "max": "(-math.inf)", "min": "math.inf"}
 
+#: the helper that folds a block of terms into an accumulator
+_BLOCK_FOLD = {"sum": "_bsum", "mean": "_bsum", "max": "_bmax", "min": "_bmin"}
+
 
 def _accumulate(op, acc, value):
     if op in ("sum", "mean"):
@@ -108,13 +115,23 @@ def _row(array_name: str) -> str:
 
 
 def emit_levels(seg: Segment, storage: dict, vec_syms: set, pr, nm, *, parallel: bool,
-                ind: str, parts: list) -> list:
+                ind: str, parts: list, buffers: list | None = None) -> list:
     """Source lines of a segment's levels for one batch member.
 
     ``storage`` maps each per-coordinate symbol that lives in an array (read
     from outside, carried between passes, or an output) to the array's name;
     the row of the current member is ``_r<name>``. ``parts`` collects the
     names of the partial-result arrays the caller allocates.
+
+    A pass with reductions runs over blocks of ``_BL`` coordinates: the
+    block's terms are computed into a buffer, in the same loop as the pass's
+    elementwise assignments (a loop without a loop-carried dependency, which
+    the compiler can vectorise), then folded into the accumulator by
+    ``_bsum``/``_bmax``/``_bmin``. With ``parallel``, each chunk of ``_CH``
+    coordinates is a ``prange`` iteration with buffers of its own. Serial
+    passes use buffers the caller allocates once: their names are appended to
+    ``buffers`` (``np.empty(_BL)`` each); with ``buffers=None`` they are
+    allocated where the pass starts.
     """
     lines: list = []
     for lv in seg.levels:
@@ -131,6 +148,7 @@ def emit_levels(seg: Segment, storage: dict, vec_syms: set, pr, nm, *, parallel:
         if missing:
             raise RuntimeError(f"per-coordinate values {missing} have no storage")
         accs = [(f"_acc{len(parts) + j}", it) for j, it in enumerate(lv.reduces)]
+        bufs = [f"_buf{acc[4:]}" for acc, _ in accs]
         chunked = parallel and bool(accs)
         if chunked:
             lines.append(f"{ind}for _c in prange(_nch):")
@@ -138,24 +156,42 @@ def emit_levels(seg: Segment, storage: dict, vec_syms: set, pr, nm, *, parallel:
             lines.append(f"{ind}    _hi = min(_lo + _CH, _n)")
             for acc, it in accs:
                 lines.append(f"{ind}    {acc} = {_INIT[it.reduce_op]}")
-            lines.append(f"{ind}    for _i in range(_lo, _hi):")
-            body = ind + "        "
-        else:
+            for buf in bufs:
+                lines.append(f"{ind}    {buf} = np.empty(_BL)")
+            outer = ind + "    "
+            span = "_lo, _hi"
+        elif accs:
             for acc, it in accs:
                 lines.append(f"{ind}{acc} = {_INIT[it.reduce_op]}")
+            for buf in bufs:
+                if buffers is None:
+                    lines.append(f"{ind}{buf} = np.empty(_BL)")
+                else:
+                    buffers.append(buf)
+            outer = ind
+            span = "0, _n"
+        if accs:
+            lines.append(f"{outer}for _j in range({span}, _BL):")
+            lines.append(f"{outer}    _m = min(_BL, {span.split(', ')[1]} - _j)")
+            lines.append(f"{outer}    for _q in range(_m):")
+            # an unsigned index: no wraparound test on negative indices, so the loop vectorises
+            lines.append(f"{outer}        _u = np.uint64(_j + _q)")
+            body, idx = outer + "        ", "_u"
+        else:
             lines.append(f"{ind}for _i in {'prange' if parallel else 'range'}(_n):")
-            body = ind + "    "
+            body, idx = ind + "    ", "_i"
         for s in loads:
-            lines.append(f"{body}{nm(s)} = {_row(storage[s])}[_i]")
+            lines.append(f"{body}{nm(s)} = {_row(storage[s])}[{idx}]")
         for it in lv.elems:
             lines.append(f"{body}{nm(it.target)} = {pr(it.expr)}")
-        for acc, it in accs:
-            lines.append(f"{body}{_accumulate(it.reduce_op, acc, pr(it.expr))}")
+        for (acc, it), buf in zip(accs, bufs):
+            lines.append(f"{body}{buf}[_q] = {pr(it.expr)}")
         for it in lv.elems:
             if it.target in storage:
-                lines.append(f"{body}{_row(storage[it.target])}[_i] = {nm(it.target)}")
+                lines.append(f"{body}{_row(storage[it.target])}[{idx}] = {nm(it.target)}")
+        for (acc, it), buf in zip(accs, bufs):
+            lines.append(f"{outer}    {acc} = {_BLOCK_FOLD[it.reduce_op]}({buf}, _m, {acc})")
         for acc, it in accs:
-            t = nm(it.target)
             if chunked:
                 part = f"_part{acc[4:]}"
                 parts.append(part)
@@ -246,8 +282,9 @@ def emit_step_kernel(fname: str, seg: Segment, finals, vec_syms, pr, nm,
     parallel = parallel and (any(lv.has_pass for lv in seg.levels) or bool(lay["copyback"]))
     loop = "prange" if parallel else "range"
     parts: list = []
+    buffers: list = []
     body = emit_levels(seg, storage, vec_syms, pr, nm, parallel=parallel, ind="        ",
-                       parts=parts)
+                       parts=parts, buffers=buffers)
     lines = [JIT_PARALLEL if parallel else JIT_SERIAL,
              f"def {fname}(_B, _n{''.join(', ' + a for a in args)}):"]
     vec_arrays = [a for (r, s), a in zip(lay["args"], args) if r in ("vec", "vout")]
@@ -257,6 +294,8 @@ def emit_step_kernel(fname: str, seg: Segment, finals, vec_syms, pr, nm,
         for p in parts:
             if p:
                 lines.append(f"    {p} = np.empty(_nch)")
+    for buf in buffers:
+        lines.append(f"    {buf} = np.empty(_BL)")
     for w in lay["work"]:
         dtype = f"{ref}.dtype" if ref else "np.float64"
         lines.append(f"    {w} = np.empty((_B, _n), dtype={dtype})")

@@ -19,11 +19,19 @@ import numba
 import numpy as np
 
 __all__ = ["state_vector", "state_scalar", "const_scalar", "param", "fmax", "fmin", "sign",
-           "CHUNK"]
+           "block_sum", "block_max", "block_min", "CHUNK", "BLOCK", "LANES"]
 
 #: coordinates per chunk of a fused reduction (partial sums are combined in
 #: chunk order, so results do not depend on the number of threads)
 CHUNK = 16384
+
+#: coordinates per block of a fused reduction: the pass computes a block's terms
+#: into a buffer (a loop the compiler can vectorise) and :func:`block_sum` adds
+#: them; a multiple of :data:`LANES` that divides :data:`CHUNK`
+BLOCK = 512
+
+#: independent partial sums in :func:`block_sum`
+LANES = 8
 
 
 def _float_dtype(a) -> np.dtype:
@@ -130,3 +138,48 @@ def sign(a):
     if a == 0:
         return 0.0
     return math.nan
+
+
+@numba.njit(cache=True)
+def block_sum(buf, m, acc):
+    """``acc`` plus the sum of ``buf[:m]``.
+
+    The terms go to :data:`LANES` partial sums (term ``q`` to sum ``q % LANES``,
+    the last ``m % LANES`` terms to a tail sum), combined pairwise at the end, so
+    that the additions do not wait for one another (a single running sum is
+    bound by the latency of one addition per term). The order is fixed by
+    ``m``: the result does not depend on the machine or the number of threads.
+    """
+    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
+    q = 0
+    while q + 8 <= m:
+        s0 += buf[q]
+        s1 += buf[q + 1]
+        s2 += buf[q + 2]
+        s3 += buf[q + 3]
+        s4 += buf[q + 4]
+        s5 += buf[q + 5]
+        s6 += buf[q + 6]
+        s7 += buf[q + 7]
+        q += 8
+    tail = 0.0
+    while q < m:
+        tail += buf[q]
+        q += 1
+    return acc + ((((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))) + tail)
+
+
+@numba.njit(cache=True)
+def block_max(buf, m, acc):
+    """``fmax`` of ``acc`` and ``buf[:m]``, in order (NaN propagates)."""
+    for q in range(m):
+        acc = fmax(acc, buf[q])
+    return acc
+
+
+@numba.njit(cache=True)
+def block_min(buf, m, acc):
+    """``fmin`` of ``acc`` and ``buf[:m]``, in order (NaN propagates)."""
+    for q in range(m):
+        acc = fmin(acc, buf[q])
+    return acc
