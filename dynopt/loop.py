@@ -212,7 +212,9 @@ def _result(S, F, G, best_f, best_x, best_g, status, detail, nit, nfev, njev, pa
         elif st == 5:
             msg += "."
         messages.append(msg)
-    vectors = {s.name for s in program.state_vectors} | {"g"}
+    # per-coordinate values: the state vectors, and temporaries carried across the gradient
+    # evaluation (e.g. FANoS's mass m under velocity Verlet)
+    vectors = {s.name for s in program.elementwise_symbols()}
     state = {}
     for key, val in S.items():
         if key in ("N", "rng"):

@@ -296,3 +296,19 @@ def test_generated_source_is_inspectable():
     assert "def before(S, P):" in src and "momentum" in src
     assert "Gradient" not in src
     assert "g, f <- grad f(x)" in str(prog)
+
+
+def test_state_keeps_per_coordinate_values_whole():
+    # FANoS under velocity Verlet carries its mass m across the gradient evaluation
+    x0 = np.full(4, 0.5)
+    res = dynopt.minimize(so.rosen, x0, jac=so.rosen_der, method="fanos",
+                          integrator="velocity_verlet", options={"maxiter": 5, "gtol": 0})
+    for key in ("x", "g", "v", "s", "m"):
+        assert np.shape(res.state[key]) == (4,), key
+    for key in ("zeta", "T_ema", "k"):
+        assert np.ndim(res.state[key]) == 0, key
+    np.testing.assert_array_equal(res.state["x"], res.x)
+    batch = dynopt.minimize(so.rosen, np.stack([x0, x0 + 0.1]), jac=so.rosen_der, method="fanos",
+                            integrator="velocity_verlet", options={"maxiter": 5, "gtol": 0})
+    assert batch.state["m"].shape == (2, 4) and batch.state["zeta"].shape == (2,)
+    np.testing.assert_array_equal(batch.state["m"][0], res.state["m"])
