@@ -8,10 +8,9 @@ from __future__ import annotations
 import inspect
 
 import numpy as np
-from scipy.optimize import OptimizeResult
 
 from .backends import get_backend
-from .methods import METHODS, Method, check_value, get_method, system_method
+from .methods import Method, check_value, get_method, system_method
 from .loop import run
 from .objective import Objective
 from .systems.base import System

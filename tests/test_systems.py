@@ -2,7 +2,7 @@
 import sympy as sp
 import pytest
 
-from dynopt.program import N, g, x
+from dynopt.program import N, g
 from dynopt.systems import SYSTEMS, DampedOscillator, GradientFlow, NesterovODE, NoseHoover
 from dynopt.systems.base import potential, t, v
 from dynopt.systems.damped_oscillator import damping as c, mass as m

@@ -28,7 +28,7 @@ from sympy.printing.c import C99CodePrinter
 
 from ..program import StepProgram, x
 from ._schedule import CustomCall, plan_part
-from .codegen import program_key
+from .codegen import BranchPrinting, program_key
 
 __all__ = ["CudaPrinter", "Launch", "PartLaunches", "part_launches", "cuda_source", "preamble",
            "c_type"]
@@ -43,9 +43,10 @@ def c_type(dtype) -> str:
     raise ValueError(f"dtype must be float32 or float64, got {dtype}")
 
 
-class CudaPrinter(C99CodePrinter):
+class CudaPrinter(BranchPrinting, C99CodePrinter):
     """C99 for CUDA device code in ``double`` or ``float``."""
 
+    max_function, min_function, sign_function = "dyn_fmax", "dyn_fmin", "dyn_sign"
     reserved_words = set(C99CodePrinter.reserved_words) | {
         "i", "n", "a", "b", "y", "total", "_ind", "_in_ind", "_out_ind", "dyn_fmax", "dyn_fmin",
         "dyn_sign"}
@@ -58,30 +59,8 @@ class CudaPrinter(C99CodePrinter):
     def _nan(self):
         return 'nanf("")' if self.single else 'nan("")'
 
-    def _print_Piecewise(self, expr):
-        *pairs, (last, cond) = expr.args
-        out = self._print(last)
-        if cond != sp.true:
-            out = f"(({self._print(cond)}) ? ({out}) : {self._nan()})"
-        for e, c in reversed(pairs):
-            out = f"(({self._print(c)}) ? ({self._print(e)}) : ({out}))"
-        return out
-
-    def _nested(self, fn, args):
-        args = [self._print(a) for a in args]
-        out = args[-1]
-        for a in reversed(args[:-1]):
-            out = f"{fn}({a}, {out})"
-        return out
-
-    def _print_Max(self, expr):
-        return self._nested("dyn_fmax", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("dyn_fmin", expr.args)
-
-    def _print_sign(self, expr):
-        return f"dyn_sign({self._print(expr.args[0])})"
+    def _select(self, cond, a, b):
+        return f"(({cond}) ? ({a}) : ({b}))"
 
     def _print_Pow(self, expr):
         base, e = expr.args

@@ -18,11 +18,11 @@ its new value is written to a work array first and copied back at the end.
 """
 from __future__ import annotations
 
-import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..program import N, Custom, StepProgram, f, k
 from ._schedule import CustomCall, Segment, plan_part
+from .codegen import BranchPrinting
 
 __all__ = ["NumbaPrinter", "emit_levels", "segment_storage", "step_module_source", "HEADER"]
 
@@ -50,7 +50,7 @@ from dynopt.backends._numba_support import state_vector as _sv
 _BUILTIN_CONST = (f, k, N)
 
 
-class NumbaPrinter(PythonCodePrinter):
+class NumbaPrinter(BranchPrinting, PythonCodePrinter):
     """Scalar Python for Numba: ``math`` functions, branches as conditional
     expressions, NaN-propagating ``fmax``/``fmin``/``sign`` (as NumPy's).
     Symbols named like the names the generated module uses get a trailing
@@ -63,30 +63,11 @@ class NumbaPrinter(PythonCodePrinter):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
                           **(settings or {})})
 
-    def _print_Piecewise(self, expr):
-        *pairs, (last, cond) = expr.args
-        out = self._print(last)
-        if cond != sp.true:
-            out = f"({out} if {self._print(cond)} else math.nan)"
-        for e, c in reversed(pairs):
-            out = f"({self._print(e)} if {self._print(c)} else {out})"
-        return out
+    def _select(self, cond, a, b):
+        return f"({a} if {cond} else {b})"
 
-    def _nested(self, fn, args):
-        args = [self._print(a) for a in args]
-        out = args[-1]
-        for a in reversed(args[:-1]):
-            out = f"{fn}({a}, {out})"
-        return out
-
-    def _print_Max(self, expr):
-        return self._nested("fmax", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("fmin", expr.args)
-
-    def _print_sign(self, expr):
-        return f"sign({self._print(expr.args[0])})"
+    def _nan(self):
+        return "math.nan"
 
     def _print_NaN(self, expr):
         return "math.nan"

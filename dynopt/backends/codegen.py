@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
+from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k
 
 __all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs", "carried"]
 
@@ -191,3 +191,50 @@ def program_key(program: StepProgram, *extra) -> str:
     parts.append(sp.srepr(list(program.energies.items())))
     parts.extend(map(str, extra))
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+class BranchPrinting:
+    """Printer mixin: branches and NaN-propagating extrema in a backend's own words.
+
+    A SymPy ``Piecewise`` prints as nested selections, its last condition (if not
+    ``True``) falling back to NaN; ``Max``/``Min`` with several arguments as nested
+    two-argument calls; ``sign`` as one call. A printer says how with
+    :meth:`_select` (``cond ? a : b`` in its language), :meth:`_nan` and the
+    function names ``max_function``, ``min_function``, ``sign_function``.
+    """
+
+    max_function = "fmax"
+    min_function = "fmin"
+    sign_function = "sign"
+
+    def _select(self, cond: str, a: str, b: str) -> str:
+        raise NotImplementedError
+
+    def _nan(self) -> str:
+        raise NotImplementedError
+
+    def _print_Piecewise(self, expr):
+        *pairs, (last, cond) = expr.args
+        out = self._print(last)
+        if cond != sp.true:
+            out = self._select(self._print(cond), out, self._nan())
+        for e, c in reversed(pairs):
+            out = self._select(self._print(c), self._print(e), out)
+        return out
+
+    def _nested(self, fn, args):
+        args = [self._print(a) for a in args]
+        out = args[-1]
+        for a in reversed(args[:-1]):
+            out = f"{fn}({a}, {out})"
+        return out
+
+    def _print_Max(self, expr):
+        return self._nested(self.max_function, expr.args)
+
+    def _print_Min(self, expr):
+        return self._nested(self.min_function, expr.args)
+
+    def _print_sign(self, expr):
+        return f"{self.sign_function}({self._print(expr.args[0])})"
+

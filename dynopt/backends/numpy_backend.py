@@ -10,43 +10,25 @@ from __future__ import annotations
 import linecache
 
 import numpy
-import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from ..program import StepProgram
 from .base import Backend, Kernels
-from .codegen import blocks, kernel_inputs, linearize, program_key
+from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
 
 __all__ = ["NumpyBackend", "ArrayPrinter", "generate_source"]
 
 
-class ArrayPrinter(NumPyPrinter):
+class ArrayPrinter(BranchPrinting, NumPyPrinter):
     """NumPy printer whose branches and extrema broadcast elementwise."""
 
-    def _print_Piecewise(self, expr):
-        *pairs, (last, cond) = expr.args
-        out = self._print(last)
-        if cond != sp.true:
-            out = f"numpy.where({self._print(cond)}, {out}, numpy.nan)"
-        for e, c in reversed(pairs):
-            out = f"numpy.where({self._print(c)}, {self._print(e)}, {out})"
-        return out
+    max_function, min_function, sign_function = "numpy.maximum", "numpy.minimum", "numpy.sign"
 
-    def _nested(self, fn, args):
-        args = [self._print(a) for a in args]
-        out = args[-1]
-        for a in reversed(args[:-1]):
-            out = f"numpy.{fn}({a}, {out})"
-        return out
+    def _select(self, cond, a, b):
+        return f"numpy.where({cond}, {a}, {b})"
 
-    def _print_Max(self, expr):
-        return self._nested("maximum", expr.args)
-
-    def _print_Min(self, expr):
-        return self._nested("minimum", expr.args)
-
-    def _print_sign(self, expr):
-        return f"numpy.sign({self._print(expr.args[0])})"
+    def _nan(self):
+        return "numpy.nan"
 
 
 _REDUCE = {"sum": "numpy.sum", "mean": "numpy.mean", "max": "numpy.max", "min": "numpy.min"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..program import Elementwise, Gradient, Scalar, StepProgram, g, x
+from ..program import Gradient, Scalar, StepProgram
 from ..systems.base import VectorField, v
 
 __all__ = ["Integrator", "dt"]

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..integrators import dt
 from ..program import Elementwise, Gradient, StepProgram, g, x
 from ..systems import DampedOscillator, GradientFlow, NesterovODE, NoseHoover
 from ..systems.base import v
-from ..systems.damped_oscillator import damping, mass
 from .base import Method, reparametrize, system_method
 
 lr = sp.Symbol("lr", positive=True)
