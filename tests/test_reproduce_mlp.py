@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from dynopt.cli import main as cli_main
+from dynopt.collisions import soft_collision
 from dynopt.diversity import effective_rank, mean_abs_cosine
 from dynopt.problems.mlp import MLPProblem
 from dynopt.reproduce import reproduce
@@ -45,16 +46,24 @@ def _numpy_predict(theta, X, hidden=M.HIDDEN):
 # ------------------------------------------------------------------ files and rows
 def test_quick_writes_table_json_csv_png(quick):
     report, out, thetas = quick
-    for suffix in (".json", ".csv", "_runs.csv", ".txt"):
+    for suffix in (".json", ".csv", "_runs.csv", ".txt", "_sensitivity.csv"):
         assert (out / f"mlp{suffix}").stat().st_size > 0
-    assert [p.read_bytes()[:8] for p in report.figures] == [PNG_MAGIC, PNG_MAGIC]
+    assert [p.read_bytes()[:8] for p in report.figures] == [PNG_MAGIC] * 3
+    assert (out / "mlp_sensitivity.png") in report.figures
     data = json.loads((out / "mlp.json").read_text())
     rows = M.row_names()
-    assert [r["method"] for r in data["rows"]] == ["init", *rows]
+    sens = [M.sensitivity_row(sc, gm) for sc, gm in QUICK["sensitivity"]]
+    assert sens and all(r not in rows for r in sens)
+    assert data["meta"]["sensitivity_rows"] == sens
+    assert [r["method"] for r in data["rows"]] == ["init", *rows, *sens]
     n_select = sum(len(M.grid_of(r, "quick")) for r in rows) * QUICK["select_seeds"]
     phases = [r["phase"] for r in data["records"]]
     assert phases.count("select") == n_select
-    assert phases.count("test") >= len(rows) * QUICK["seeds"]
+    assert phases.count("test") >= (len(rows) + len(sens)) * QUICK["seeds"]
+    # the sensitivity is not rate-selected: its rows run only at SGD's chosen rate
+    for r in data["records"]:
+        if r["method"] in sens:
+            assert r["phase"] == "test" and r["lr"] == data["meta"]["chosen"]["sgd"]
     assert all(r["status"] == "ok" for r in data["records"])
     assert data["complete"] is True
     assert len(thetas) == phases.count("test")
@@ -141,6 +150,67 @@ def test_ko_pairs_are_the_ko_diversity_measurement(quick):
     assert pair["cos_W1"]["values"][0] == pytest.approx(ko["cos_W1"] - sgd["cos_W1"], abs=0)
 
 
+# ------------------------------------------------------------------ KO sensitivity
+def test_sensitivity_run_is_gradient_descent_on_the_summed_collision(quick):
+    """The 'sum' cell, transcribed by hand: theta <- theta - lr * g~, g~ the soft collision
+    with normalize='sum' on both weight matrices, biases plain."""
+    report, _, thetas = quick
+    lr = report.meta["chosen"]["sgd"]
+    scale, gamma = QUICK["sensitivity"][0]
+    assert scale == "sum"
+    row = M.sensitivity_row(scale, gamma)
+    problem = M.make_problems(0)["test"]
+    theta = problem.init_params()
+    with M.single_threaded_blas():
+        for _ in range(QUICK["steps"]):
+            _, grad = problem.fun_and_grad(theta)
+            for sl, shape in zip(problem.weight_slices, problem.weight_shapes):
+                grad[sl] = soft_collision(theta[sl].reshape(shape), grad[sl].reshape(shape),
+                                          gamma_c=gamma, normalize="sum").ravel()
+            theta = theta - lr * grad
+    np.testing.assert_allclose(thetas[(row, lr, 0)], theta, rtol=1e-9, atol=1e-12)
+    # and it is not the 'mean' run at the same rate and seed
+    assert np.max(np.abs(thetas[(row, lr, 0)] - thetas[("ko_sgd", lr, 0)])) > 1e-6
+
+
+def test_sensitivity_summary_recomputed_from_the_records(quick):
+    report, out, _ = quick
+    lr = report.meta["chosen"]["sgd"]
+    cells = report.meta["sensitivity"]
+    assert [(c["collision_scale"], c["gamma_c"]) for c in cells] == M.sensitivity_cells("quick")
+    assert ("mean", M.GAMMA_C) in M.sensitivity_cells("quick")
+    tests = {(r["method"], r["lr"], r["seed"]): r for r in _tests(report)}
+    for c in cells:
+        assert c["row"] == M.sensitivity_row(c["collision_scale"], c["gamma_c"])
+        ko = [tests[(c["row"], lr, s)] for s in range(QUICK["seeds"])]
+        sgd = [tests[("sgd", lr, s)] for s in range(QUICK["seeds"])]
+        assert c["n"] == QUICK["seeds"]
+        assert c["acc_mean"] == pytest.approx(np.mean([r["counted_accuracy"] for r in ko]))
+        assert c["cos_W1"] == pytest.approx(np.mean([r["cos_W1"] for r in ko]))
+        for field in ("counted_accuracy", "cos_W1", "erank_W1"):
+            d = [a[field] - b[field] for a, b in zip(ko, sgd)]
+            assert c["paired"][field]["mean"] == pytest.approx(np.mean(d), abs=1e-15)
+            assert c["paired"][field]["se"] == pytest.approx(
+                np.std(d, ddof=1) / np.sqrt(len(d)), abs=1e-15)
+    lines = (out / "mlp_sensitivity.csv").read_text().splitlines()
+    assert lines[0].split(",") == M.SENSITIVITY_COLUMNS
+    assert len(lines) == 1 + len(cells)
+    assert any(n.startswith("Sensitivity of KO on SGD") for n in report.notes)
+    assert sum(n.startswith("KO on SGD, ") for n in report.notes) == len(cells)
+
+
+def test_sensitivity_grid_stays_where_mean_scale_descends():
+    # every gamma_c of the default and full sizes is below 1 (the 'mean' scale's bound)
+    for size in ("default", "full"):
+        cells = M.sensitivity_cells(size)
+        assert {sc for sc, _ in cells} == set(M.SENSITIVITY_SCALES)
+        assert all(0 < gm < 1 for _, gm in cells)
+        assert len(cells) == len(M.SENSITIVITY_SCALES) * len(M.SENSITIVITY_GAMMAS)
+    for row, spec in M.SENSITIVITY.items():
+        assert spec["options"]["collision_scale"] == spec["collision_scale"]
+        assert row != "ko_sgd" and spec["base_row"] == "sgd"
+
+
 # ------------------------------------------------------------------ failures and interruption
 def test_failing_run_is_marked_and_the_others_kept(tmp_path, monkeypatch):
     real = M.run_point
@@ -196,6 +266,7 @@ def test_cli_quick_one_row(tmp_path, monkeypatch, capsys):
     assert "acc_mean" in printed and "adam" in printed
     assert (tmp_path / "mlp_results.png").read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "mlp_selection.png").read_bytes()[:8] == PNG_MAGIC
+    assert not (tmp_path / "mlp_sensitivity.png").exists()    # no sgd, ko_sgd: no sensitivity
 
 
 def test_bad_input_names_the_argument():
@@ -213,3 +284,7 @@ def test_bad_input_names_the_argument():
         M.grid_of("adam", "huge")
     with pytest.raises(ValueError, match="seeds"):
         reproduce("mlp", size="quick", seeds=0)
+    with pytest.raises(ValueError, match="scale"):
+        M.sensitivity_row("max", 0.1)
+    with pytest.raises(ValueError, match="size"):
+        M.sensitivity_cells("huge")
