@@ -16,21 +16,10 @@ from ase.optimize import FIRE
 
 import dynopt
 from dynopt.ase import DynOpt
-from dynopt.problems import lj_energy_and_gradient, max_atom_force, random_cluster
+from dynopt.problems import (counting_ase_calculator, lj_energy_and_gradient, max_atom_force,
+                             random_cluster)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class CountingLJ(LennardJones):
-    """ASE's Lennard-Jones calculator counting its evaluations."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.ncalls = 0
-
-    def calculate(self, *args, **kwargs):
-        self.ncalls += 1
-        super().calculate(*args, **kwargs)
 
 
 class DynoptLJ(Calculator):
@@ -60,9 +49,9 @@ def test_dynopt_fire_is_ase_fire(constraint):
     pos0 = random_cluster(13, seed=3)
     runs = {}
     for cls, extra in ((FIRE, {}), (DynOpt, {"method": "fire"})):
-        calc = CountingLJ(rc=1e6)
+        calc = counting_ase_calculator(rc=1e6)
         frames, opt, converged, atoms = relax(cls, pos0, calc, 0.01, 2000, constraint, **extra)
-        runs[cls] = frames, opt.nsteps, calc.ncalls, converged, atoms
+        runs[cls] = frames, opt.nsteps, calc.calls, converged, atoms
     (f_ase, n_ase, c_ase, ok_ase, at_ase), (f_dyn, n_dyn, c_dyn, ok_dyn, at_dyn) = runs.values()
     assert ok_ase and ok_dyn
     assert f_ase.shape == f_dyn.shape and n_dyn == n_ase

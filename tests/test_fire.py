@@ -7,19 +7,8 @@ from ase.optimize import FIRE
 
 import dynopt
 from dynopt.methods.fire import METHODS as FIRE_METHODS
-from dynopt.problems import LJ_GLOBAL_MINIMA, lj_energy_and_gradient, max_atom_force, random_cluster
-
-
-class CountingLJ(LennardJones):
-    """ASE's Lennard-Jones calculator counting its evaluations."""
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.ncalls = 0
-
-    def calculate(self, *args, **kwargs):
-        self.ncalls += 1
-        super().calculate(*args, **kwargs)
+from dynopt.problems import (LJ_GLOBAL_MINIMA, counting_ase_calculator, lj_energy_and_gradient,
+                             max_atom_force, random_cluster)
 
 
 def ase_objective(n_atoms):
@@ -33,13 +22,13 @@ def ase_objective(n_atoms):
 
 
 def run_ase_fire(pos0, fmax, steps, **kwargs):
-    calc = CountingLJ(rc=1e6)
+    calc = counting_ase_calculator(rc=1e6)
     atoms = Atoms(f"Ar{len(pos0)}", positions=pos0, calculator=calc)
     frames = []
     opt = FIRE(atoms, logfile=None, **kwargs)
     opt.attach(lambda: frames.append(atoms.get_positions().ravel().copy()))
     converged = opt.run(fmax=fmax, steps=steps)
-    return np.array(frames), opt.nsteps, calc.ncalls, converged
+    return np.array(frames), opt.nsteps, calc.calls, converged
 
 
 # ------------------------------------------------------------------- 'fire'

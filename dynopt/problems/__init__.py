@@ -6,6 +6,7 @@ where whole runs are compiled, Numba twins with an ``_nb`` suffix.
 
 from dynopt.problems.lennard_jones import (
     LJ_GLOBAL_MINIMA,
+    counting_ase_calculator,
     force_l2,
     lj_energy,
     lj_energy_and_gradient,
@@ -27,6 +28,7 @@ from dynopt.problems.rosenbrock import (
 __all__ = [
     "LJ_GLOBAL_MINIMA",
     "Quadratic",
+    "counting_ase_calculator",
     "force_l2",
     "lj_energy",
     "lj_energy_and_gradient",

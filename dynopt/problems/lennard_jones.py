@@ -65,6 +65,7 @@ __all__ = [
     "lj_energy_and_gradient",
     "lj_energy_and_gradient_nb",
     "random_cluster",
+    "counting_ase_calculator",
     "max_atom_force",
     "force_l2",
 ]
@@ -381,3 +382,37 @@ def random_cluster(
         xyz[placed] = candidate
         placed += 1
     return xyz.ravel() if flat else xyz
+
+
+def counting_ase_calculator(rc: float = 1e3):
+    r"""ASE's Lennard-Jones calculator with this module's energy, counting its evaluations.
+
+    ``ase.calculators.lj.LennardJones(sigma=1, epsilon=1, rc=rc, smooth=False)``:
+    with a cut-off far beyond the cluster (default :math:`10^3\sigma`) its energies
+    and forces equal :func:`lj_energy_and_gradient`'s to round-off (ASE's default
+    ``rc = 3`` shifts and truncates the pair potential). Its attribute ``calls``
+    counts the energy-and-force evaluations ASE asked for (results ASE serves from
+    its cache are not counted), so it measures an optimizer's force calls.
+
+    Raises
+    ------
+    ImportError
+        Without ASE, naming the extra to install.
+    """
+    try:
+        from ase.calculators.lj import LennardJones
+    except ImportError:
+        raise ImportError("counting_ase_calculator needs ASE; install it with "
+                          "`pip install dynopt-physics[ase]` (or `pip install ase`)") from None
+
+    class CountingLennardJones(LennardJones):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.calls = 0
+
+        def calculate(self, *args, **kwargs):
+            self.calls += 1
+            super().calculate(*args, **kwargs)
+
+    return CountingLennardJones(sigma=1.0, epsilon=1.0, rc=float(rc), smooth=False)
+

@@ -284,18 +284,8 @@ def _run_dynopt_one(method, seed, cap, criterion):
 
 def _counting_lj():
     """ASE's LennardJones (no effective cut-off) counting its energy-and-force evaluations."""
-    from ase.calculators.lj import LennardJones
-
-    class CountingLJ(LennardJones):
-        def __init__(self, **kwargs):
-            super().__init__(**kwargs)
-            self.calls = 0
-
-        def calculate(self, *args, **kwargs):
-            self.calls += 1
-            super().calculate(*args, **kwargs)
-
-    return CountingLJ(sigma=1.0, epsilon=1.0, rc=ASE_RC, smooth=False)
+    from ..problems.lennard_jones import counting_ase_calculator
+    return counting_ase_calculator(rc=ASE_RC)
 
 
 def _run_ase(method, seed, cap, criterion):
