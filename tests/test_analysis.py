@@ -498,3 +498,87 @@ def test_rate_table_exports(tmp_path):
     assert "<table>" in table._repr_html_() and "predicted" in str(table)
     assert continuous_rate("heavy_ball", 2.0, options={"lr": 0.05, "momentum": 0.5}) == \
         pytest.approx(table.rows[1]["continuous"])
+
+
+# --------------------------------------------------------------------- conformal integrators
+def test_one_step_determinant_is_the_exact_flows_volume_contraction():
+    # the flow of m x'' + c x' + lam x = 0 maps area by det exp(hA) = exp(h tr A) = exp(-c h/m);
+    # the conformal schemes reproduce it for every lam, the others do not
+    dt = sp.Symbol("dt", positive=True)
+    mass = sp.Symbol("mass", positive=True)
+    flow = sp.exp(dt * linearize_system(DampedOscillator).matrix.trace())
+    dets = {integ: step_matrix("damped_oscillator", integ).determinant()
+            for integ in ("conformal_euler", "conformal_verlet", "symplectic_euler",
+                          "velocity_verlet", "explicit_euler")}
+    assert same(dets["conformal_euler"], flow) and same(dets["conformal_verlet"], flow)
+    assert same(dets["symplectic_euler"], 1 - c_ * dt / mass)
+    assert same(dets["velocity_verlet"], (2 * mass - c_ * dt) / (2 * mass + c_ * dt))
+    assert same(dets["explicit_euler"], 1 - c_ * dt / mass + dt**2 * lam / mass)
+    for integ in ("symplectic_euler", "velocity_verlet", "explicit_euler"):
+        assert not same(dets[integ], flow)
+    # a thermostat held at zeta: the same exact contraction exp(-zeta h)
+    frozen = step_matrix("nose_hoover", "conformal_verlet", freeze={"zeta": 2})
+    assert same(frozen.determinant(), sp.exp(-2 * dt))
+
+
+def test_conformal_euler_oscillator_is_heavy_ball_with_momentum_exp():
+    # Franca et al. 2020: the map of conformal Euler on the oscillator is heavy ball with
+    # lr = h^2/m and momentum = exp(-c h/m) (symplectic Euler: momentum = 1 - c h/m)
+    dt = sp.Symbol("dt", positive=True)
+    mass = sp.Symbol("mass", positive=True)
+    osc = step_matrix("damped_oscillator", "conformal_euler")
+    hb = step_matrix("heavy_ball").characteristic_polynomial()
+
+    def heavy_ball(lr, momentum):
+        return hb.xreplace({q: {"lr": lr, "momentum": momentum}.get(q.name, q)
+                            for q in hb.free_symbols})
+
+    assert same(osc.characteristic_polynomial(),
+                heavy_ball(dt**2 / mass, sp.exp(-c_ * dt / mass)))
+    se = step_matrix("damped_oscillator", "symplectic_euler")
+    assert same(se.characteristic_polynomial(), heavy_ball(dt**2 / mass, 1 - c_ * dt / mass))
+    assert not same(se.characteristic_polynomial(), osc.characteristic_polynomial())
+    # the continuous system the map reads as: mass exact, damping m(1 - e^{-ch/m})/h
+    eq = continuous_equivalent("damped_oscillator", "conformal_euler")
+    assert same(eq["mass"], mass)
+    assert same(eq["damping"], mass * (1 - sp.exp(-c_ * dt / mass)) / dt)
+    hb_ratio = continuous_equivalent("heavy_ball")["damping_ratio"]
+    hb_ratio = hb_ratio.xreplace({q: {"lr": dt**2 / mass, "momentum": sp.exp(-c_ * dt / mass)}
+                                  .get(q.name, q) for q in hb_ratio.free_symbols})
+    assert same(eq["damping_ratio"], hb_ratio)
+    # and numerically: the predicted rates agree
+    h_, m_, c_num = 0.05, 0.8, 1.1
+    for lam_ in (0.3, 2.0, 25.0):
+        r_osc = predicted_rate("damped_oscillator", lam_, integrator="conformal_euler",
+                               options={"dt": h_, "mass": m_, "damping": c_num})
+        r_hb = predicted_rate("heavy_ball", lam_, options={"lr": h_**2 / m_,
+                                                          "momentum": math.exp(-c_num * h_ / m_)})
+        assert r_osc == pytest.approx(r_hb, rel=1e-12)
+
+
+def test_conformal_verlet_reads_as_tanh_damping():
+    # half friction, Verlet, half friction: m_eff = 2m/(1 + e^{-ch/m}) -> m (velocity Verlet:
+    # m + ch/2) and c_eff = (2m/h) tanh(ch/2m) -> c
+    dt = sp.Symbol("dt", positive=True)
+    mass = sp.Symbol("mass", positive=True)
+    eq = continuous_equivalent("damped_oscillator", "conformal_verlet")
+    assert same(eq["mass"], 2 * mass / (1 + sp.exp(-c_ * dt / mass)))
+    assert same(sp.limit(eq["mass"], dt, 0), mass)
+    assert same(eq["damping"], 2 * mass * sp.tanh(c_ * dt / (2 * mass)) / dt)
+    assert same(sp.limit(eq["damping"], dt, 0), c_)
+
+
+def test_conformal_rate_is_the_flows_rate_wherever_the_roots_are_complex():
+    # complex roots have |z| = sqrt(det M) = exp(-c h / 2m): the underdamped flow's per-step
+    # factor, for every step size and curvature in that regime; symplectic Euler's is smaller
+    opts = {"mass": 1.0, "damping": 1.0}
+    for h_ in (0.1, 0.5):
+        for lam_ in (1.0, 4.0):
+            o = {**opts, "dt": h_}
+            flow = continuous_rate("damped_oscillator", lam_, options=o)
+            for integ in ("conformal_euler", "conformal_verlet"):
+                assert not step_matrix("damped_oscillator", integ, o).repeated_root(lam_)
+                assert predicted_rate("damped_oscillator", lam_, integrator=integ,
+                                      options=o) == pytest.approx(flow, rel=1e-12)
+            se = predicted_rate("damped_oscillator", lam_, integrator="symplectic_euler", options=o)
+            assert se < flow * (1 - 1e-3)

@@ -1,10 +1,13 @@
 """Integrators, one small class per scheme. ``INTEGRATORS`` maps name -> class."""
-from .base import Integrator, dt
+from .base import Integrator, dt, split_friction
+from .conformal_euler import ConformalSymplecticEuler
+from .conformal_verlet import ConformalVerlet
 from .explicit_euler import ExplicitEuler
 from .symplectic_euler import SymplecticEuler
 from .velocity_verlet import VelocityVerlet
 
-INTEGRATORS = {cls.name: cls for cls in (ExplicitEuler, SymplecticEuler, VelocityVerlet)}
+INTEGRATORS = {cls.name: cls for cls in (ExplicitEuler, SymplecticEuler, VelocityVerlet,
+                                          ConformalSymplecticEuler, ConformalVerlet)}
 
 
 def get_integrator(name_or_instance) -> Integrator:
@@ -21,4 +24,5 @@ def get_integrator(name_or_instance) -> Integrator:
 
 
 __all__ = ["Integrator", "ExplicitEuler", "SymplecticEuler", "VelocityVerlet",
-           "INTEGRATORS", "get_integrator", "dt"]
+           "ConformalSymplecticEuler", "ConformalVerlet", "INTEGRATORS", "get_integrator", "dt",
+           "split_friction"]
