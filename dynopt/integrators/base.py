@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..program import Gradient, Scalar, StepProgram
+from ..program import Elementwise, Gradient, Scalar, StepProgram, x
 from ..systems.base import VectorField, v
 
 __all__ = ["Integrator", "dt", "split_friction", "per_coordinate_symbols"]
@@ -103,6 +103,29 @@ class Integrator:
             return sp.exp(exponent), []
         factor = sp.Symbol(name, positive=True)
         return factor, [Scalar([(factor, sp.exp(exponent))])]
+
+    @staticmethod
+    def verlet_drift(field: VectorField, h) -> list:
+        """The middle of a Verlet step, after the opening half kick of the velocity.
+
+        The reductions and filters, half an Euler step of the auxiliary variables,
+        the drift :math:`x \\leftarrow x + h F_x(v)` (and the clock), the new
+        gradient, the mirror image of the auxiliary half step (which keeps the step
+        symmetric) and the post stages; the closing half kick is the caller's.
+        """
+        half = h / 2
+        aux = [(s, s + half * rhs) for s, rhs in field.aux.items()]
+        stages = list(field.reductions) + list(field.filters)
+        if aux:
+            stages.append(Scalar(aux))
+        stages.append(Elementwise([(x, x + h * field.xdot)]))
+        if field.time is not None:
+            stages.append(Scalar([(field.time, field.time + h)]))
+        stages.append(Gradient())
+        if aux:
+            stages.append(Scalar(aux[::-1]))
+        stages.extend(field.post)
+        return stages
 
     def __repr__(self):
         return f"{type(self).__name__}()"

@@ -31,7 +31,7 @@ thermostat's own update is velocity Verlet's.
 """
 from __future__ import annotations
 
-from ..program import Elementwise, Gradient, Scalar, x
+from ..program import Elementwise
 from ..systems.base import v
 from .base import Integrator, dt, split_friction
 
@@ -50,18 +50,7 @@ class ConformalVerlet(Integrator):
         gamma, force = split_friction(field)
         decay_first, stages = self.decay_stages(field, gamma, half, "friction_decay")
         stages.append(Elementwise([(v, decay_first * v + half * force)]))
-        stages += list(field.reductions) + list(field.filters)
-        first = [(s, s + half * rhs) for s, rhs in field.aux.items()]
-        if first:
-            stages.append(Scalar(first))
-        stages.append(Elementwise([(x, x + dt * field.xdot)]))
-        if field.time is not None:
-            stages.append(Scalar([(field.time, field.time + dt)]))
-        stages.append(Gradient())
-        if first:
-            # the mirror image of the first half keeps the step symmetric
-            stages.append(Scalar([(s, s + half * rhs) for s, rhs in field.aux.items()][::-1]))
-        stages.extend(field.post)
+        stages += self.verlet_drift(field, dt)
         decay_last, closing = self.decay_stages(field, gamma, half, "friction_decay_end")
         stages += closing
         stages.append(Elementwise([(v, decay_last * (v + half * force))]))

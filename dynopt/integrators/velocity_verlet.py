@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..program import Elementwise, Gradient, Scalar, x
+from ..program import Elementwise
 from ..systems.base import v
 from .base import Integrator, dt
 
@@ -38,21 +38,6 @@ class VelocityVerlet(Integrator):
         solutions = sp.solve(implicit, v_next)
         if len(solutions) != 1:
             raise ValueError("velocity_verlet needs a velocity equation linear in the velocity")
-        stages = [Elementwise([(v, v + half * field.vdot)])]
-        stages += list(field.reductions) + list(field.filters)
-        first, second = [], []
-        for s, rhs in field.aux.items():
-            first.append((s, s + half * rhs))
-            second.append((s, s + half * rhs))
-        if first:
-            stages.append(Scalar(first))
-        stages.append(Elementwise([(x, x + dt * field.xdot)]))
-        if field.time is not None:
-            stages.append(Scalar([(field.time, field.time + dt)]))
-        stages.append(Gradient())
-        if second:
-            # the mirror image of the first half keeps the step symmetric
-            stages.append(Scalar(second[::-1]))
-        stages.extend(field.post)
+        stages = [Elementwise([(v, v + half * field.vdot)]), *self.verlet_drift(field, dt)]
         stages.append(Elementwise([(v, sp.simplify(solutions[0]))]))
         return stages
