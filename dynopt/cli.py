@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="also print the results as JSON")
     rep.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
     rep.add_argument("--no-progress", action="store_true")
+    rep.add_argument("--criterion", choices=["fmax", "l2"], default=None,
+                     help="lj38 only: stop at the largest per-atom force (fmax, ASE's and the "
+                          "paper's, default) or at the L2 norm of all forces (l2, OptBench's)")
     sub.add_parser("bench", help="performance benchmark (see python -m dynopt.bench --help)",
                    add_help=False)
     return parser

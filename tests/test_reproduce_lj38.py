@@ -260,3 +260,18 @@ def test_cli_quick_one_start(tmp_path, capsys):
     written = printed.rsplit("written to", 1)[1].split(":", 1)[1].strip().split(", ")
     assert sorted(written) == sorted(p.name for p in tmp_path.iterdir())
     assert "lj38_final_positions.npz" in written
+
+
+def test_cli_l2_criterion_and_option_checks(tmp_path, capsys):
+    code = cli_main(["reproduce", "lj38", "--quick", "--seeds", "1", "--criterion", "l2",
+                     "--out", str(tmp_path), "--no-progress", "--workers", "1"])
+    assert code == 0
+    data = json.loads((tmp_path / "lj38_l2.json").read_text())
+    assert data["meta"]["criterion"] == "l2"
+    for rec in data["records"]:
+        if rec["status"] == "ok" and rec["converged"]:
+            assert rec["l2"] <= L.L2_TOL
+    with pytest.raises(SystemExit, match="lj38 only"):
+        cli_main(["reproduce", "mlp", "--quick", "--criterion", "l2", "--out", str(tmp_path)])
+    with pytest.raises(ValueError, match="criterion"):
+        reproduce("rosenbrock", size="quick", out=tmp_path, options={"criterion": "l2"})

@@ -47,7 +47,15 @@ def reproduce(name: str, **config) -> Report:
     The names of every file written (in ``cfg.out``) are in ``report.meta['files']``.
     """
     cfg = ReproConfig(**config)
-    report = REPRODUCTIONS[name].run(cfg)
+    repro = REPRODUCTIONS[name]
+    if cfg.options:
+        import inspect
+        accepted = set(inspect.signature(repro.run).parameters) - {"config"}
+        unknown = sorted(set(cfg.options) - accepted)
+        if unknown:
+            raise ValueError(f"reproduction {name!r} takes no option(s) {unknown}; "
+                             f"its options: {sorted(accepted) or 'none'}")
+    report = repro.run(cfg, **cfg.options)
     report.meta["files"] = [p.name for p in report.write(cfg.out)]
     return report
 
@@ -55,10 +63,13 @@ def reproduce(name: str, **config) -> Report:
 def run_reproductions(names, args) -> int:
     """The command line's ``reproduce``: run, print the tables, write the files."""
     size = "quick" if args.quick else "full" if args.full else "default"
+    options = {} if getattr(args, "criterion", None) is None else {"criterion": args.criterion}
+    if options and list(names) != ["lj38"]:
+        raise SystemExit("dynopt reproduce: --criterion applies to lj38 only")
     failed = False
     for name in names:
         report = reproduce(name, size=size, seeds=args.seeds, out=args.out,
-                           workers=args.workers, progress=not args.no_progress)
+                           workers=args.workers, progress=not args.no_progress, options=options)
         print(report)
         print(f"\nwritten to {args.out}/: " + ", ".join(report.meta["files"]))
         if args.json:

@@ -39,6 +39,9 @@ class ReproConfig:
         ``distributed.Client(...).get_executor()``.
     progress
         Show a progress bar.
+    options
+        Options of one reproduction, passed to its ``run`` as keywords (e.g.
+        ``{'criterion': 'l2'}`` for ``lj38``).
     """
 
     size: str = "default"
@@ -47,6 +50,7 @@ class ReproConfig:
     workers: int | None = None
     executor: object = None
     progress: bool = True
+    options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.size not in SIZES:
