@@ -685,7 +685,7 @@ def _notes(table, records, plan, seeds, select_seeds, grids, chosen, paired,
         f"test), network 64-{HIDDEN}-10 tanh, cross-entropy, no weight decay, Glorot-uniform "
         f"init; {plan['steps']} full-batch steps (every step sees the whole training split, so "
         f"'SGD' is gradient descent); {seeds} test seeds, {select_seeds} selection seeds.",
-        f"Rate selection: per optimizer the rate of its grid with the highest mean validation "
+        "Rate selection: per optimizer the rate of its grid with the highest mean validation "
         f"accuracy (20% of each class of the training split held out; ties: lower validation "
         f"cross-entropy, then the smaller rate); grids: "
         + "; ".join(f"{r} {list(grids[r])}" for r in grids) + ". KO uses its base's grid; "
