@@ -145,7 +145,6 @@ def test_conformal_euler_on_the_oscillator_is_heavy_ball_with_exponential_moment
 
 def _symbolic_step(program, potential_derivative):
     """Run a program's Elementwise/Scalar/Gradient stages on one coordinate symbolically."""
-    import sympy as sp
     from dynopt.program import Elementwise, Gradient, Scalar, g, x
     env = {s: s for s in (*program.state_vectors, *program.state_scalars)}
     env[g] = potential_derivative(x)

@@ -686,8 +686,8 @@ def _notes(table, records, plan, seeds, select_seeds, grids, chosen, paired,
         f"init; {plan['steps']} full-batch steps (every step sees the whole training split, so "
         f"'SGD' is gradient descent); {seeds} test seeds, {select_seeds} selection seeds.",
         "Rate selection: per optimizer the rate of its grid with the highest mean validation "
-        f"accuracy (20% of each class of the training split held out; ties: lower validation "
-        f"cross-entropy, then the smaller rate); grids: "
+        "accuracy (20% of each class of the training split held out; ties: lower validation "
+        "cross-entropy, then the smaller rate); grids: "
         + "; ".join(f"{r} {list(grids[r])}" for r in grids) + ". KO uses its base's grid; "
         f"gamma_c = {GAMMA_C}. A diverged run (status 3/4) scores accuracy 0.",
         "Diversity: cos_W1 = mean |cosine| over pairs of rows of the first weight matrix "
