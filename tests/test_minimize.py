@@ -312,3 +312,13 @@ def test_state_keeps_per_coordinate_values_whole():
                             integrator="velocity_verlet", options={"maxiter": 5, "gtol": 0})
     assert batch.state["m"].shape == (2, 4) and batch.state["zeta"].shape == (2,)
     np.testing.assert_array_equal(batch.state["m"][0], res.state["m"])
+
+
+def test_python_m_dynopt_is_the_command_line():
+    import json
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-m", "dynopt", "methods", "--json"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert sorted(json.loads(out.stdout)) == sorted(dynopt.METHODS)
