@@ -1,4 +1,4 @@
-"""Figures of dynopt.analysis.plots (Agg backend) and the physics notebook, executed."""
+"""Figures of dynopt.analysis.plots (Agg backend) and the notebooks, executed."""
 import pathlib
 
 import matplotlib
@@ -16,6 +16,9 @@ from dynopt.analysis.plots import (plot_energies, plot_rate_sweep,  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "physics_of_optimizers.ipynb"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+#: fewest figures each notebook must produce (the default for any other notebook)
+MIN_IMAGES = {NOTEBOOK.name: 5}
 
 
 def quad(lams):
@@ -94,19 +97,24 @@ def test_stability_region_boundary_matches_the_closed_form():
         plot_stability_region("heavy_ball", parameter="bogus", values=[0.5])
 
 
-def test_notebook_runs_without_errors(monkeypatch):
+def test_every_notebook_is_collected():
+    assert NOTEBOOK in NOTEBOOKS and len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_without_errors(monkeypatch, notebook):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     # the kernel inherits the environment: a headless MPLBACKEND=Agg (as in CI) would keep
     # the notebook's figures out of its outputs, so the kernel gets the inline backend
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb = nbformat.read(notebook, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=120, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+                                     resources={"metadata": {"path": str(notebook.parent)}})
     client.execute()  # raises CellExecutionError on any error
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
     images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code"
                  for o in c.get("outputs", []))
-    assert images >= 5
+    assert images >= MIN_IMAGES.get(notebook.name, 3)
