@@ -288,3 +288,16 @@ def test_bad_input_names_the_argument():
         M.sensitivity_row("max", 0.1)
     with pytest.raises(ValueError, match="size"):
         M.sensitivity_cells("huge")
+
+
+def test_missing_optional_modules_name_the_extra(tmp_path, monkeypatch):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("sklearn", "ase") else real(name, *a))
+    with pytest.raises(ImportError, match=r"dynopt-physics\[ml\]"):
+        reproduce("mlp", size="quick", out=tmp_path, progress=False)
+    # the command line checks every reproduction asked for before running any
+    with pytest.raises(SystemExit, match=r"lj38 reproduction needs ase.*dynopt-physics\[ase\]"):
+        cli_main(["reproduce", "all", "--quick", "--out", str(tmp_path), "--no-progress"])
+    assert not any(tmp_path.iterdir())

@@ -48,6 +48,7 @@ def reproduce(name: str, **config) -> Report:
     """
     cfg = ReproConfig(**config)
     repro = REPRODUCTIONS[name]
+    repro.check_requirements()
     if cfg.options:
         import inspect
         accepted = set(inspect.signature(repro.run).parameters) - {"config"}
@@ -66,6 +67,11 @@ def run_reproductions(names, args) -> int:
     options = {} if getattr(args, "criterion", None) is None else {"criterion": args.criterion}
     if options and list(names) != ["lj38"]:
         raise SystemExit("dynopt reproduce: --criterion applies to lj38 only")
+    try:  # everything asked for can run, before any of it starts
+        for name in names:
+            REPRODUCTIONS[name].check_requirements()
+    except ImportError as exc:
+        raise SystemExit(f"dynopt reproduce: {exc}") from None
     failed = False
     for name in names:
         report = reproduce(name, size=size, seeds=args.seeds, out=args.out,

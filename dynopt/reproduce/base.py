@@ -154,6 +154,25 @@ def _jsonable(value):
 
 @dataclass
 class Reproduction:
+    """A named reproduction: ``run(config, **options) -> Report``.
+
+    ``requires`` maps the optional modules it needs to the extra that installs
+    them; :meth:`check_requirements` names what is missing before anything runs.
+    """
+
     name: str
     title: str
     run: Callable
+    requires: dict = field(default_factory=dict)
+
+    def check_requirements(self) -> None:
+        """Raise :class:`ImportError` naming the extras to install for what is missing."""
+        import importlib.util
+        missing = {mod: extra for mod, extra in self.requires.items()
+                   if importlib.util.find_spec(mod) is None}
+        if missing:
+            extras = sorted(set(missing.values()))
+            raise ImportError(
+                f"the {self.name} reproduction needs {', '.join(sorted(missing))}: run "
+                + " or ".join(f"`pip install 'dynopt-physics[{e}]'`" for e in extras)
+                + " (`[reproduce]` has everything every reproduction needs)")

@@ -605,4 +605,5 @@ def _plot_energies(rows, records, path) -> Path:
 
 
 REPRODUCTION = Reproduction(
-    "lj38", "LJ38 relaxations: force calls per method (Frankenstein paper's Table 2)", run)
+    "lj38", "LJ38 relaxations: force calls per method (Frankenstein paper's Table 2)", run,
+    requires={"ase": "ase"})

@@ -886,4 +886,5 @@ def _plot_selection(records, rows, chosen, path) -> Path:
 
 
 REPRODUCTION = Reproduction(
-    "mlp", "Digits MLP: KO, FANoS, Frankenstein vs SGD and Adam (accuracy, row diversity)", run)
+    "mlp", "Digits MLP: KO, FANoS, Frankenstein vs SGD and Adam (accuracy, row diversity)", run,
+    requires={"sklearn": "ml"})
