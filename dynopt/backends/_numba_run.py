@@ -50,15 +50,7 @@ def _part_lines(program, part, layout, pr, nm, ind, work, buffers):
     finals = {ssa: s for s, ssa in plan.outputs.items()}
     lay = segment_storage(seg, finals, nm)
     sidx = {s: j for j, s in enumerate(layout["scalars"])}
-    for s in seg.sca_in:
-        if s == f:
-            lines.append(f"{ind}f = _fk[0]")
-        elif s == k:
-            lines.append(f"{ind}k = _fk[1]")
-        elif s == N:
-            continue
-        else:
-            lines.append(f"{ind}{nm(s)} = _ss[{sidx[s]}]")
+    lines += _scalar_inputs(seg, sidx, nm, ind)
     for w in lay["work"]:
         work.append(w)
     lines += emit_levels(seg, lay["storage"], plan.vector_symbols, pr, nm, parallel=False,
@@ -68,6 +60,20 @@ def _part_lines(program, part, layout, pr, nm, ind, work, buffers):
     for dst, src in lay["copyback"]:
         lines.append(f"{ind}for _i in range(_n):")
         lines.append(f"{ind}    _r{dst}[_i] = _r{src}[_i]")
+    return lines
+
+
+def _scalar_inputs(seg, sidx, nm, ind) -> list:
+    """Lines reading a segment's scalar inputs: ``f`` and ``k`` from ``_fk``, the rest
+    from the scalar state ``_ss`` (``N`` is a constant of the kernel)."""
+    lines = []
+    for s in seg.sca_in:
+        if s == f:
+            lines.append(f"{ind}f = _fk[0]")
+        elif s == k:
+            lines.append(f"{ind}k = _fk[1]")
+        elif s != N:
+            lines.append(f"{ind}{nm(s)} = _ss[{sidx[s]}]")
     return lines
 
 
@@ -83,14 +89,7 @@ def _record_lines(program, layout, pr, nm, ind, cond, buffers):
     if items:
         seg = plan_items(items, per_coordinate, set(program.params), {it.target for it in items})
         storage = {s: f"_a_{nm(s)}" for s in seg.vec_in}
-        sidx = {s: j for j, s in enumerate(layout["scalars"])}
-        for s in seg.sca_in:
-            if s == f:
-                lines.append(f"{i2}f = _fk[0]")
-            elif s == k:
-                lines.append(f"{i2}k = _fk[1]")
-            elif s != N:
-                lines.append(f"{i2}{nm(s)} = _ss[{sidx[s]}]")
+        lines += _scalar_inputs(seg, {s: j for j, s in enumerate(layout["scalars"])}, nm, i2)
         lines += emit_levels(seg, storage, per_coordinate, pr, nm, parallel=False, ind=i2,
                              parts=[], buffers=buffers)
         lines.append(f"{i2}_tot = 0.0")
