@@ -5,8 +5,10 @@
 from .base import System, VectorField
 from .damped_oscillator import DampedOscillator, GradientFlow, NesterovODE
 from .nose_hoover import NoseHoover
+from .nose_hoover_chain import NoseHooverChain
 
-SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover)}
+SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover,
+                                      NoseHooverChain)}
 
 __all__ = ["System", "VectorField", "DampedOscillator", "GradientFlow", "NesterovODE",
-           "NoseHoover", "SYSTEMS"]
+           "NoseHoover", "NoseHooverChain", "SYSTEMS"]

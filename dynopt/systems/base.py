@@ -18,6 +18,8 @@ A first-order system (gradient flow) has no velocity: :math:`\\dot x = F_x(g)`.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -111,7 +113,32 @@ class System:
 
     Subclasses define :meth:`vector_field` (derived, not typed in), :meth:`equations`
     (SymPy equations that render as LaTeX) and :meth:`energy`.
+
+    The values given to the constructor are the defaults of the field's
+    parameters: ``integrator.program(System(mass=2.0).vector_field(), name)``
+    has ``mass = 2.0``. Every subclass's :meth:`vector_field` is wrapped (in
+    ``__init_subclass__``) so that it applies them, whatever it returns.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        build = cls.__dict__.get("vector_field")
+        if build is None or getattr(build, "_applies_values", False):
+            return
+
+        @functools.wraps(build)
+        def vector_field(self):
+            return self.apply_values(build(self))
+
+        vector_field._applies_values = True
+        cls.vector_field = vector_field
+
+    def apply_values(self, field_: "VectorField") -> "VectorField":
+        """``field_`` with this instance's parameter values as the parameter defaults."""
+        values = getattr(self, "values", {})
+        params = {s: (values[s.name] if values.get(s.name) is not None else d)
+                  for s, d in field_.params.items()}
+        return dataclasses.replace(field_, params=params)
 
     #: registry name
     name: str = ""
