@@ -20,9 +20,13 @@ Failures and interruptions never lose finished work:
 
 * a task that raises gives a record with ``status='failed'`` and the error
   text ``"<ExceptionType>: <message>"``; the other points still run;
-* ``KeyboardInterrupt`` cancels the pending points and returns the finished
+* ``KeyboardInterrupt`` (and SIGTERM, handled the same way) cancels the
+  pending points, ends the workers of the default pool and returns the finished
   records, the others marked ``status='not run'`` (``SweepResult.complete`` is
   then ``False``);
+* ``on_result`` sees every record as it finishes, e.g. to append it to a log;
+* points are drawn lazily from a generator, at most ``window`` of them in
+  flight, so the size of a sweep does not bound its memory;
 * ``run_sweep(..., previous=result)`` re-runs only the points whose record in
   ``result`` is not ``'ok'``.
 
@@ -45,7 +49,7 @@ import os
 import pickle
 import tempfile
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +193,10 @@ class SweepResult:
     ----------
     records : iterable of dict
         Records as described above (JSON-able values).
+    complete : bool, optional
+        ``False`` marks a result that lacks points which were never drawn
+        (an interrupted sweep over a generator); ``None`` (the default) derives
+        :attr:`complete` from the records alone.
 
     Raises
     ------
@@ -198,7 +206,7 @@ class SweepResult:
         If a record has no or an unknown ``'status'``.
     """
 
-    def __init__(self, records: Iterable[Mapping[str, Any]]):
+    def __init__(self, records: Iterable[Mapping[str, Any]], complete: bool | None = None):
         if isinstance(records, (str, bytes, Mapping)) or not isinstance(records, Iterable):
             raise TypeError(f"records must be an iterable of dicts, got {type(records).__name__}")
         checked = []
@@ -210,8 +218,11 @@ class SweepResult:
             if status not in STATUSES:
                 raise ValueError(f"record {i} has status {status!r}; expected one of {STATUSES}")
             checked.append(rec)
+        if complete is not None and not isinstance(complete, bool):
+            raise TypeError(f"complete must be a bool or None, got {complete!r}")
         #: list of dict: the records, in point order.
         self.records: list[dict[str, Any]] = checked
+        self._complete = complete
 
     # -- views ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -246,7 +257,13 @@ class SweepResult:
 
     @property
     def complete(self) -> bool:
-        """``True`` when every point was run (failed points count as run)."""
+        """``True`` when every point was run (failed points count as run).
+
+        ``False`` when a record is ``'not run'``, or when the sweep stopped
+        before drawing every point of a generator (those points have no record).
+        """
+        if self._complete is False:
+            return False
         return not any(r["status"] == STATUS_NOT_RUN for r in self.records)
 
     @property
@@ -290,7 +307,8 @@ class SweepResult:
                 f"path {str(path)!r} has sweep file version {payload.get('version')!r}; "
                 f"this reader understands version {_FILE_VERSION}"
             )
-        return cls(payload["records"])
+        complete = payload.get("complete")
+        return cls(payload["records"], complete=complete if isinstance(complete, bool) else None)
 
     def to_csv(self, path: str | os.PathLike) -> Path:
         """Write the scalar fields of the records as CSV.
@@ -371,26 +389,75 @@ def _make_record(point, status, results=None, error=None) -> dict[str, Any]:
 # ----------------------------------------------------------------------------
 # run_sweep
 # ----------------------------------------------------------------------------
-def _prepare_points(points) -> tuple[list[dict[str, Any]], list[str]]:
-    if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Iterable):
-        raise TypeError(
-            f"points must be an iterable of dicts (e.g. from grid()), got {type(points).__name__}"
-        )
-    normed, keys, seen = [], [], {}
-    for i, point in enumerate(points):
-        if not isinstance(point, Mapping):
-            raise TypeError(f"points[{i}] must be a dict, got {type(point).__name__}")
-        bad = [k for k in point if k in _RESERVED]
-        if bad:
-            raise ValueError(f"points[{i}] uses reserved key(s) {bad}")
-        p = _jsonable(point, f"points[{i}]")
-        key = _point_key(p)
-        if key in seen:
-            raise ValueError(f"points[{i}] = {p!r} repeats points[{seen[key]}]")
-        seen[key] = i
-        normed.append(p)
-        keys.append(key)
-    return normed, keys
+def _normalise_point(i: int, point: Any) -> tuple[dict[str, Any], str]:
+    """Check one point and return it as JSON types with its canonical key."""
+    if not isinstance(point, Mapping):
+        raise TypeError(f"points[{i}] must be a dict, got {type(point).__name__}")
+    bad = [k for k in point if k in _RESERVED]
+    if bad:
+        raise ValueError(f"points[{i}] uses reserved key(s) {bad}")
+    p = _jsonable(point, f"points[{i}]")
+    return p, _point_key(p)
+
+
+class _Points:
+    """The points of a sweep, drawn one at a time.
+
+    A list or tuple (any :class:`~collections.abc.Sequence`) is checked whole
+    before anything runs, as it is in memory already; any other iterable
+    (a generator, :func:`itertools.product` ...) is checked as it is drawn,
+    so a sweep of a billion points holds only the ones drawn so far.
+    Drawing yields the index of each point to run; points whose record is
+    reused from ``previous`` get it at once.
+    """
+
+    def __init__(self, points, done: Mapping[str, dict[str, Any]]):
+        if isinstance(points, (str, bytes, Mapping)) or not isinstance(points, Iterable):
+            raise TypeError(
+                "points must be an iterable of dicts (e.g. from grid() or a generator), "
+                f"got {type(points).__name__}"
+            )
+        self.done = done
+        self.records: list[dict[str, Any] | None] = []
+        self.waiting: dict[int, dict[str, Any]] = {}  # index -> point, until its record
+        self._seen: dict[str, int] = {}
+        self.sequence = isinstance(points, Sequence)
+        if self.sequence:  # in memory already: every bad point is named before any work
+            self._source = iter([self._check(i, p) for i, p in enumerate(points)])
+        else:
+            self._source = (self._check(i, p) for i, p in enumerate(points))
+        self.exhausted = False
+
+    def _check(self, i, point):
+        p, key = _normalise_point(i, point)
+        if key in self._seen:
+            raise ValueError(f"points[{i}] = {p!r} repeats points[{self._seen[key]}]")
+        self._seen[key] = i
+        return p, key
+
+    def draw(self) -> int | None:
+        """Index of the next point to run (``None`` when there is none left)."""
+        for p, key in self._source:
+            i = len(self.records)
+            if key in self.done:
+                self.records.append(dict(self.done[key]))
+                continue
+            self.records.append(None)
+            self.waiting[i] = p
+            return i
+        self.exhausted = True
+        return None
+
+    def remaining_of_sequence(self) -> None:
+        """Give the undrawn points of a sequence a record (reused or ``'not run'``)."""
+        if not self.sequence:
+            return
+        for p, key in self._source:
+            i = len(self.records)
+            self.records.append(dict(self.done[key]) if key in self.done else None)
+            if key not in self.done:
+                self.waiting[i] = p
+        self.exhausted = True
 
 
 def _check_picklable(task) -> None:
@@ -404,13 +471,18 @@ def _check_picklable(task) -> None:
         ) from exc
 
 
+def _check_positive(name, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int or None, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value!r}")
+
+
 def _resolve_executor(executor, max_workers):
     """Return ``('serial', None)``, ``('owned', None)`` or ``('external', executor)``."""
-    if max_workers is not None:
-        if isinstance(max_workers, bool) or not isinstance(max_workers, (int, np.integer)):
-            raise TypeError(f"max_workers must be a positive int or None, got {max_workers!r}")
-        if max_workers < 1:
-            raise ValueError(f"max_workers must be >= 1, got {max_workers!r}")
+    _check_positive("max_workers", max_workers)
     if executor is None:
         return ("serial", None) if max_workers == 1 else ("owned", None)
     if isinstance(executor, str):
@@ -449,6 +521,20 @@ class _NoBar:
         pass
 
 
+def _worker_init() -> None:
+    """Signals in a worker of a pool this module owns.
+
+    Ctrl-C reaches every process of the terminal's group: the workers ignore
+    it and the parent, which handles it, ends them.  SIGTERM gets its default
+    action back (the parent's handler is inherited on ``fork``), so that
+    stopping a worker ends it at once.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _stop_owned_pool(pool: cf.ProcessPoolExecutor) -> None:
     """Cancel queued work and stop the workers of a pool this module created."""
     terminate = getattr(pool, "terminate_workers", None)  # Python >= 3.14
@@ -467,6 +553,41 @@ def _stop_owned_pool(pool: cf.ProcessPoolExecutor) -> None:
         proc.join(timeout=5.0)
 
 
+class _SigtermAsInterrupt:
+    """While active, SIGTERM raises :class:`KeyboardInterrupt` in the main thread.
+
+    So ``kill`` or a batch scheduler's stop takes the path of Ctrl-C: the
+    workers are ended, the finished records kept.  Installed only from the main
+    thread and only over the default action (a handler of the caller's, or an
+    ignored SIGTERM, is left alone); the previous handler is restored on exit.
+    """
+
+    def __init__(self):
+        self.previous = None
+        self.received = False
+
+    def _handle(self, signum, frame):
+        self.received = True
+        raise KeyboardInterrupt("SIGTERM")
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+                self.previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, self.previous)
+            self.previous = None
+        return False
+
+
 def run_sweep(
     task: Callable[..., Mapping[str, Any]],
     points: Iterable[Mapping[str, Any]],
@@ -476,6 +597,7 @@ def run_sweep(
     progress: bool = False,
     on_result: Callable[[dict[str, Any]], Any] | None = None,
     previous: SweepResult | None = None,
+    window: int | None = None,
 ) -> SweepResult:
     """Run ``task(**point)`` for every point and collect one record per point.
 
@@ -490,6 +612,10 @@ def run_sweep(
         entry) so that records do not depend on the executor.
     points : iterable of dict
         The points, e.g. from :func:`grid`; JSON-able values, no duplicates.
+        A list or tuple is checked whole before anything runs.  Any other
+        iterable (a generator) is drawn from only as workers free up, so a
+        sweep over millions of points holds only the points in flight and the
+        records finished; its points are checked as they are drawn.
     executor : None, 'serial', 'process' or Executor, optional
         ``None`` / ``'process'``: a local :class:`~concurrent.futures.ProcessPoolExecutor`
         created and shut down here (``None`` with ``max_workers=1`` runs
@@ -507,21 +633,30 @@ def run_sweep(
     previous : SweepResult, optional
         An earlier result of the same sweep: points whose record there is
         ``'ok'`` are not run again; their records are reused as they are.
+    window : int, optional
+        Most points submitted and not yet collected at any time (``None``:
+        twice the pool's workers, or 256 for an external executor).
 
     Returns
     -------
     SweepResult
-        One record per point, in the order of ``points``.  After a
-        ``KeyboardInterrupt`` the unfinished points are ``'not run'``,
-        ``.complete`` is ``False`` and a :class:`RuntimeWarning` is issued.
+        One record per point drawn, in the order of ``points``.  After a
+        ``KeyboardInterrupt`` (or a SIGTERM, handled the same way) the
+        unfinished points are ``'not run'`` (for a generator, the points not
+        yet drawn have no record), ``.complete`` is ``False`` and a
+        :class:`RuntimeWarning` is issued.
 
     Notes
     -----
     On interruption, pending points are cancelled.  Workers of the default
     pool are stopped (their running points count as not run); an external
-    executor keeps running what it had already started.  Exceptions raised by
-    ``on_result`` itself (other than ``KeyboardInterrupt``) propagate after the
-    pending points have been cancelled.
+    executor keeps running what it had already started.  While the sweep runs
+    in the main thread, SIGTERM (``kill``, a batch scheduler) is turned into a
+    ``KeyboardInterrupt`` unless the caller has a handler of their own; the
+    workers of the default pool ignore Ctrl-C, which the parent handles.
+    Exceptions raised by ``on_result`` itself (other than
+    ``KeyboardInterrupt``) propagate after the pending points have been
+    cancelled, as does an error in a point drawn from a generator.
 
     Raises
     ------
@@ -536,39 +671,44 @@ def run_sweep(
         raise TypeError(f"previous must be a SweepResult or None, got {type(previous).__name__}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be a bool, got {progress!r}")
+    _check_positive("window", window)
     mode, external = _resolve_executor(executor, max_workers)
-    pts, keys = _prepare_points(points)
 
-    records: list[dict[str, Any] | None] = [None] * len(pts)
+    done = {}
     if previous is not None:
         done = {
             _point_key(_point_of(r)): r for r in previous.records if r["status"] == STATUS_OK
         }
-        for i, key in enumerate(keys):
-            if key in done:
-                records[i] = dict(done[key])
-    todo = [i for i, r in enumerate(records) if r is None]
-
-    if mode == "owned" and todo:
+    stream = _Points(points, done)
+    if mode == "owned":
         _check_picklable(task)
 
-    collector = _Collector(pts, records, on_result, progress, n_todo=len(todo))
-    try:
-        if mode == "serial" or not todo:
-            finished = _run_serial(task, todo, collector)
-        else:
-            finished = _run_pool(task, todo, collector, mode, external, max_workers)
-    finally:
-        collector.close()
+    total = None
+    if stream.sequence:
+        total = len(stream._seen) - sum(1 for k in stream._seen if k in done)
+    collector = _Collector(stream, on_result, progress, total=total)
+    with _SigtermAsInterrupt():
+        try:
+            if mode == "serial":
+                finished = _run_serial(task, collector)
+            else:
+                finished = _run_pool(task, collector, mode, external, max_workers, window)
+        finally:
+            collector.close()
+        if not finished:
+            stream.remaining_of_sequence()
 
     out = [
-        r if r is not None else _make_record(pts[i], STATUS_NOT_RUN)
-        for i, r in enumerate(records)
+        r if r is not None else _make_record(stream.waiting[i], STATUS_NOT_RUN)
+        for i, r in enumerate(stream.records)
     ]
-    result = SweepResult(out)
+    complete = finished and stream.exhausted
+    result = SweepResult(out, complete=complete)
     if not finished:
+        unfinished = len(result.not_run)
+        more = "" if stream.exhausted else " (and the points not yet drawn)"
         warnings.warn(
-            f"sweep interrupted: {len(result.not_run)} of {len(out)} points not run; "
+            f"sweep interrupted: {unfinished} of {len(out)} points not run{more}; "
             "pass this result as previous= to run_sweep to finish it",
             RuntimeWarning,
             stacklevel=2,
@@ -579,21 +719,23 @@ def run_sweep(
 class _Collector:
     """Stores finished records, drives the progress bar and ``on_result``."""
 
-    def __init__(self, pts, records, on_result, progress, n_todo):
-        self.pts = pts
-        self.records = records
+    def __init__(self, stream: _Points, on_result, progress, total):
+        self.stream = stream
         self.on_result = on_result
         self.n_failed = 0
         if progress:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=n_todo, desc="sweep", unit="point")
+            self.bar = tqdm(total=total, desc="sweep", unit="point")
         else:
             self.bar = _NoBar()
 
+    def point(self, i) -> dict[str, Any]:
+        return self.stream.waiting[i]
+
     def store(self, i, status, results, error, *, notify=True) -> None:
-        rec = _make_record(self.pts[i], status, results, error)
-        self.records[i] = rec
+        rec = _make_record(self.stream.waiting.pop(i), status, results, error)
+        self.stream.records[i] = rec
         if status == STATUS_FAILED:
             self.n_failed += 1
             self.bar.set_postfix(failed=self.n_failed)
@@ -605,50 +747,76 @@ class _Collector:
         self.bar.close()
 
 
-def _run_serial(task, todo, collector: _Collector) -> bool:
+def _run_serial(task, collector: _Collector) -> bool:
     try:
-        for i in todo:
-            status, results, error = _run_point(task, collector.pts[i])
+        while (i := collector.stream.draw()) is not None:
+            status, results, error = _run_point(task, collector.point(i))
             collector.store(i, status, results, error)
     except KeyboardInterrupt:
         return False
     return True
 
 
-def _run_pool(task, todo, collector: _Collector, mode, external, max_workers) -> bool:
-    if mode == "owned":
-        n_workers = min(max_workers or os.cpu_count() or 1, len(todo))
-        pool = cf.ProcessPoolExecutor(max_workers=n_workers)
-    else:
-        pool = external
+def _run_pool(task, collector: _Collector, mode, external, max_workers, window) -> bool:
+    stream = collector.stream
+    ahead: list[int] = []  # points drawn before the pool exists
     futures: dict[cf.Future, int] = {}
+    pool = external
     clean = False
     try:
-        for i in todo:
-            futures[pool.submit(_run_point, task, collector.pts[i])] = i
-        for fut in cf.as_completed(futures):
-            try:
-                status, results, error = fut.result()
-            except Exception as exc:  # transport failure: broken pool, pickling ...
-                status, results, error = STATUS_FAILED, None, _error_text(exc)
-            collector.store(futures[fut], status, results, error)
+        if mode == "owned":
+            wanted = max_workers or os.cpu_count() or 1
+            while len(ahead) < wanted and (i := stream.draw()) is not None:
+                ahead.append(i)
+            if not ahead:
+                clean = True
+                return True
+            n_workers = min(wanted, len(ahead))
+            pool = cf.ProcessPoolExecutor(max_workers=n_workers, initializer=_worker_init)
+            limit = window or 2 * n_workers
+        else:
+            limit = window or 256
+
+        def fill():
+            while len(futures) < limit:
+                i = ahead.pop(0) if ahead else stream.draw()
+                if i is None:
+                    return
+                futures[pool.submit(_run_point, task, collector.point(i))] = i
+
+        fill()
+        while futures:
+            finished, _ = cf.wait(futures, return_when=cf.FIRST_COMPLETED)
+            for fut in finished:
+                i = futures.pop(fut)
+                try:
+                    status, results, error = fut.result()
+                except Exception as exc:  # transport failure: broken pool, pickling ...
+                    status, results, error = STATUS_FAILED, None, _error_text(exc)
+                collector.store(i, status, results, error)
+            fill()
         clean = True
         return True
     except KeyboardInterrupt:
         for fut in futures:
             fut.cancel()
-        # keep the points that finished but were not collected yet
+        # keep the points that finished but were not collected yet, and report
+        # them (a checkpoint must hold them too) until on_result itself fails
+        notify = True
         for fut, i in futures.items():
-            if collector.records[i] is None and fut.done() and not fut.cancelled():
+            if stream.records[i] is None and fut.done() and not fut.cancelled():
                 if fut.exception() is None:
                     status, results, error = fut.result()
-                    collector.store(i, status, results, error, notify=False)
+                    try:
+                        collector.store(i, status, results, error, notify=notify)
+                    except BaseException:  # noqa: BLE001 - a second interrupt, a failing hook
+                        notify = False
         return False
     finally:
         if not clean:
             for fut in futures:
                 fut.cancel()
-            if mode == "owned":
+            if mode == "owned" and pool is not None:
                 _stop_owned_pool(pool)
-        elif mode == "owned":
+        elif mode == "owned" and pool is not None:
             pool.shutdown(wait=True)

@@ -79,6 +79,24 @@ def calls_in(log_dir):
     return sorted(int(name.split("-")[0]) for name in os.listdir(log_dir))
 
 
+def pid_then_sleep(index, *, log_dir):
+    """Leave ``<index>-<pid>`` in log_dir; every point but 0 then sleeps for a minute."""
+    with open(os.path.join(log_dir, f"{index}-{os.getpid()}"), "w"):
+        pass
+    if index:
+        time.sleep(60.0)
+    return {"square": index * index}
+
+
+def counted_points(drawn, stop_at):
+    """Points index = 0, 1, ... without end; fails if drawn up to ``stop_at``."""
+    for i in itertools.count():
+        if i >= stop_at:
+            raise AssertionError(f"point {i} drawn: the sweep reads ahead without bound")
+        drawn.append(i)
+        yield {"index": i}
+
+
 # ----------------------------------------------------------------------------
 # grid
 # ----------------------------------------------------------------------------
@@ -233,8 +251,8 @@ def test_pool_interrupt_from_callback_keeps_finished_records():
             slow_square, grid(index=range(n)), max_workers=2, on_result=stop_after_first
         )
     assert not result.complete
-    assert len(seen) == 1
-    assert seen[0] in result.records  # the record being reported is kept
+    # the record being reported is kept, and so is any that finished meanwhile
+    assert seen and all(rec in result.ok for rec in seen)
     assert {r["status"] for r in result.records} <= {"ok", "not run"}
     assert 1 <= len(result.ok) < n and len(result.not_run) >= 1
     for rec in result.ok:
@@ -246,17 +264,19 @@ def test_pool_interrupt_from_callback_keeps_finished_records():
     assert [r["square"] for r in finished.records] == [i * i for i in range(n)]
 
 
-def test_pool_interrupt_keeps_records_finished_but_not_yet_reported(tmp_path):
+def test_pool_interrupt_keeps_and_reports_records_finished_but_not_yet_collected(tmp_path):
     n = 6
     seen = []
 
     def wait_then_interrupt(record):
+        seen.append(record)
+        if len(seen) > 1:
+            return
         # let the other points finish in the workers before interrupting
         deadline = time.monotonic() + 20.0
         while len(os.listdir(tmp_path)) < n and time.monotonic() < deadline:
             time.sleep(0.01)
         time.sleep(0.3)
-        seen.append(record)
         raise KeyboardInterrupt
 
     with pytest.warns(RuntimeWarning, match="interrupted"):
@@ -264,12 +284,125 @@ def test_pool_interrupt_keeps_records_finished_but_not_yet_reported(tmp_path):
             functools.partial(counted_task, log_dir=str(tmp_path)),
             grid(index=range(n)),
             max_workers=2,
+            window=n,  # every point submitted at once
             on_result=wait_then_interrupt,
         )
-    assert len(seen) == 1
-    assert len(result.ok) > 1  # kept although on_result never saw them
+    assert len(result.ok) > 1  # finished in the workers while the parent was interrupted
     for rec in result.ok:
         assert rec["cube"] == rec["index"] ** 3
+    # a checkpoint written from on_result holds every record the result holds
+    assert sorted(r["index"] for r in seen) == sorted(r["index"] for r in result.ok)
+
+
+# ----------------------------------------------------------------------------
+# lazy points and signals
+# ----------------------------------------------------------------------------
+def test_generator_points_give_the_records_of_the_list():
+    points = grid(index=range(12))
+    want = run_sweep(slow_square_fast, points, executor="serial")
+    got = run_sweep(slow_square_fast, (dict(p) for p in points), max_workers=2, window=3)
+    assert got.complete and got.records == want.records
+    assert [r["square"] for r in got.records] == [i * i for i in range(12)]
+
+
+def slow_square_fast(index):
+    return {"square": index * index}
+
+
+def test_serial_sweep_draws_one_point_at_a_time():
+    drawn = []
+    with pytest.warns(RuntimeWarning, match="not yet drawn"):
+        result = run_sweep(interrupting_task, counted_points(drawn, 10**9), executor="serial")
+    assert drawn == [0, 1, 2, 3]  # point 3 interrupted, nothing drawn after it
+    assert [r["status"] for r in result.records] == ["ok"] * 3 + ["not run"]
+    assert result.complete is False
+
+
+def test_pool_sweep_keeps_at_most_window_points_in_flight():
+    drawn, seen, window = [], [], 3
+
+    def stop_after_four(record):
+        seen.append(record)
+        if len(seen) == 4:
+            raise KeyboardInterrupt
+
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        result = run_sweep(slow_square_fast, counted_points(drawn, 10**9), max_workers=2,
+                           window=window, on_result=stop_after_four)
+    # each finished point frees one place: never more than `window` drawn ahead
+    assert len(drawn) <= len(seen) + window
+    assert len(result.records) == len(drawn) and result.complete is False
+    for rec in result.ok:
+        assert rec["square"] == rec["index"] ** 2
+    # finishing from the partial result: the list of every point, only the rest run
+    finished = run_sweep(slow_square_fast, grid(index=range(len(drawn) + 2)), executor="serial",
+                         previous=result)
+    assert finished.complete and len(finished.ok) == len(drawn) + 2
+
+
+def test_generator_point_errors_name_the_point():
+    def points():
+        yield {"index": 0}
+        yield {"index": 1}
+        yield {"index": 0}
+
+    with pytest.raises(ValueError, match=r"points\[2\].*repeats points\[0\]"):
+        run_sweep(slow_square_fast, points(), executor="serial")
+    with pytest.raises(ValueError, match="window"):
+        run_sweep(slow_square_fast, grid(index=range(2)), window=0)
+
+
+_SIGTERM_SCRIPT = """
+import functools, json, sys
+sys.path.insert(0, {tests!r})
+from test_sweep import pid_then_sleep
+from dynopt.sweep import grid, run_sweep
+result = run_sweep(functools.partial(pid_then_sleep, log_dir={log!r}), grid(index=range(4)),
+                   max_workers=2, window=4)
+print(json.dumps({{"complete": result.complete,
+                  "ok": [r["index"] for r in result.ok],
+                  "not_run": [r["index"] for r in result.not_run]}}))
+"""
+
+
+def test_sigterm_ends_the_workers_and_keeps_finished_records(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    log = tmp_path / "calls"
+    log.mkdir()
+    script = _SIGTERM_SCRIPT.format(tests=os.path.dirname(__file__), log=str(log))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60.0
+        # point 0 finished, two workers asleep in points 1 and 2
+        while time.monotonic() < deadline:
+            names = os.listdir(log)
+            if sum(not n.startswith("0-") for n in names) >= 2 and any(
+                    n.startswith("0-") for n in names):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError(f"the sweep did not start: {os.listdir(log)}")
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert time.monotonic() - t0 < 20.0  # not the workers' minute of sleep
+    assert proc.returncode == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["complete"] is False and summary["ok"] == [0]
+    assert set(summary["not_run"]) == {1, 2, 3}
+    sleepers = {int(n.split("-")[1]) for n in os.listdir(log) if not n.startswith("0-")}
+    for pid in sleepers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 # ----------------------------------------------------------------------------
