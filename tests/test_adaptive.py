@@ -164,8 +164,8 @@ QUADRATIC = {
     "rmsprop": (dict(lr=3e-4, momentum=0.9), 6000, 1e-3, True),
 }
 ROSENBROCK = {
-    "adam": (dict(lr=0.03), 12000, 1e-5),
-    "adamw": (dict(lr=0.03, weight_decay=0.0), 12000, 1e-5),
+    "adam": (dict(lr=0.01), 30000, 1e-5),
+    "adamw": (dict(lr=0.01, weight_decay=0.0), 30000, 1e-5),
     "rmsprop": (dict(lr=3e-4, momentum=0.9), 6000, 1e-3),
 }
 
