@@ -16,6 +16,8 @@ def quad_grad(x):
 
 
 def oscillator(integrator, dt, steps, damping=0.0, mass=1.0, x0=1.0, record=True):
+    """``steps`` steps of the scheme (a composition takes several program steps for one)."""
+    steps *= get_integrator(integrator).substeps
     return dynopt.minimize(quad, [x0], jac=quad_grad, method="damped_oscillator",
                            integrator=integrator,
                            options={"dt": dt, "damping": damping, "mass": mass,
@@ -27,7 +29,7 @@ def test_registry_declares_order_and_structure():
     assert {n: (c.order, c.symplectic, c.conformal) for n, c in INTEGRATORS.items()} == {
         "explicit_euler": (1, False, False), "symplectic_euler": (1, True, False),
         "velocity_verlet": (2, True, False), "conformal_euler": (1, False, True),
-        "conformal_verlet": (2, False, True)}
+        "conformal_verlet": (2, False, True), "yoshida4": (4, True, False)}
     with pytest.raises(ValueError, match="valid: .*symplectic_euler"):
         get_integrator("rk4")
 
@@ -64,7 +66,7 @@ def exact_damped(t, m, c, x0=1.0):
 
 @pytest.mark.parametrize("integrator,order", [("explicit_euler", 1), ("symplectic_euler", 1),
                                               ("velocity_verlet", 2), ("conformal_euler", 1),
-                                              ("conformal_verlet", 2)])
+                                              ("conformal_verlet", 2), ("yoshida4", 4)])
 def test_measured_order_by_step_halving(integrator, order):
     T, m, c = 4.0, 1.0, 0.3
     hs, errs = [], []
@@ -207,3 +209,116 @@ def test_nose_hoover_conformal_verlet_tracks_velocity_verlet():
         b = nose_hoover_run("velocity_verlet", h, 2.0).x
         diffs.append(np.max(np.abs(a - b)))
     assert 3.0 < diffs[0] / diffs[1] < 5.0
+
+
+# --------------------------------------------------------------------- compositions
+def verlet_matrix(tau):
+    """Velocity Verlet on x'' = -x with step tau, in closed form: (x, v) -> M (x, v)."""
+    return np.array([[1 - tau**2 / 2, tau], [-tau * (1 - tau**2 / 4), 1 - tau**2 / 2]])
+
+
+def measured_step_matrix(integrator, h):
+    """The linear map of one step of the scheme on x'' = -x, read off two runs of the code.
+
+    From z0 = (1, 0): z1 = M z0 and z2 = M z1, so M = [z1 z2] [z0 z1]^-1."""
+    n = get_integrator(integrator).substeps
+    z = [np.array([1.0, 0.0])]
+    for steps in (1, 2):
+        res = oscillator(integrator, h, steps, record=False)
+        z.append(np.array([res.x[0], res.state["v"].ravel()[0]]))
+        assert res.nit == steps * n and res.nfev == steps * n + 1
+    return np.column_stack(z[1:]) @ np.linalg.inv(np.column_stack(z[:2]))
+
+
+def test_yoshida4_is_the_triple_jump_of_velocity_verlet():
+    # Yoshida 1990: w1 = 1/(2 - 2^(1/3)), w0 = -2^(1/3) w1; the step is V(w1 h) V(w0 h) V(w1 h)
+    h = 0.3
+    w1 = 1 / (2 - 2 ** (1 / 3))
+    w0 = 1 - 2 * w1
+    expected = verlet_matrix(w1 * h) @ verlet_matrix(w0 * h) @ verlet_matrix(w1 * h)
+    np.testing.assert_allclose(measured_step_matrix("yoshida4", h), expected, atol=1e-13)
+    # symplectic in one degree of freedom: area preserved
+    assert abs(np.linalg.det(expected) - 1) < 1e-13
+
+
+def test_yoshida4_energy_error_bounded_over_1e5_steps():
+    # The oscillator's step is linear, so 10^5 steps are 10^5 products with the map that the
+    # code itself produced; a direct run of 3000 steps checks that reading.
+    h = 0.1
+    M = measured_step_matrix("yoshida4", h)
+    z = np.empty((100_001, 2))
+    z[0] = (1.0, 0.0)
+    for i in range(100_000):
+        z[i + 1] = M @ z[i]
+    err = np.abs(0.5 * (z**2).sum(axis=1) - 0.5)
+    tenth = len(err) // 10
+    assert err[-tenth:].max() <= 1.05 * err[:tenth].max()
+    assert err.max() < 1e-4   # O(h^4): velocity Verlet's bound at this h is 1.3e-3
+    direct = oscillator("yoshida4", h, 3000, record=False)
+    assert abs(direct.x[0] - z[3000, 0]) < 1e-11
+
+
+def test_composition_of_conformal_verlet_is_fourth_order_with_friction():
+    from dynopt.integrators import ConformalVerlet, Yoshida4
+    T, m, c = 4.0, 1.0, 0.3
+    integ = Yoshida4(ConformalVerlet())
+    hs, errs = [], []
+    for steps in (20, 40, 80):
+        res = oscillator(integ, T / steps, steps, damping=c, mass=m, record=False)
+        hs.append(T / steps)
+        errs.append(abs(res.x[0] - exact_damped(T, m, c)))
+    p, _ = order_of_convergence(np.array(hs), np.array(errs))
+    assert abs(p - 4) < 0.2
+
+
+def test_composition_rejects_what_it_cannot_compose():
+    from dynopt.integrators import Composition, SymplecticEuler, VelocityVerlet
+    with pytest.raises(ValueError, match="sum to 1"):
+        Composition(VelocityVerlet(), (0.5, 0.4), order=2)
+    with pytest.raises(ValueError, match="second-order"):
+        Composition(SymplecticEuler(), (0.5, 0.5), order=2)
+    with pytest.raises(ValueError, match="second-order"):
+        dynopt.METHODS["gd"].program("yoshida4")
+
+
+# --------------------------------------------------------------------- nothing dropped
+@pytest.mark.parametrize("integrator", sorted(INTEGRATORS))
+def test_post_hooks_run_without_auxiliary_variables(integrator):
+    import sympy as sp
+    from dataclasses import replace
+    from dynopt.program import Scalar
+    from dynopt.systems import DampedOscillator
+    count = sp.Symbol("hook_count", real=True)
+    field = replace(DampedOscillator().vector_field(), post=(Scalar([(count, count + 1)]),),
+                    extra_scalars={count: sp.Integer(0)})
+    prog = get_integrator(integrator).program(field, "with_post")
+    assert any(st == field.post[0] for st in prog.stages)
+
+
+@pytest.mark.parametrize("integrator", ["explicit_euler", "velocity_verlet", "yoshida4"])
+def test_program_of_a_vector_field_keeps_the_constructor_values(integrator):
+    from dynopt.systems import DampedOscillator, NoseHoover
+    prog = get_integrator(integrator).program(
+        NoseHoover(mass=2.5, Q=3.0, temperature=0.2).vector_field(), "nh")
+    assert {n: prog.param_defaults()[n] for n in ("mass", "Q", "temperature")} == {
+        "mass": 2.5, "Q": 3.0, "temperature": 0.2}
+    # a user's system gets the same: the wrapper applies the values to whatever field it returns
+    import sympy as sp
+    from dynopt.program import g
+    from dynopt.systems import System, VectorField
+    from dynopt.systems.base import v
+    k_spring = sp.Symbol("k_spring", positive=True)
+
+    class Spring(System):
+        name = "spring"
+
+        @classmethod
+        def symbols(cls):
+            return {k_spring: 1.0}
+
+        def vector_field(self):
+            return VectorField(xdot=v, vdot=-k_spring * g, params=dict(self.symbols()))
+
+    prog = get_integrator(integrator).program(Spring(k_spring=4.0).vector_field(), "spring")
+    assert prog.param_defaults()["k_spring"] == 4.0
+    assert Spring().vector_field().params == {k_spring: 1.0}

@@ -1,5 +1,6 @@
 """Integrators, one small class per scheme. ``INTEGRATORS`` maps name -> class."""
 from .base import Integrator, dt, split_friction
+from .composition import Composition, Yoshida4
 from .conformal_euler import ConformalSymplecticEuler
 from .conformal_verlet import ConformalVerlet
 from .explicit_euler import ExplicitEuler
@@ -7,7 +8,7 @@ from .symplectic_euler import SymplecticEuler
 from .velocity_verlet import VelocityVerlet
 
 INTEGRATORS = {cls.name: cls for cls in (ExplicitEuler, SymplecticEuler, VelocityVerlet,
-                                          ConformalSymplecticEuler, ConformalVerlet)}
+                                          ConformalSymplecticEuler, ConformalVerlet, Yoshida4)}
 
 
 def get_integrator(name_or_instance) -> Integrator:
@@ -24,5 +25,5 @@ def get_integrator(name_or_instance) -> Integrator:
 
 
 __all__ = ["Integrator", "ExplicitEuler", "SymplecticEuler", "VelocityVerlet",
-           "ConformalSymplecticEuler", "ConformalVerlet", "INTEGRATORS", "get_integrator", "dt",
+           "ConformalSymplecticEuler", "ConformalVerlet", "Composition", "Yoshida4", "INTEGRATORS", "get_integrator", "dt",
            "split_friction"]

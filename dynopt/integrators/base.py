@@ -36,15 +36,28 @@ class Integrator:
     #: whether the integrator needs a velocity (a second-order system)
     needs_velocity: bool = False
 
+    #: program steps per step of the scheme (a composition spans several)
+    substeps: int = 1
+
     def program(self, field: VectorField, name: str, dt_default: float = 0.1,
                 description: str = "") -> StepProgram:
         """The step program of ``field`` integrated by this scheme."""
+        self.check_field(field)
+        return self.assemble(field, [*field.pre, *self.stages(field)], name, dt_default,
+                             description)
+
+    def check_field(self, field: VectorField) -> None:
+        """Raise a clear error when this scheme cannot integrate ``field``."""
         field.check()
         if self.needs_velocity and not field.second_order:
             raise ValueError(
                 f"integrator {self.name!r} needs a second-order system (with a velocity); "
                 "use 'explicit_euler' or 'symplectic_euler' for a first-order flow")
-        stages = [*field.pre, *self.stages(field)]
+
+    @staticmethod
+    def assemble(field: VectorField, stages: list, name: str, dt_default: float = 0.1,
+                 description: str = "", extra_scalars: dict | None = None) -> StepProgram:
+        """The step program of ``stages`` with the state, parameters and energies of ``field``."""
         if not any(isinstance(s, Gradient) for s in stages):
             stages.append(Gradient())
         vectors = {}
@@ -53,6 +66,7 @@ class Integrator:
         vectors.update(field.extra_vectors)
         scalars = dict(field.aux_init)
         scalars.update(field.extra_scalars)
+        scalars.update(extra_scalars or {})
         if field.time is not None:
             scalars[field.time] = field.time_init
         params = dict(field.params)
