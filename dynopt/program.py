@@ -37,6 +37,9 @@ kernels; analysis reads the same stages symbolically.
 """
 from __future__ import annotations
 
+import builtins
+import keyword
+import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -64,14 +67,70 @@ BUILTIN_SCALARS = (f, k, N)
 REDUCTION_OPS = ("sum", "mean", "max", "min")
 
 
-def _pairs(assignments) -> tuple:
+#: names the generated modules use themselves (modules, helpers, the state and
+#: hyperparameter dicts, the kernels): no state, hyperparameter or other symbol
+#: loaded under its own name may take one of them (nor a Python builtin)
+GENERATED_NAMES = frozenset({
+    "numpy", "np", "math", "numba", "prange", "cupy", "fmax", "fmin", "sign", "S", "P",
+    "out", "init", "before", "after", "energies",
+})
+
+#: names the CUDA printer prints with a trailing underscore (C identifiers of its
+#: kernels); a symbol named like one of them plus underscores would clash
+_RENAMED_NAMES = frozenset({"i", "n", "a", "b", "y", "total"})
+
+
+def _as_expr(value, what: str):
+    """A SymPy expression from a number or SymPy object; a string is never parsed."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{what} must be a SymPy expression or a number, got the string "
+                        f"{value!r} (strings are not parsed)")
+    try:
+        return sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError, ValueError):
+        raise TypeError(f"{what} must be a SymPy expression or a number, "
+                        f"got {value!r}") from None
+
+
+def check_symbol_name(sym, where: str = "", loaded: bool = True) -> None:
+    """Raise ValueError unless ``sym``'s name is safe to print into generated code.
+
+    The name must be a Python identifier, not a keyword, and must not start
+    with an underscore (the generated code's own temporaries do). A symbol the
+    kernels load under its own name (``loaded``: state, hyperparameters,
+    temporaries carried over the gradient evaluation) must also not be a
+    Python builtin nor one of :data:`GENERATED_NAMES`; other temporaries are
+    printed only under single-assignment names (``P`` as ``P_1``).
+    """
+    name = sym.name if isinstance(sym, sp.Symbol) else sym
+    ctx = f" ({where})" if where else ""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"symbol name {name!r}{ctx} is not a valid Python identifier; "
+                         "symbols are printed into generated code as they are named")
+    if keyword.iskeyword(name):
+        raise ValueError(f"symbol name {name!r}{ctx} is a Python keyword")
+    if name.startswith("_"):
+        raise ValueError(f"symbol name {name!r}{ctx} starts with an underscore, which is "
+                         "reserved for the generated code's own names")
+    if loaded and (name in GENERATED_NAMES or hasattr(builtins, name)):
+        raise ValueError(f"symbol name {name!r}{ctx} clashes with a name of the generated "
+                         "code (a module, helper or builtin); rename the symbol")
+
+
+def _pairs(assignments, stage: str) -> tuple:
     if isinstance(assignments, Mapping):
         assignments = assignments.items()
     out = []
-    for target, expr in assignments:
+    for pair in assignments:
+        try:
+            target, expr = pair
+        except (TypeError, ValueError):
+            raise TypeError(f"{stage} stage: an assignment must be a (symbol, expression) "
+                            f"pair, got {pair!r}") from None
         if not isinstance(target, sp.Symbol):
-            raise TypeError(f"assignment target must be a sympy Symbol, got {target!r}")
-        out.append((target, sp.sympify(expr)))
+            raise TypeError(f"{stage} stage: assignment target must be a sympy Symbol, "
+                            f"got {target!r}")
+        out.append((target, _as_expr(expr, f"{stage} stage: the value assigned to {target}")))
     return tuple(out)
 
 
@@ -82,7 +141,7 @@ class Elementwise:
     assignments: tuple
 
     def __init__(self, assignments):
-        object.__setattr__(self, "assignments", _pairs(assignments))
+        object.__setattr__(self, "assignments", _pairs(assignments, "elementwise"))
 
 
 @dataclass(frozen=True)
@@ -92,7 +151,7 @@ class Scalar:
     assignments: tuple
 
     def __init__(self, assignments):
-        object.__setattr__(self, "assignments", _pairs(assignments))
+        object.__setattr__(self, "assignments", _pairs(assignments, "scalar"))
 
 
 @dataclass(frozen=True)
@@ -106,7 +165,10 @@ class Reduce:
     def __post_init__(self):
         if self.op not in REDUCTION_OPS:
             raise ValueError(f"op must be one of {REDUCTION_OPS}, got {self.op!r}")
-        object.__setattr__(self, "expr", sp.sympify(self.expr))
+        if not isinstance(self.target, sp.Symbol):
+            raise TypeError(f"reduce stage: target must be a sympy Symbol, got {self.target!r}")
+        object.__setattr__(self, "expr", _as_expr(self.expr, f"reduce stage: the value "
+                                                              f"reduced into {self.target}"))
 
 
 @dataclass(frozen=True)
@@ -129,6 +191,23 @@ class Custom:
     reads: tuple = ()
     writes: tuple = ()
     label: str = "custom"
+
+    def __post_init__(self):
+        if not callable(self.fn):
+            raise TypeError(f"custom stage {self.label!r}: fn must be callable, got {self.fn!r}")
+        if not isinstance(self.label, str):
+            raise TypeError(f"custom stage: label must be a string, got {self.label!r}")
+        for what in ("reads", "writes"):
+            syms = getattr(self, what)
+            if isinstance(syms, (sp.Basic, str)) or not hasattr(syms, "__iter__"):
+                raise TypeError(f"custom stage {self.label!r}: {what} must be a sequence of "
+                                f"sympy Symbols, got {syms!r}")
+            syms = tuple(syms)
+            for s in syms:
+                if not isinstance(s, sp.Symbol):
+                    raise TypeError(f"custom stage {self.label!r}: {what} must hold sympy "
+                                    f"Symbols, got {s!r}")
+            object.__setattr__(self, what, syms)
 
 
 @dataclass
@@ -165,29 +244,264 @@ class StepProgram:
     description: str = ""
 
     def __post_init__(self):
+        if not isinstance(self.name, str):
+            raise TypeError(f"program name must be a string, got {self.name!r}")
         self.stages = tuple(self.stages)
-        self.vectors = {s: sp.sympify(v) for s, v in self.vectors.items()}
-        self.scalars = {s: sp.sympify(v) for s, v in self.scalars.items()}
+        for what in ("vectors", "scalars", "params", "energies"):
+            if not isinstance(getattr(self, what), Mapping):
+                raise TypeError(f"program {self.name!r}: {what} must be a dict, "
+                                f"got {getattr(self, what)!r}")
+        self.vectors = {s: _as_expr(v, f"program {self.name!r}: the initial value of {s}")
+                        for s, v in self.vectors.items()}
+        self.scalars = {s: _as_expr(v, f"program {self.name!r}: the initial value of {s}")
+                        for s, v in self.scalars.items()}
         self.params = dict(self.params)
+        energies = {}
+        for name, entry in self.energies.items():
+            try:
+                op, expr = entry
+            except (TypeError, ValueError):
+                raise TypeError(f"program {self.name!r}: energy {name!r} must be an "
+                                f"(op, expression) pair, got {entry!r}") from None
+            energies[name] = (op, _as_expr(expr, f"program {self.name!r}: energy {name!r}"))
+        self.energies = energies
         self._validate()
 
     # ------------------------------------------------------------------ checks
     def _validate(self) -> None:
+        """Check the program when it is built, so that no backend meets a broken one.
+
+        Every symbol is defined before it is read (state, hyperparameters,
+        builtins, or a temporary assigned by an earlier stage of the same step);
+        scalar stages read no per-coordinate value; inputs (``g``, ``f``, ``k``,
+        ``N``, hyperparameters) are not assigned (a Custom stage before the
+        gradient evaluation may rewrite ``g``, as KO's collisions do); every
+        name is a Python identifier the generated code can hold. Errors name
+        the stage and the symbol.
+        """
+        name = self.name
+        for i, st in enumerate(self.stages):
+            if not isinstance(st, (Elementwise, Scalar, Reduce, Gradient, Custom)):
+                raise TypeError(f"program {name!r}: stage {i} must be an Elementwise, Scalar, "
+                                f"Reduce, Gradient or Custom stage, got {st!r}")
         grads = [i for i, st in enumerate(self.stages) if isinstance(st, Gradient)]
         if len(grads) != 1:
             raise ValueError(
-                f"program {self.name!r} must evaluate the gradient exactly once per step, "
+                f"program {name!r} must evaluate the gradient exactly once per step, "
                 f"found {len(grads)} Gradient stages")
+        for what, table in (("vectors", self.vectors), ("scalars", self.scalars),
+                            ("params", self.params)):
+            for sym in table:
+                if not isinstance(sym, sp.Symbol):
+                    raise TypeError(f"program {name!r}: the keys of {what} must be sympy "
+                                    f"Symbols, got {sym!r}")
         for st in self.stages[grads[0] + 1:]:
             if isinstance(st, Elementwise) and any(t == x for t, _ in st.assignments):
-                raise ValueError(f"program {self.name!r} assigns x after the gradient evaluation")
+                raise ValueError(f"program {name!r} assigns x after the gradient evaluation")
             if isinstance(st, Custom) and x in st.writes:
-                raise ValueError(f"program {self.name!r} assigns x after the gradient evaluation")
+                raise ValueError(f"program {name!r} assigns x after the gradient evaluation")
         names = [s.name for s in (*self.vectors, *self.scalars, *self.params)]
         names += [s.name for s in (*BUILTIN_ELEMENTWISE, *BUILTIN_SCALARS)]
         dup = {n for n in names if names.count(n) > 1}
         if dup:
-            raise ValueError(f"program {self.name!r} uses the names {sorted(dup)} twice")
+            raise ValueError(f"program {name!r} uses the names {sorted(dup)} twice")
+        self._validate_names()
+        self._validate_dataflow(grads[0])
+
+    def _stage_label(self, i: int, st) -> str:
+        kind = {Elementwise: "elementwise", Scalar: "scalar", Reduce: "reduce",
+                Custom: "custom", Gradient: "gradient"}[type(st)]
+        extra = f" {st.label!r}" if isinstance(st, Custom) else ""
+        return f"program {self.name!r}, stage {i} ({kind}{extra})"
+
+    def _validate_dataflow(self, grad_index: int) -> None:
+        params = set(self.params)
+        inputs = {f, k, N} | params
+        per_coord = self.elementwise_symbols()
+        defined = {x, g, f, k, N, *self.vectors, *self.scalars, *params}
+
+        def need(where, symbols):
+            missing = sorted((s.name for s in symbols - defined))
+            if missing:
+                raise ValueError(f"{where} reads {missing[0]!r}, which is not defined: not state, "
+                                 f"not a hyperparameter, not x, g, f, k or N, and not assigned "
+                                 f"by an earlier stage of the step")
+
+        def assign(where, target, scalar: bool):
+            if target in inputs or (target == g and not where.endswith("[custom-g]")):
+                kind = "a hyperparameter" if target in params else "an input of the step"
+                raise ValueError(f"{where.replace(' [custom-g]', '')} assigns {target.name!r}, "
+                                 f"which is {kind} and cannot be assigned")
+            if scalar and target in per_coord:
+                raise ValueError(f"{where} assigns the per-coordinate symbol {target.name!r} "
+                                 "a scalar value")
+            if not scalar and (target in self.scalars or target in scalar_targets):
+                raise ValueError(f"{where} assigns the scalar {target.name!r} per coordinate")
+            defined.add(target)
+
+        scalar_targets = set()
+        for st in self.stages:
+            if isinstance(st, Scalar):
+                scalar_targets.update(t for t, _ in st.assignments)
+            elif isinstance(st, Reduce):
+                scalar_targets.add(st.target)
+
+        for i, st in enumerate(self.stages):
+            where = self._stage_label(i, st)
+            if isinstance(st, Gradient):
+                continue
+            if isinstance(st, Custom):
+                need(where, set(st.reads))
+                for s in st.writes:
+                    ok_g = s == g and i < grad_index
+                    assign(where + (" [custom-g]" if ok_g else ""), s,
+                           scalar=s in self.scalars)
+            elif isinstance(st, Reduce):
+                need(where, st.expr.free_symbols)
+                assign(where, st.target, scalar=True)
+            else:
+                scalar = isinstance(st, Scalar)
+                for target, expr in st.assignments:
+                    need(where, expr.free_symbols)
+                    if scalar:
+                        vec = sorted(s.name for s in expr.free_symbols & per_coord)
+                        if vec:
+                            raise ValueError(
+                                f"{where} reads the per-coordinate value {vec[0]!r} in the "
+                                f"value of {target.name!r}; reduce it first (a Reduce stage)")
+                    assign(where, target, scalar=scalar)
+        for sym, e in self.vectors.items():
+            extra = e.free_symbols - {x, g, f, N, *params}
+            if extra:
+                raise ValueError(f"program {self.name!r}: the initial value of the vector "
+                                 f"{sym.name!r} reads {sorted(s.name for s in extra)[0]!r}; "
+                                 "it may read only x, g, f, N and hyperparameters")
+        for sym, e in self.scalars.items():
+            extra = e.free_symbols - {f, N, *params}
+            if extra:
+                raise ValueError(f"program {self.name!r}: the initial value of the scalar "
+                                 f"{sym.name!r} reads {sorted(s.name for s in extra)[0]!r}; "
+                                 "it may read only f, N and hyperparameters")
+        state = {x, g, f, k, N, *self.vectors, *self.scalars, *params}
+        for ename, (op, e) in self.energies.items():
+            if not isinstance(ename, str) or not ename:
+                raise TypeError(f"program {self.name!r}: energy names must be non-empty "
+                                f"strings, got {ename!r}")
+            if op not in (*REDUCTION_OPS, "scalar"):
+                raise ValueError(f"program {self.name!r}: energy {ename!r} has op {op!r}; "
+                                 f"valid: {[*REDUCTION_OPS, 'scalar']}")
+            extra = e.free_symbols - state
+            if extra:
+                raise ValueError(f"program {self.name!r}: energy {ename!r} reads "
+                                 f"{sorted(s.name for s in extra)[0]!r}, which is not state, "
+                                 "a hyperparameter or x, g, f, k, N")
+            vec = sorted(s.name for s in e.free_symbols & per_coord)
+            if op == "scalar" and vec:
+                raise ValueError(f"program {self.name!r}: the scalar energy {ename!r} reads "
+                                 f"the per-coordinate value {vec[0]!r}")
+
+    def _assigned(self) -> set:
+        out = set()
+        for st in self.stages:
+            out |= StepProgram._assigned_by(st)
+        return out
+
+    def _carried(self) -> set:
+        """Temporaries assigned before the gradient and read after it before any
+        reassignment: the kernel after the gradient loads them by name."""
+        before = set()
+        for st in self.before_gradient:
+            before |= StepProgram._assigned_by(st)
+        reads, assigned = set(), set()
+        for st in self.after_gradient:
+            reads |= StepProgram._read_by(st) - assigned
+            assigned |= StepProgram._assigned_by(st)
+        return (before & reads) - {x, g, f, k, N, *self.vectors, *self.scalars, *self.params}
+
+    @staticmethod
+    def _assigned_by(st) -> set:
+        if isinstance(st, Reduce):
+            return {st.target}
+        if isinstance(st, (Elementwise, Scalar)):
+            return {t for t, _ in st.assignments}
+        if isinstance(st, Custom):
+            return set(st.writes)
+        return set()
+
+    @staticmethod
+    def _read_by(st) -> set:
+        if isinstance(st, Reduce):
+            return set(st.expr.free_symbols)
+        if isinstance(st, (Elementwise, Scalar)):
+            out = set()
+            for _, e in st.assignments:
+                out |= e.free_symbols
+            return out
+        if isinstance(st, Custom):
+            return set(st.reads)
+        return set()
+
+    def _symbols(self) -> dict:
+        """Every symbol that reaches generated code: symbol -> where it appears first."""
+        out: dict = {}
+
+        def add(symbols, where):
+            for s in symbols:
+                out.setdefault(s, where)
+
+        for what, table in (("vectors", self.vectors), ("scalars", self.scalars)):
+            for sym, e in table.items():
+                add([sym], f"program {self.name!r}, {what}")
+                add(e.free_symbols, f"program {self.name!r}, initial value of {sym.name}")
+        add(self.params, f"program {self.name!r}, params")
+        for i, st in enumerate(self.stages):
+            where = self._stage_label(i, st)
+            if isinstance(st, Custom):
+                add((*st.reads, *st.writes), where)
+            elif isinstance(st, Reduce):
+                add([st.target, *st.expr.free_symbols], where)
+            elif not isinstance(st, Gradient):
+                for t, e in st.assignments:
+                    add([t, *e.free_symbols], where)
+        for ename, (_, e) in self.energies.items():
+            add(e.free_symbols, f"program {self.name!r}, energy {ename!r}")
+        return out
+
+    def _validate_names(self) -> None:
+        from sympy.core.function import AppliedUndef
+        symbols = self._symbols()
+        loaded = {x, g, f, k, N, *self.vectors, *self.scalars, *self.params}
+        loaded |= self._carried()
+        by_name: dict = {}
+        for sym, where in symbols.items():
+            check_symbol_name(sym, where, loaded=sym in loaded or sym not in self._assigned())
+            if sym.name in by_name and by_name[sym.name] != sym:
+                raise ValueError(f"{where}: two different symbols are named {sym.name!r} "
+                                 f"({sp.srepr(by_name[sym.name])} and {sp.srepr(sym)}); they "
+                                 "would be the same variable in generated code")
+            by_name[sym.name] = sym
+        for sym, where in symbols.items():
+            m = re.fullmatch(r"(.+)_(\d+)", sym.name)
+            if m and m.group(1) in by_name:
+                raise ValueError(f"{where}: the symbol name {sym.name!r} clashes with the "
+                                 f"single-assignment names of {m.group(1)!r} in generated code")
+            stem = sym.name.rstrip("_")
+            if stem != sym.name and (stem in by_name or stem in GENERATED_NAMES
+                                     or stem in _RENAMED_NAMES or keyword.iskeyword(stem)):
+                raise ValueError(f"{where}: the symbol name {sym.name!r} clashes with the "
+                                 f"printed form of {stem!r} in generated code")
+        exprs = [e for _, e in self.vectors.items()] + [e for _, e in self.scalars.items()]
+        exprs += [e for _, e in self.energies.values()]
+        for st in self.stages:
+            if isinstance(st, Reduce):
+                exprs.append(st.expr)
+            elif isinstance(st, (Elementwise, Scalar)):
+                exprs += [e for _, e in st.assignments]
+        for e in exprs:
+            undefined = sorted(str(a.func) for a in e.atoms(AppliedUndef))
+            if undefined:
+                raise ValueError(f"program {self.name!r} calls the undefined function "
+                                 f"{undefined[0]!r}; only SymPy's own functions are compiled")
 
     # --------------------------------------------------------------- queries
     @property
@@ -231,9 +545,20 @@ class StepProgram:
         raise KeyError(name)
 
     def substitute(self, values: Mapping) -> "StepProgram":
-        """A copy with some hyperparameters replaced by expressions or numbers."""
-        values = {(self.param_symbol(k) if isinstance(k, str) else k): sp.sympify(v)
-                  for k, v in values.items()}
+        """A copy with some hyperparameters replaced by expressions or numbers.
+
+        Symbols the new expressions introduce that the program does not know
+        become hyperparameters without a default (give one with
+        ``program.params[symbol] = value``).
+        """
+        values = {(self.param_symbol(key) if isinstance(key, str) else key):
+                  _as_expr(val, f"the value substituted for {key}")
+                  for key, val in values.items()}
+        known = {x, g, f, k, N, *self.vectors, *self.scalars, *self.params} | self._assigned()
+        introduced = {}
+        for v in values.values():
+            for s in sorted(v.free_symbols - known, key=lambda s: s.name):
+                introduced.setdefault(s, None)
 
         def sub(e):
             return e.xreplace(values)
@@ -252,7 +577,7 @@ class StepProgram:
             name=self.name,
             vectors={s: sub(e) for s, e in self.vectors.items()},
             scalars={s: sub(e) for s, e in self.scalars.items()},
-            params={s: d for s, d in self.params.items() if s not in values},
+            params={**{s: d for s, d in self.params.items() if s not in values}, **introduced},
             stages=stages,
             energies={n: (op, sub(e)) for n, (op, e) in self.energies.items()},
             description=self.description,

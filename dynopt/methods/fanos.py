@@ -166,7 +166,7 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
         base,
         vdot=base.vdot.xreplace({g: g_clip, mass: mass_value}),
         aux=aux, aux_init=aux_init, reductions=(temperature_now,), filters=(smoothing,),
-        pre=pre, post=post, params={},
+        pre=pre, post=post, params=dict(DEFAULTS),
         extra_vectors={} if identity_mass else {s: sp.Integer(0)},
         extra_scalars=scalars,
         energies={"kinetic": ("sum", mass_state * v**2 / 2)},
@@ -178,7 +178,7 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     if g_clip in free_symbols(prog.after_gradient):
         i = prog.gradient_index + 1
         stages[i:i] = [*_clip_gradient(), Elementwise([(g_clip, g * clip_scale)])]
-    prog = StepProgram(prog.name, prog.vectors, prog.scalars, {dt: DEFAULTS[lr]}, stages,
+    prog = StepProgram(prog.name, prog.vectors, prog.scalars, {**DEFAULTS, dt: DEFAULTS[lr]}, stages,
                        prog.energies).substitute({dt: lr})
     used = free_symbols(prog.stages)
     for expr in (*prog.vectors.values(), *prog.scalars.values(),
