@@ -24,7 +24,8 @@ symmetric and of order 4. A composition of symplectic maps is symplectic.
 exactly once (:mod:`dynopt.program`), and :math:`\Psi_h` needs one new gradient
 per sub-step, so the program of a composition is *one sub-step*: a scalar
 counter :math:`j \in \{0, \dots, s-1\}` (state ``substep``, starting at 0)
-selects the weight, the base step runs with :math:`h \to w_{j+1} h`, and the
+selects the weight, the base step runs with :math:`h \to w_{j+1} h` (the temporary
+``substep_dt``), and the
 counter advances modulo :math:`s`. Weight and successor are the Lagrange
 polynomials through the points :math:`(j, w_{j+1})` and
 :math:`(j, (j+1) \bmod s)`, with no branch. So ``s`` program steps, and ``s``
@@ -43,12 +44,12 @@ from ..program import Custom, Elementwise, Gradient, Reduce, Scalar
 from .base import Integrator, dt
 from .velocity_verlet import VelocityVerlet
 
-__all__ = ["Composition", "Yoshida4", "triple_jump", "substep", "substep_weight"]
+__all__ = ["Composition", "Yoshida4", "triple_jump", "substep", "substep_dt"]
 
 #: the sub-step counter :math:`j` of a composition (scalar state, 0 to s - 1)
 substep = sp.Symbol("substep", real=True)
-#: the weight :math:`w_{j+1}` of the current sub-step (a temporary)
-substep_weight = sp.Symbol("substep_weight", real=True)
+#: the step :math:`w_{j+1} h` of the current sub-step (a temporary)
+substep_dt = sp.Symbol("substep_dt", positive=True)
 
 
 def triple_jump() -> tuple:
@@ -58,9 +59,9 @@ def triple_jump() -> tuple:
     return (w1, -cbrt2 * w1, w1)
 
 
-def _scale(stage, factor):
-    """``stage`` with the step size ``dt`` replaced by ``factor * dt``."""
-    sub = {dt: factor * dt}
+def _scale(stage, step):
+    """``stage`` with the step size ``dt`` replaced by ``step``."""
+    sub = {dt: step}
     if isinstance(stage, Elementwise):
         return Elementwise([(t, e.xreplace(sub)) for t, e in stage.assignments])
     if isinstance(stage, Scalar):
@@ -111,7 +112,7 @@ class Composition(Integrator):
                 if n != m:
                     ell *= sp.Rational(1, m - n) * (substep - n)
             basis.append(ell)
-        weight = sum(sp.Float(sp.N(w, 20), 17) * ell for w, ell in zip(self.weights, basis))
+        weight = sp.expand(sum(sp.Float(sp.N(w, 20), 17) * ell for w, ell in zip(self.weights, basis)))
         successor = sp.expand(sum(((m + 1) % s) * ell for m, ell in enumerate(basis)))
         return weight, successor
 
@@ -122,8 +123,8 @@ class Composition(Integrator):
         inner = [*field.pre, *self.base.stages(field)]
         if not any(isinstance(st, Gradient) for st in inner):
             inner.append(Gradient())
-        stages = [Scalar([(substep_weight, weight)]),
-                  *(_scale(st, substep_weight) for st in inner),
+        stages = [Scalar([(substep_dt, weight * dt)]),
+                  *(_scale(st, substep_dt) for st in inner),
                   Scalar([(substep, successor)])]
         bare = dataclasses.replace(field, pre=())
         return self.assemble(bare, stages, name, dt_default, description,
