@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 
@@ -57,6 +58,22 @@ def _reproduce(args) -> int:
     return run_reproductions(names, args)
 
 
+def _positive_int(text: str) -> int:
+    """``--seeds``/``--workers``: a whole number >= 1 (argparse names the flag)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _one_line_error(parser: argparse.ArgumentParser, message: str):
+    """A bad ``reproduce`` argument: one line naming it, exit status 2."""
+    parser.exit(2, f"{parser.prog}: error: {message}\n")
+
+
 def _bench(args, rest) -> int:
     from dynopt import bench
     return bench.main(rest)
@@ -75,15 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
         choices = [*REPRODUCTIONS, "all"]
     except ImportError:
         choices = ["all"]
+    rep.error = functools.partial(_one_line_error, rep)
     rep.add_argument("name", choices=choices)
     size = rep.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="the reduced size CI runs")
     size.add_argument("--full", action="store_true", help="the papers' full size (long)")
-    rep.add_argument("--seeds", type=int, default=None, help="number of seeds")
-    rep.add_argument("--out", default="results", help="output folder (tables, JSON, CSV, PNG)")
+    rep.add_argument("--seeds", type=_positive_int, default=None, help="number of seeds")
+    rep.add_argument("--out", default="results",
+                     help="output folder (tables, JSON, CSV, PNG, the run log); checked before "
+                          "anything runs")
     rep.add_argument("--json", action="store_true", help="also print the results as JSON")
-    rep.add_argument("--workers", type=int, default=None, help="worker processes (default: cores)")
+    rep.add_argument("--workers", type=_positive_int, default=None,
+                     help="worker processes (default: cores)")
     rep.add_argument("--no-progress", action="store_true")
+    again = rep.add_mutually_exclusive_group()
+    again.add_argument("--resume", dest="fresh", action="store_false", default=False,
+                       help="the default: if --out holds a run of the same settings, keep its "
+                            "finished runs (from its run log) and run only the missing ones")
+    again.add_argument("--fresh", dest="fresh", action="store_true",
+                       help="start afresh: an earlier run in --out is kept as it is and the files "
+                            "go to the first numbered sibling folder holding none (results-2 ...)")
     rep.add_argument("--criterion", choices=["fmax", "l2"], default=None,
                      help="lj38 only: stop at the largest per-atom force (fmax, ASE's and the "
                           "paper's, default) or at the L2 norm of all forces (l2, OptBench's)")

@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Report, Reproduction
-from .rosenbrock import executor_args, single_threaded_blas
+from .rosenbrock import single_threaded_blas
 
 __all__ = [
     "N_ATOMS", "FMAX", "L2_TOL", "CAP", "GM_ENERGY", "GM_TOL", "ASE_RC", "BOND_CUTOFF",
@@ -450,7 +450,7 @@ def run(config, criterion: str = "fmax") -> Report:
         ``'fmax'`` (the default, ASE's and the paper's): largest per-atom force
         below :math:`10^{-2}`; ``'l2'``: OptBench's norm of the whole force vector.
     """
-    from ..sweep import run_sweep
+    from .base import sweep
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {sorted(CRITERIA)}, got {criterion!r}")
     t0 = time.perf_counter()
@@ -458,10 +458,10 @@ def run(config, criterion: str = "fmax") -> Report:
     seeds = config.seeds if config.seeds is not None else plan["seeds"]
     methods = list(plan["methods"])
     block = plan["block"]
-    points = [{"method": m, "first_seed": b, "count": min(block, seeds - b)}
-              for m in methods for b in range(0, seeds, block)]
+    points = ({"method": m, "first_seed": b, "count": min(block, seeds - b)}
+              for m in methods for b in range(0, seeds, block))
     task = functools.partial(sweep_task, cap=plan["cap"], criterion=criterion)
-    result = run_sweep(task, points, **executor_args(config), progress=config.progress)
+    result = sweep(config, task, points)
     records, positions = flatten(result.records)
     rows = aggregate(records, methods)
     name = "lj38" if criterion == "fmax" else f"lj38_{criterion}"
@@ -481,9 +481,10 @@ def run(config, criterion: str = "fmax") -> Report:
     np.savez_compressed(pos_path, **{f"{m}|{s}": x for (m, s), x in positions.items()})
     report.meta["positions_file"] = pos_path.name
     report.data_files = [pos_path]
-    report.figures = [_plot_calls(rows, records, config.out / f"{name}_force_calls.png",
-                                  plan["cap"]),
-                      _plot_energies(rows, records, config.out / f"{name}_energies.png")]
+    report.plan_figure(config.out / f"{name}_force_calls.png",
+                       functools.partial(_plot_calls, rows, records, cap=plan["cap"]))
+    report.plan_figure(config.out / f"{name}_energies.png",
+                       functools.partial(_plot_energies, rows, records))
     report.meta["wall_time_s"] = round(time.perf_counter() - t0, 2)
     return report
 

@@ -86,7 +86,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Report, Reproduction
-from .rosenbrock import DIVERGED_STATUSES, executor_args, single_threaded_blas
+from .rosenbrock import DIVERGED_STATUSES, single_threaded_blas
 
 __all__ = ["ROWS", "LR_GRIDS", "PLANS", "GAMMA_C", "CLAIMS", "SENSITIVITY_GAMMAS",
            "SENSITIVITY_SCALES", "SENSITIVITY", "sensitivity_row", "sensitivity_cells",
@@ -523,8 +523,9 @@ COLUMNS = ["method", "lr", "acc_mean", "acc_std", "train_loss", "cos_W1", "cos_s
 
 
 def run(config) -> Report:
-    """Run the reproduction at ``config.size`` and return its :class:`Report` (files written)."""
-    from ..sweep import run_sweep
+    """Run the reproduction at ``config.size`` and return its :class:`Report` (data files
+    written, figures planned)."""
+    from .base import sweep
     t0 = time.perf_counter()
     plan = dict(PLANS[config.size])
     seeds = config.seeds if config.seeds is not None else plan["seeds"]
@@ -534,8 +535,7 @@ def run(config) -> Report:
     task = functools.partial(sweep_task, steps=plan["steps"], hidden=HIDDEN)
     select_points = [{"phase": "select", "method": r, "lr": lr, "seed": s}
                      for r in rows for lr in grids[r] for s in range(select_seeds)]
-    selection = run_sweep(task, select_points, **executor_args(config),
-                          progress=config.progress)
+    selection = sweep(config, task, select_points)
     records = [dict(r) for r in selection.records]
     chosen = select_rates(records, rows)
     complete = selection.complete
@@ -543,10 +543,8 @@ def run(config) -> Report:
     table_rows = rows + sens
     table_chosen = {**chosen, **{r: chosen["sgd"] for r in sens}}
     table_grids = {**grids, **{r: grids["sgd"] for r in sens}}
-    test_points = []
     if complete:
-        test_points = _test_points(table_rows, table_chosen, seeds)
-        tests = run_sweep(task, test_points, **executor_args(config), progress=config.progress)
+        tests = sweep(config, task, _test_points(table_rows, table_chosen, seeds))
         complete = tests.complete
         records += [dict(r) for r in tests.records]
     thetas = {}
@@ -580,32 +578,28 @@ def run(config) -> Report:
               "validation_fraction": VALIDATION_FRACTION, "gamma_c": GAMMA_C,
               "weights_file": weights.name, "sensitivity_rows": sens,
               "sensitivity": cells})
-    report.figures = [_plot_results(table, records, config.out / "mlp_results.png"),
-                      _plot_selection(records, rows, chosen, config.out / "mlp_selection.png")]
+    report.plan_figure(config.out / "mlp_results.png",
+                       functools.partial(_plot_results, table, records))
+    report.plan_figure(config.out / "mlp_selection.png",
+                       functools.partial(_plot_selection, records, rows, chosen))
     if cells:
-        report.figures.append(_plot_sensitivity(cells, config.out / "mlp_sensitivity.png"))
+        report.plan_figure(config.out / "mlp_sensitivity.png",
+                           functools.partial(_plot_sensitivity, cells))
     report.data_files = data_files
     report.meta["wall_time_s"] = round(time.perf_counter() - t0, 2)
     return report
 
 
-def _test_points(rows, chosen, seeds) -> list:
-    """Each row at its chosen rate; KO rows also at their base's chosen rate."""
-    points, seen = [], set()
+def _test_points(rows, chosen, seeds):
+    """Each row at its chosen rate; KO rows also at their base's chosen rate (a generator)."""
     for row in rows:
         rates = [chosen[row]]
         base = _spec(row).get("base_row")
         if base is not None and base in chosen:
             rates.append(chosen[base])
-        for lr in rates:
-            if lr is None:
-                continue
+        for lr in dict.fromkeys(r for r in rates if r is not None):
             for s in range(seeds):
-                key = (row, lr, s)
-                if key not in seen:
-                    seen.add(key)
-                    points.append({"phase": "test", "method": row, "lr": lr, "seed": s})
-    return points
+                yield {"phase": "test", "method": row, "lr": lr, "seed": s}
 
 
 def _paired(records, rows, chosen) -> dict:

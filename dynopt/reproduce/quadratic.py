@@ -67,7 +67,7 @@ import numpy as np
 
 from .base import Report, Reproduction
 from .rosenbrock import (DIVERGED_LOSS, DIVERGED_STATUSES, aggregate, counted_loss,
-                         executor_args, prebuilt, single_threaded_blas)
+                         prebuilt, single_threaded_blas)
 
 __all__ = ["KAPPAS", "METHODS", "LR_GRID", "PLANS", "TARGET", "make_problem", "start",
            "run_point", "sweep_task", "closed_form_rates", "predicted_rate", "steps_to_target",
@@ -261,18 +261,18 @@ def log10_spread(values):
 
 
 def run(config) -> Report:
-    """Run the reproduction at ``config.size`` and return its :class:`Report` (figures written)."""
+    """Run the reproduction at ``config.size`` and return its :class:`Report` (figures planned)."""
     import dynopt
-    from ..sweep import run_sweep
+    from .base import sweep
     t0 = time.perf_counter()
     plan = dict(PLANS[config.size])
     seeds = config.seeds if config.seeds is not None else plan["seeds"]
     lrs = tuple(plan["lrs"])
     methods = [m for m in METHODS if m in dynopt.METHODS]
-    points = [{"kappa": k, "method": m, "seed": s}
-              for k in KAPPAS for m in methods for s in range(seeds)]
+    points = ({"kappa": k, "method": m, "seed": s}    # drawn as the sweep goes
+              for k in KAPPAS for m in methods for s in range(seeds))
     task = functools.partial(sweep_task, dim=plan["dim"], steps=plan["steps"], lrs=lrs)
-    result = run_sweep(task, points, **executor_args(config), progress=config.progress)
+    result = sweep(config, task, points)
     records = flatten(result.records, lrs)
     rows = aggregate(records, group_by=("kappa", "method"), over="lr")
     curves = _curves(result.records, rows, lrs)
@@ -299,8 +299,8 @@ def run(config) -> Report:
         meta={"size": config.size, "dim": plan["dim"], "seeds": seeds, "steps": plan["steps"],
               "lrs": list(lrs), "kappas": list(KAPPAS), "methods": methods,
               "diverged_loss": DIVERGED_LOSS, "rate_source": sorted(sources), "curves": curves})
-    config.out.mkdir(parents=True, exist_ok=True)
-    report.figures = [_plot(curves, config.out / "quadratic_curves.png", plan["steps"])]
+    report.plan_figure(config.out / "quadratic_curves.png",
+                       functools.partial(_plot, curves, steps=plan["steps"]))
     report.meta["wall_time_s"] = round(time.perf_counter() - t0, 2)
     return report
 

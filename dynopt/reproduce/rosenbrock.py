@@ -419,8 +419,8 @@ COLUMNS = ["starts", "method", "swept", "best_lr", "mean", "ci95", "min", "max",
 
 
 def run(config) -> Report:
-    """Run the reproduction at ``config.size`` and return its :class:`Report` (figures written)."""
-    from ..sweep import run_sweep
+    """Run the reproduction at ``config.size`` and return its :class:`Report` (figures planned)."""
+    from .base import sweep
     t0 = time.perf_counter()
     plan = dict(PLANS[config.size])
     n_paper = len(paper_starts())
@@ -432,7 +432,7 @@ def run(config) -> Report:
               for lr in ([None] if m == LBFGS else plan["lrs"])]
     task = functools.partial(sweep_task, seeds={s: seeds_of(s) for s in plan["sections"]},
                              evaluations=plan["evaluations"])
-    result = run_sweep(task, points, **executor_args(config), progress=config.progress)
+    result = sweep(config, task, points)
     records = flatten(result.records, seeds_of)
     rows = aggregate(records)
     for row in rows:
@@ -451,9 +451,9 @@ def run(config) -> Report:
               "evaluations": plan["evaluations"], "lrs": list(plan["lrs"]), "methods": names,
               "diverged_loss": DIVERGED_LOSS, "curves": curves,
               "starts_file": "dynopt/reproduce/data/rosenbrock100_paper_starts.npy"})
-    config.out.mkdir(parents=True, exist_ok=True)
-    report.figures = [_plot_final(rows, config.out / "rosenbrock_final.png"),
-                      _plot_curves(curves, plan["sections"], config.out / "rosenbrock_curves.png")]
+    report.plan_figure(config.out / "rosenbrock_final.png", functools.partial(_plot_final, rows))
+    report.plan_figure(config.out / "rosenbrock_curves.png",
+                       functools.partial(_plot_curves, curves, plan["sections"]))
     report.meta["wall_time_s"] = round(time.perf_counter() - t0, 2)
     return report
 
