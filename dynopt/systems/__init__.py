@@ -4,11 +4,12 @@
 """
 from .base import System, VectorField
 from .damped_oscillator import DampedOscillator, GradientFlow, NesterovODE
+from .lagrangian import BregmanLagrangian, LagrangianSystem
 from .nose_hoover import NoseHoover
 from .nose_hoover_chain import NoseHooverChain
 
 SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover,
-                                      NoseHooverChain)}
+                                      NoseHooverChain, BregmanLagrangian)}
 
 __all__ = ["System", "VectorField", "DampedOscillator", "GradientFlow", "NesterovODE",
-           "NoseHoover", "NoseHooverChain", "SYSTEMS"]
+           "NoseHoover", "NoseHooverChain", "LagrangianSystem", "BregmanLagrangian", "SYSTEMS"]

@@ -41,7 +41,8 @@ potential = sp.Function("f")
 def gradient_of_potential(expr: sp.Expr) -> sp.Expr:
     """Replace :math:`\\partial f / \\partial x` in ``expr`` by the gradient symbol ``g``."""
     return expr.replace(
-        lambda e: isinstance(e, sp.Derivative) and e.expr == potential(x), lambda e: g)
+        lambda e: (isinstance(e, sp.Derivative) and e.expr == potential(x)
+                   and e.derivative_count == 1), lambda e: g)
 
 
 def coordinate_sum(density: sp.Expr) -> sp.Expr:
