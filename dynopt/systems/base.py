@@ -66,7 +66,12 @@ class VectorField:
     vdot
         :math:`F_v`, per coordinate, or ``None`` for a first-order system.
     aux
-        Scalar auxiliary variables: symbol -> right-hand side.
+        Scalar auxiliary variables: symbol -> right-hand side. A right-hand side
+        may depend on the other variables, the reductions and the time; the
+        second-order integrators also need it affine in its own variable,
+        :math:`\\dot a = c - d\\, a` with :math:`c, d` free of :math:`a` (a
+        Nosé–Hoover chain's :math:`\\dot\\zeta_1 = G_1/Q_1 - \\zeta_2\\zeta_1`), and
+        solve that part exactly in a symmetric splitting.
     aux_init
         Their initial values.
     reductions
