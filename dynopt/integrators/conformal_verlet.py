@@ -27,7 +27,8 @@ friction it is velocity Verlet.
 
 When :math:`\gamma` is scalar state (the Nosé–Hoover :math:`\zeta`), each
 half friction step holds it at its value at the ends of the step; the
-thermostat's own update is velocity Verlet's.
+thermostat's own update is velocity Verlet's (the symmetric auxiliary flow of
+:meth:`~dynopt.integrators.Integrator.aux_flow`).
 """
 from __future__ import annotations
 

@@ -13,6 +13,13 @@ The last half kick is implicit in :math:`v_{k+1}`; SymPy solves it (the
 velocity enters the systems here linearly). One new gradient per step, the
 previous one reused. Second order; symplectic on a conservative system
 (Swope et al., J. Chem. Phys. 76, 637, 1982).
+
+The two auxiliary half steps are written above as Euler steps, which they are
+for a variable absent from its own equation; one that enters it (a Nosé–Hoover
+chain's :math:`\\dot\\zeta_1 \\ni -\\zeta_2\\zeta_1`) is advanced by a symmetric
+exact splitting, the variables in reverse order in the closing half
+(:meth:`~dynopt.integrators.Integrator.aux_flow`), which keeps the step
+symmetric and second order for every such field.
 """
 from __future__ import annotations
 
