@@ -148,7 +148,7 @@ def test_unsafe_hyperparameter_name_in_a_custom_system_runs_nothing(tmp_path):
     for backend in ("numpy", "numba"):
         with pytest.raises(ValueError, match="not a valid Python identifier"):
             dynopt.minimize(lambda z: (float(z @ z), 2 * z), np.ones(3), jac=True,
-                            method=Evil(), options={"maxiter": 3, "backend": backend})
+                            method=Evil(), backend=backend, options={"maxiter": 3})
     assert not marker.exists()
 
 

@@ -47,8 +47,10 @@ it stays a symbol unless ``frozen`` gives a value.
 """
 from __future__ import annotations
 
+import fractions
 import math
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import sympy as sp
@@ -100,7 +102,7 @@ def decay_rate_from_coefficients(a, b):
     NumPy arrays (vectorised).
     """
     if isinstance(a, sp.Basic) or isinstance(b, sp.Basic):
-        a, b = sp.sympify(a), sp.sympify(b)
+        a, b = sp.sympify(a, strict=True), sp.sympify(b, strict=True)
         return sp.Piecewise((a / 2, a**2 < 4 * b), ((a - sp.sqrt(a**2 - 4 * b)) / 2, True))
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     disc = a**2 - 4 * b
@@ -212,16 +214,43 @@ class LinearSystem:
         return np.linalg.eigvals(np.array(self.matrix.evalf(), dtype=float))
 
 
-def _by_symbol(values, symbols) -> dict:
+def as_sympy_number(value, what: str, allow_sympy: bool = True):
+    """A SymPy number from a real number (or a SymPy expression when ``allow_sympy``).
+
+    Nothing is parsed: a string (even ``'0.5'``), a boolean, ``None`` or any other
+    object is a TypeError naming ``what``. Integers stay exact
+    (:class:`sympy.Integer`), floats become :class:`sympy.Float`.
+    """
+    if isinstance(value, sp.Basic) and allow_sympy:
+        if not isinstance(value, sp.Expr):
+            raise TypeError(f"{what} must be a number or a SymPy expression, got {value!r}")
+        return value
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(
+            value, (int, float, np.integer, np.floating, fractions.Fraction)):
+        kinds = "a real number or a SymPy expression" if allow_sympy else "a real number"
+        note = "; strings are not parsed" if isinstance(value, (str, bytes)) else ""
+        raise TypeError(f"{what} must be {kinds}, got {value!r} ({type(value).__name__}{note})")
+    if isinstance(value, (int, np.integer)):
+        return sp.Integer(int(value))
+    if isinstance(value, fractions.Fraction):
+        return sp.Rational(value.numerator, value.denominator)
+    return sp.Float(float(value))
+
+
+def _by_symbol(values, symbols, what: str = "values") -> dict:
+    if values is not None and not isinstance(values, Mapping):
+        raise TypeError(f"{what} must be a dict of symbol names to numbers, got {values!r}")
     names = {sym.name: sym for sym in symbols}
     out = {}
     for key, val in dict(values or {}).items():
         if isinstance(key, sp.Symbol):
-            out[key] = sp.sympify(val)
-        elif key in names:
-            out[names[key]] = sp.sympify(val)
+            out[key] = as_sympy_number(val, f"{what}[{key.name!r}]")
+        elif isinstance(key, str) and key in names:
+            out[names[key]] = as_sympy_number(val, f"{what}[{key!r}]")
         else:
-            raise ValueError(f"unknown symbol {key!r}; valid: {sorted(names)}")
+            raise ValueError(f"unknown symbol {key!r} in {what}; valid: {sorted(names)}")
     return out
 
 
@@ -244,7 +273,7 @@ def _check_eigenvalue(eigenvalue):
     if isinstance(eigenvalue, sp.Basic) and eigenvalue.free_symbols:
         return eigenvalue
     try:
-        val = float(eigenvalue)
+        val = float(as_sympy_number(eigenvalue, "eigenvalue"))
     except (TypeError, ValueError):
         raise TypeError(f"eigenvalue must be a number, got {eigenvalue!r}") from None
     if not math.isfinite(val) or val <= 0:
@@ -286,15 +315,15 @@ def linearize_system(system, eigenvalue=None, frozen=None, symbolic: bool = Fals
     ev = _check_eigenvalue(eigenvalue)
     state = (x, v) if field_.second_order else (x,)
     rhs = [field_.xdot] + ([field_.vdot] if field_.second_order else [])
-    rhs = sp.Matrix([sp.sympify(e).xreplace({g: ev * x}) for e in rhs])
+    rhs = sp.Matrix([sp.sympify(e, strict=True).xreplace({g: ev * x}) for e in rhs])
     subs = {}
     if not symbolic:
         params = {sym.name: sym for sym in field_.params}
         for name, val in values.items():
             if name in params and name not in keep and val is not None:
-                subs[params[name]] = sp.sympify(val)
+                subs[params[name]] = as_sympy_number(val, f"{label} parameter {name!r}")
     scalars = set(field_.aux) | ({field_.time} if field_.time is not None else set())
-    subs.update(_by_symbol(frozen, scalars | rhs.free_symbols - set(state)))
+    subs.update(_by_symbol(frozen, scalars | rhs.free_symbols - set(state), "frozen"))
     rhs = rhs.xreplace(subs)
     A = sp.simplify(rhs.jacobian(state))
     if A.free_symbols & set(state):
@@ -307,7 +336,7 @@ def linearize_system(system, eigenvalue=None, frozen=None, symbolic: bool = Fals
 
 
 def _value(expr):
-    expr = sp.sympify(expr)
+    expr = sp.sympify(expr, strict=True)
     if expr.free_symbols:
         return expr
     if expr in (sp.oo, sp.zoo):
@@ -472,7 +501,7 @@ def optimal_damping(system, spectrum, parameter=None, frozen=None,
     monotone = bool(not a.has(lam) and sp.simplify(sp.diff(a, sym)).is_positive
                     and sp.simplify(sp.diff(b, lam)).is_positive)
     expression = critical_damping(system, None, sym.name, frozen_, symbolic)
-    expression = sp.sympify(expression)
+    expression = sp.sympify(expression, strict=True)
     value = _value(expression.xreplace({lam: sp.Float(mu)}))
     rate = _value(sp.sqrt(b).xreplace({lam: sp.Float(mu)}))
     numeric = math.nan

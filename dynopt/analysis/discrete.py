@@ -61,7 +61,7 @@ import sympy as sp
 
 from ..backends.codegen import linearize, program_key
 from ..program import (N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x)
-from .continuous import LinearSystem, decay_rate_from_coefficients, lam
+from .continuous import LinearSystem, as_sympy_number, decay_rate_from_coefficients, lam
 
 __all__ = [
     "LinearStep", "NonlinearStepError", "step_matrix", "predicted_rate", "predicted_rates",
@@ -140,13 +140,10 @@ def _frozen_program(program: StepProgram, freeze: dict) -> StepProgram:
         if sym is None:
             raise ValueError(f"freeze names {key!r}, which is not scalar state of "
                              f"{program.name!r}; scalar state: {sorted(by_name)}")
-        try:
-            number = float(val)
-        except (TypeError, ValueError):
-            raise TypeError(f"freeze[{key!r}] must be a number, got {val!r}") from None
-        if not math.isfinite(number):
+        number = as_sympy_number(val, f"freeze[{key!r}]", allow_sympy=False)
+        if not math.isfinite(float(number)):
             raise ValueError(f"freeze[{key!r}] must be finite, got {val!r}")
-        rep[sym] = sp.nsimplify(val) if isinstance(val, int) else sp.Float(number)
+        rep[sym] = number
     stages = []
     for st in program.stages:
         if isinstance(st, Scalar):
@@ -260,11 +257,19 @@ class LinearStep:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.name!r}")
         rep = {}
         for sym, val in self.params.items():
+            given = sym.name in values
             val = values.get(sym.name, val)
-            if np.ndim(val) == 0:
-                rep[sym] = sp.sympify(val)
+            if isinstance(val, sp.Basic) or np.ndim(val) == 0:
+                rep[sym] = as_sympy_number(val, sym.name if given else
+                                           f"the run's value of {sym.name}")
+            elif given:
+                raise TypeError(f"{sym.name} must be one real number or a SymPy expression, "
+                                f"got {val!r}")
         if eigenvalue is not None:
-            rep[lam] = sp.sympify(float(_check_eigenvalues(eigenvalue)))
+            ev = _check_eigenvalues(eigenvalue)
+            if ev.size != 1:
+                raise ValueError(f"eigenvalue must be one number here, got {eigenvalue!r}")
+            rep[lam] = sp.Float(float(ev.ravel()[0]))
         return self.matrix.xreplace(rep)
 
     # ------------------------------------------------------------ numeric
@@ -356,6 +361,9 @@ class LinearStep:
 
 
 def _check_eigenvalues(eigenvalue):
+    if np.asarray(eigenvalue).dtype.kind not in "iuf":
+        raise TypeError(f"eigenvalue must be a number or an array of numbers, "
+                        f"got {eigenvalue!r}")
     try:
         arr = np.asarray(eigenvalue, dtype=float)
     except (TypeError, ValueError):
@@ -749,7 +757,8 @@ def stability_conditions(method, integrator=None, options=None, freeze=None, num
     """
     step = step_matrix(method, integrator, options, freeze)
     conds = step.stability_conditions()
-    rep = {sym: sp.nsimplify(val) for sym, val in step.params.items() if np.ndim(val) == 0}
+    rep = {sym: sp.nsimplify(as_sympy_number(val, f"the run's value of {sym.name}"))
+           for sym, val in step.params.items() if np.ndim(val) == 0}
     num = [sp.simplify(c_.xreplace(rep)) for c_ in conds]
     region = sp.Interval.open(0, sp.oo)
     try:
