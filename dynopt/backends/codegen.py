@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k
+from ..identifiers import check_identifier
+from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
 
-__all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs", "carried"]
+__all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs", "carried",
+           "check_program_names"]
 
 
 @dataclass(frozen=True)
@@ -93,12 +95,61 @@ def carried(program: StepProgram) -> list:
     return sorted((s for s in before if s in reads), key=lambda s: s.name)
 
 
+def check_program_names(program: StepProgram) -> None:
+    """Raise ValueError unless every symbol of ``program`` may be printed into code.
+
+    Every symbol (state, hyperparameters, stage targets, the symbols their
+    expressions and the energies read, a Custom stage's reads and writes) must
+    pass :func:`dynopt.identifiers.check_identifier`; a symbol the kernels load
+    under its own name (state, hyperparameters, values carried over the
+    gradient evaluation, anything read and never assigned) must also not be a
+    name the generated code binds itself. :func:`program_key` and
+    :func:`linearize` call this first, so no backend writes or runs a module
+    holding a name that is not a plain identifier.
+    """
+    if not isinstance(program, StepProgram):
+        raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+    where: dict = {}
+
+    def add(symbols, what):
+        for s in symbols:
+            if not isinstance(s, sp.Symbol):
+                raise TypeError(f"program {program.name!r}, {what}: expected a SymPy symbol, "
+                                f"got {s!r}")
+            where.setdefault(s, what)
+
+    for what, table in (("state vector", program.vectors), ("state scalar", program.scalars)):
+        for sym, e in table.items():
+            add([sym], what)
+            add(getattr(e, "free_symbols", ()), f"initial value of {sym}")
+    add(program.params, "hyperparameter")
+    for i, st in enumerate(program.stages):
+        what = f"stage {i} ({type(st).__name__})"
+        if isinstance(st, Reduce):
+            add([st.target, *st.expr.free_symbols], what)
+        elif isinstance(st, Custom):
+            add([*st.reads, *st.writes], what)
+        elif isinstance(st, (Elementwise, Scalar)):
+            for t, e in st.assignments:
+                add([t, *e.free_symbols], what)
+    for name, (_, e) in program.energies.items():
+        add(e.free_symbols, f"energy {name!r}")
+    assigned = set(_assigned(program.stages))
+    loaded = {x, g, f, k, N, *program.vectors, *program.scalars, *program.params}
+    loaded |= set(carried(program))
+    for sym, what in where.items():
+        check_identifier(sym.name, f"program {program.name!r}, {what}",
+                         reserved=sym in loaded or sym not in assigned)
+
+
 def linearize(program: StepProgram, part: str) -> tuple:
     """SSA ops of ``part`` ('before' or 'after' the gradient) and the outputs.
 
     Returns ``(ops, outputs)`` where ``outputs`` maps each state symbol that was
-    assigned to the SSA symbol holding its final value.
+    assigned to the SSA symbol holding its final value. The program's symbol
+    names are checked first (:func:`check_program_names`).
     """
+    check_program_names(program)
     stages = program.before_gradient if part == "before" else program.after_gradient
     elementwise = program.elementwise_symbols()
     current: dict = {}
@@ -175,7 +226,12 @@ def blocks(ops: list, optimize: bool = True) -> list:
 
 
 def program_key(program: StepProgram, *extra) -> str:
-    """A stable hash of everything that determines generated code."""
+    """A stable hash of everything that determines generated code.
+
+    Every backend computes it before it generates anything, so the program's
+    symbol names are checked here first (:func:`check_program_names`).
+    """
+    check_program_names(program)
     parts = [program.name, sp.srepr(list(program.vectors.items())),
              sp.srepr(list(program.scalars.items())), sp.srepr(list(program.params))]
     for st in program.stages:
