@@ -28,7 +28,10 @@ bytes are what is executed. A module that fails the check (edited, truncated,
 emptied, not text, a symbolic link, owned by someone else) or fails to import
 is regenerated once, with a warning naming its path. Numba's own index and
 data files (``__pycache__/<label>_<key>.*.nbi`` and ``.nbc``) that fail to
-unpickle are deleted, with a warning, so that Numba compiles again.
+unpickle are deleted, with a warning, so that Numba compiles again; they and
+``__pycache__`` are made private (Numba creates them with the process's
+umask), and a ``__pycache__`` that is a link or a file is removed, not
+followed.
 """
 from __future__ import annotations
 
@@ -67,6 +70,11 @@ def _uid() -> int:
     return os.getuid()
 
 
+def _uid():
+    """This process's user id (``None`` where there is none, on Windows)."""
+    return os.getuid() if _POSIX else None
+
+
 def _warn(message: str, once_key=None) -> None:
     if once_key is not None:
         if once_key in _WARNED:
@@ -101,7 +109,7 @@ def _absolute(raw: str) -> Path:
 
 
 def _private_problem(path: Path, st) -> str | None:
-    """Why a folder or file ``st`` (from ``os.stat``) is not private to this user, or None."""
+    """Why a folder ``st`` (from ``os.stat``) is not private to this user, or None."""
     if not _POSIX:
         return None
     if st.st_uid != _uid():
@@ -217,7 +225,7 @@ def _read(path: Path):
     """``(bytes, None)``, ``(None, None)`` when missing, or ``(None, reason)``.
 
     Opens without following a symbolic link and accepts only a regular file
-    owned by this user and not writable by others.
+    owned by this user.
     """
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
@@ -231,9 +239,9 @@ def _read(path: Path):
         st = os.fstat(fh.fileno())
         if not stat.S_ISREG(st.st_mode):
             return None, "is not a regular file"
-        problem = _private_problem(path, st)
-        if problem:
-            return None, problem
+        # inside a folder only this user can enter, the owner is what matters
+        if _POSIX and st.st_uid != _uid():
+            return None, f"is owned by another user (uid {st.st_uid})"
         return fh.read(), None
 
 
@@ -260,63 +268,55 @@ def _store(path: Path, digest_path: Path, source: str) -> bytes:
     return data
 
 
-def _numba_entries(path: Path) -> list:
-    cache = path.parent / "__pycache__"
-    if not cache.is_dir():
-        return []
-    stem = glob_escape(path.stem)
-    return sorted([*cache.glob(f"{stem}.*.nbi"), *cache.glob(f"{stem}.*.nbc")])
-
-
 def glob_escape(name: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", name)
 
 
-def _tighten(path: Path) -> None:
-    """Drop group and other write permission from ``path`` when this user owns it.
-
-    Numba creates ``__pycache__`` and its files with the process's umask (``0775``
-    and ``0664`` under ``umask 002``); they are made private instead of refused.
-    A symbolic link, or a file of another user, is left for the checks to refuse.
-    """
-    if not _POSIX:
-        return
-    try:
-        st = os.lstat(path)
-        if (not stat.S_ISLNK(st.st_mode) and st.st_uid == _uid()
-                and st.st_mode & 0o022):
-            os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o022)
-    except OSError:
-        pass
-
-
 def _check_numba_cache(path: Path) -> None:
-    """Delete Numba's cache files of module ``path`` when one fails to unpickle."""
+    """Keep Numba's cache files of module ``path`` private; delete them (and warn) when
+    one fails to unpickle, so that Numba compiles the kernels again.
+
+    Numba makes ``__pycache__`` and its files with the process's umask; inside the
+    private cache folder nobody else can reach them, so loose modes are tightened
+    (0700 and 0600) rather than refused. A ``__pycache__`` that is a link or not a
+    folder is removed, never followed.
+    """
     folder = path.parent / "__pycache__"
     try:
-        st = os.lstat(folder)
+        lst = os.lstat(folder)
     except OSError:
         return
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        # not a folder Numba made: removed (a link itself, never what it points to)
+    if not stat.S_ISDIR(lst.st_mode):
+        kind = "a symbolic link" if stat.S_ISLNK(lst.st_mode) else "a file"
         try:
             os.unlink(folder)
-        except OSError:
-            pass
-        _warn(f"dynopt kernel cache: {str(folder)!r} is not a folder; removed it, so that "
-              f"Numba compiles the kernels of {str(path)!r} again")
+            done = "removed it (Numba makes it again)"
+        except OSError as exc:
+            done = f"could not remove it ({exc.strerror or exc})"
+        _warn(f"dynopt kernel cache: {str(folder)!r} is {kind}, not a folder; {done}")
         return
-    _tighten(folder)
-    entries = _numba_entries(path)
+    if _POSIX and lst.st_uid != _uid():
+        _warn(f"dynopt kernel cache: {str(folder)!r} is owned by another user "
+              f"(uid {lst.st_uid}); remove it", ("pycache", str(folder)))
+        return
+    if _POSIX and lst.st_mode & 0o077:
+        os.chmod(folder, 0o700)
+    stem = glob_escape(path.stem)
+    entries = sorted([*folder.glob(f"{stem}.*.nbi"), *folder.glob(f"{stem}.*.nbc")])
     if not entries:
         return
-    for entry in entries:
-        _tighten(entry)
-    problem = _private_problem(folder, os.lstat(folder))
     bad = None
-    if problem:
-        bad = (folder, problem)
-    else:
+    for entry in entries:
+        st = os.lstat(entry)
+        if not stat.S_ISREG(st.st_mode):
+            bad = (entry, "is not a regular file")
+            break
+        if _POSIX and st.st_uid != _uid():
+            bad = (entry, f"is owned by another user (uid {st.st_uid})")
+            break
+        if _POSIX and st.st_mode & 0o077:
+            os.chmod(entry, 0o600)
+    if bad is None:
         try:
             import numba
             version = numba.__version__
