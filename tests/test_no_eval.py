@@ -168,3 +168,11 @@ def test_reserved_hyperparameter_name_refused_by_the_code_generators():
 def test_every_registered_method_passes_the_name_check():
     for method in dynopt.METHODS.values():
         check_program_names(method.program())
+
+
+@pytest.mark.parametrize("spectrum", [("0.1", 10.0), "ab", (0.1,), None])
+def test_optimal_damping_spectrum_takes_only_numbers(spectrum):
+    from dynopt.analysis import optimal_damping
+    from dynopt.systems import DampedOscillator
+    with pytest.raises(TypeError, match="spectrum"):
+        optimal_damping(DampedOscillator(), spectrum)

@@ -295,7 +295,9 @@ def linearize_system(system, eigenvalue=None, frozen=None, symbolic: bool = Fals
         :math:`\lambda > 0`; ``None`` keeps the symbol :data:`lam`.
     frozen : dict, optional
         Values of scalar state held fixed (``{'zeta': 0.5}`` for Nosé–Hoover,
-        ``{'t': 10}`` for Nesterov's ODE); missing ones stay symbols.
+        ``{'t': 10}`` for Nesterov's ODE); missing ones stay symbols. Values are
+        real numbers or SymPy expressions; anything else (a string included,
+        which is never parsed) is a TypeError naming the entry.
     symbolic : bool
         Keep an instance's parameters symbolic.
     keep : sequence of str
@@ -488,10 +490,13 @@ def optimal_damping(system, spectrum, parameter=None, frozen=None,
     -------
     OptimalDamping
     """
+    if isinstance(spectrum, (str, bytes)) or np.ndim(spectrum) != 1 or len(spectrum) != 2:
+        raise TypeError(f"spectrum must be a pair (mu, L) of numbers, got {spectrum!r}")
     try:
-        mu, L = (float(q) for q in spectrum)
-    except (TypeError, ValueError):
-        raise TypeError(f"spectrum must be a pair (mu, L) of numbers, got {spectrum!r}") from None
+        mu, L = (float(as_sympy_number(q, f"spectrum[{i}]")) for i, q in enumerate(spectrum))
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"spectrum must be a pair (mu, L) of numbers, got {spectrum!r} "
+                        f"({exc})") from None
     if not (0 < mu <= L < math.inf):
         raise ValueError(f"spectrum must satisfy 0 < mu <= L < inf, got {spectrum!r}")
     sym = _damping_parameter(system, frozen, parameter)
