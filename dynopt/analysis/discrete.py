@@ -251,7 +251,11 @@ class LinearStep:
 
     def at(self, eigenvalue=None, **values) -> sp.Matrix:
         """:math:`M` with the run's hyperparameter values (overridden by name) and, if
-        given, the eigenvalue substituted."""
+        given, the eigenvalue substituted.
+
+        A value given by name is one real number or a SymPy expression; anything
+        else (a string included, which is never parsed) is a TypeError naming it.
+        """
         unknown = set(values) - {sym.name for sym in self.params}
         if unknown:
             raise TypeError(f"unknown hyperparameter(s) {sorted(unknown)} for {self.name!r}")
