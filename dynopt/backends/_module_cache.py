@@ -65,13 +65,9 @@ _POSIX = os.name == "posix" and hasattr(os, "getuid")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
-def _uid() -> int:
-    """This process's user id (the owner every folder and file must have)."""
-    return os.getuid()
-
-
 def _uid():
-    """This process's user id (``None`` where there is none, on Windows)."""
+    """This process's user id, the owner every folder and file must have (``None``
+    where there is none, on Windows)."""
     return os.getuid() if _POSIX else None
 
 
