@@ -10,9 +10,10 @@ import inspect
 import numpy as np
 
 from .backends import get_backend
-from .methods import Method, check_value, get_method, system_method
+from .methods import check_value, get_method
 from .loop import run
 from .objective import Objective
+from .stepper import get_stepper, resolve_program
 from .systems.base import System
 
 __all__ = ["minimize", "LOOP_OPTIONS", "STATUS_MESSAGES", "build_program"]
@@ -40,30 +41,30 @@ def build_program(method, integrator=None, options=None):
     """Resolve ``method`` (a name, a :class:`Method` or a system object) to a program.
 
     Returns ``(program, params, name)`` where ``params`` are the hyperparameter
-    values (defaults updated by ``options``, validated).
+    values (defaults updated by ``options``, validated). The program is built once
+    per process for each method, integrator and structural flags
+    (:func:`dynopt.stepper.resolve_program`).
     """
     options = dict(options or {})
     if isinstance(method, System):
-        program = system_method(method, "symplectic_euler" if integrator is None else integrator)
-        spec = Method(method.name, None, integrator="symplectic_euler")
         flags = {}
-        name = method.name
+        spec_flags, bounds = {}, {}
     else:
         spec = get_method(method)
         flags = {k: options.pop(k) for k in list(options) if k in spec.flags}
-        program = spec.program(integrator, **flags)
-        name = spec.name
+        spec_flags, bounds = spec.flags, spec.bounds
+    program, spec, name = resolve_program(method, integrator, flags)
     defaults = program.param_defaults()
     unknown = set(options) - set(defaults)
     if unknown:
-        valid = sorted(set(defaults) | set(spec.flags) | set(LOOP_OPTIONS) | {"record_stride"})
+        valid = sorted(set(defaults) | set(spec_flags) | set(LOOP_OPTIONS) | {"record_stride"})
         raise TypeError(f"unknown option(s) {sorted(unknown)} for method {name!r}; valid: {valid}")
     params = {**defaults, **options}
     for sym in program.params:
         value = params[sym.name]
         if value is None:
             raise TypeError(f"method {name!r} needs the hyperparameter {sym.name!r}")
-        check_value(f"method {name!r}", sym, value, spec.bounds.get(sym.name))
+        check_value(f"method {name!r}", sym, value, bounds.get(sym.name))
     return program, params, name
 
 
@@ -184,12 +185,20 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         from .compiled import run_compiled
         return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
                             callback, batched, integrator)
-    kernels = be.compile(program)
+    stepper = get_stepper(method, integrator, be, dtype, flags=_flags(method, options))
     objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"], dtype=dtype,
                           vectorized=loop["vectorized"])
     callback = _wrap_callback(callback)
-    return run(objective, X0.astype(dtype), program, params, name, be, kernels, loop,
-               callback, stride, integrator, batched)
+    return run(objective, X0.astype(dtype), stepper, params, loop, callback, stride, batched,
+               integrator)
+
+
+def _flags(method, options):
+    """The structural options (ablation flags) among ``options``."""
+    if isinstance(method, System):
+        return {}
+    spec = get_method(method)
+    return {k: options[k] for k in options if k in spec.flags}
 
 
 def _check_loop_options(loop):

@@ -1,16 +1,26 @@
 """The loop of :func:`dynopt.minimize`, for one run or a batch of independent runs.
 
-Per step: the compiled ``before`` kernel, one evaluation of the objective and
-its gradient at the new ``x`` of every active member, the ``after`` kernel,
-then the stopping tests, the record and the callback. Members of a batch stop
-on their own; once stopped, their state is frozen.
+Per step: :meth:`Stepper.before <dynopt.stepper.Stepper.before>`, one
+evaluation of the objective and its gradient at the new ``x`` of every active
+member, :meth:`Stepper.after <dynopt.stepper.Stepper.after>`, then the stopping
+tests, the record and the callback. Members of a batch stop on their own; once
+stopped, their state is frozen.
+
+The tests cost what they must and no more: the gradient norm is one reduction
+(its value is NaN or Inf exactly when the gradient holds one, so it is also the
+finiteness test), the iterate is tested with one dot product (a finer test runs
+only when that is not finite), and the best point is kept by reference when the
+backend's kernels write new arrays (NumPy), or copied only on the steps that
+improve it (in-place kernels).
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-__all__ = ["run", "STATUS_MESSAGES"]
+__all__ = ["run", "STATUS_MESSAGES", "gradient_norms"]
 
 #: status code -> meaning
 STATUS_MESSAGES = {
@@ -20,39 +30,75 @@ STATUS_MESSAGES = {
     3: "NaN or Inf met",
     4: "Diverged",
     5: "Stopped by the callback (StopIteration)",
+    6: "Unbounded below: the objective fell without bound",
 }
+
+#: statuses whose result is the best point seen rather than the last one
+FAILED = (3, 4)
 
 
 def gradient_norms(G, norm):
     """Norm of each row of ``G``: ``inf``, ``1``, ``2`` or a callable on one gradient."""
     if callable(norm):
-        return np.array([float(norm(row)) for row in G])
+        return np.array([_user_norm(norm, row) for row in G])
+    if norm == np.inf:
+        return np.max(np.abs(G), axis=1)
     return np.linalg.norm(G, ord=norm, axis=1)
+
+
+def _user_norm(norm, g):
+    value = norm(g)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"options['norm'] must return a number, got {value!r}") from None
+
+
+def _norm_one(norm):
+    """A fast norm of one gradient vector."""
+    if callable(norm):
+        return lambda g: _user_norm(norm, g)
+    if norm == np.inf:
+        return lambda g: float(np.max(np.abs(g)))
+    if norm == 1:
+        return lambda g: float(np.sum(np.abs(g)))
+    return lambda g: math.sqrt(float(np.dot(g, g)))
+
+
+def _finite_vector(a) -> bool:
+    """Whether every entry of the 1-D array ``a`` is finite (one dot product first)."""
+    d = a.dot(a)
+    if math.isfinite(d):
+        return True
+    return bool(np.isfinite(a).all())
 
 
 class Recorder:
     """Keeps every ``stride``-th step: iterate, objective, gradient norm, energies, scalars."""
 
-    def __init__(self, stride, kernels, program, batch):
+    def __init__(self, stride, stepper, batch):
         self.stride = stride
-        self.kernels = kernels
-        self.scalars = [s.name for s in program.state_scalars]
+        self.stepper = stepper
+        self.scalars = stepper.scalars
         self.batch = batch
         self.rows: dict = {}
         self.last = None
 
-    def add(self, step, S, P, F, gnorm, to_numpy, force=False):
+    def add(self, step, state, F, gnorm, force=False):
         if not self.stride or self.last == step or (step % self.stride and not force):
             return
         self.last = step
+        to_numpy = self.stepper.to_numpy
+        F = np.asarray(F, dtype=np.float64).reshape(-1)
+        gnorm = np.asarray(gnorm, dtype=np.float64).reshape(-1)
         energies = {k: np.asarray(to_numpy(v), dtype=np.float64).reshape(-1).copy()
-                    for k, v in self.kernels.energies(S, P).items()}
-        row = {"step": step, "x": np.array(to_numpy(S["x"])), "fun": F.copy(),
+                    for k, v in self.stepper.energies(state).items()}
+        row = {"step": step, "x": np.array(to_numpy(state.x)), "fun": F.copy(),
                "grad_norm": gnorm.copy(), "potential": F.copy(), **energies}
         row.setdefault("kinetic", np.zeros_like(F))
         row["total"] = F + sum(energies.values()) if energies else F.copy()
         for name in self.scalars:
-            row[name] = np.asarray(to_numpy(S[name]), dtype=np.float64).reshape(-1).copy()
+            row[name] = np.asarray(to_numpy(state[name]), dtype=np.float64).reshape(-1).copy()
         for key, val in row.items():
             self.rows.setdefault(key, []).append(val)
 
@@ -66,6 +112,173 @@ class Recorder:
         return out
 
 
+class Outcome:
+    """Per-member bookkeeping of a run: status, counts, the best point, messages."""
+
+    def __init__(self, B, n, dtype, F, G, X0, nfev, njev):
+        self.status = np.full(B, -1)
+        self.detail = [""] * B
+        self.nit = np.zeros(B, dtype=np.int64)
+        self.nfev, self.njev = nfev, njev
+        self.F, self.G = F, G
+        self.best_f = F.copy()
+        self.best_x = np.array(X0, dtype=dtype)
+        self.best_g = np.array(G, dtype=dtype)
+
+    def stop(self, i, status, detail=""):
+        self.status[i] = status
+        self.detail[i] = detail
+
+
+def _thresholds(F, divergence):
+    if divergence is None:
+        return None, None
+    scale = divergence * np.maximum(1.0, np.abs(F))
+    return F + scale, F - scale
+
+
+def run(objective, X0, stepper, params, loop, callback, stride, batched, integrator=None):
+    """Run ``stepper`` from ``X0`` (shape ``(batch, n)``) and return the result.
+
+    A run whose objective raises keeps its best point: the exception propagates
+    with attributes ``best_x``, ``best_fun`` and ``nit`` (and a note saying so).
+    """
+    B, n = X0.shape
+    F, G, nfev, njev = objective.rows(X0)
+    state = stepper.init(X0, F, G, params, seed=loop["seed"])
+    out = Outcome(B, n, stepper.dtype, F, G, X0, nfev, njev)
+    rec = Recorder(stride, stepper, B)
+    try:
+        if B == 1 and not objective.vectorized:
+            _loop_one(objective, stepper, state, out, loop, callback, rec, batched)
+        else:
+            _loop_batch(objective, stepper, state, out, loop, callback, rec, batched)
+    except BaseException as exc:
+        _attach_best(exc, out, batched)
+        raise
+    return _result(stepper, state, out, params, integrator, rec, stride, batched)
+
+
+def _attach_best(exc, out, batched):
+    best_x = out.best_x if batched else out.best_x[0]
+    best_f = out.best_f if batched else float(out.best_f[0])
+    try:
+        exc.best_x, exc.best_fun = np.array(best_x), best_f
+        exc.nit = out.nit if batched else int(out.nit[0])
+        if hasattr(exc, "add_note"):
+            exc.add_note("dynopt: the best point seen before this error is on the exception "
+                         "as .best_x (f = .best_fun)")
+    except (AttributeError, TypeError):  # an exception type that takes no attributes
+        pass
+
+
+def _initial_status(out, loop, gnorm):
+    finite0 = np.isfinite(out.F) & np.isfinite(gnorm)
+    for i in np.flatnonzero(~finite0):
+        out.stop(i, 3, "in the objective or gradient at x0")
+    if loop["gtol"] > 0:
+        out.status[finite0 & (gnorm <= loop["gtol"])] = 0
+
+
+# ------------------------------------------------------------------ one run
+def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
+    """The loop for a single member, with Python scalars for the per-step tests."""
+    norm = _norm_one(loop["norm"])
+    gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
+    to_numpy, fresh = stepper.to_numpy, stepper.fresh_x
+    on_numpy = stepper.backend.name in ("numpy", "numba")
+    g = out.G[0]
+    f = float(out.F[0])
+    gnorm = norm(g)
+    _initial_status(out, loop, np.array([gnorm]))
+    upper, lower = _thresholds(out.F, loop["divergence"])
+    upper = None if upper is None else float(upper[0])
+    lower = None if lower is None else float(lower[0])
+    best_f = f
+    best_x, best_g = out.best_x[0], out.best_g[0]
+    best_ref = False  # True: best_x / best_g are references to arrays no kernel writes
+    rec.add(0, state, f, gnorm, force=True)
+    status = int(out.status[0])
+    step = 0
+    nfev0, njev0 = objective.nfev, objective.njev
+    base_fev, base_jev = int(out.nfev[0]), int(out.njev[0])
+    call = objective.__call__
+    dtype = stepper.dtype
+    while status < 0:
+        if maxfev is not None and base_fev + objective.nfev - nfev0 >= maxfev:
+            status = 2
+            break
+        if step >= maxiter:
+            status = 1
+            break
+        X = stepper.before(state, step)
+        Xh = X if on_numpy else np.asarray(to_numpy(X))
+        xrow = Xh[0]
+        step += 1
+        if not _finite_vector(xrow):
+            nan_g = np.full((1, xrow.size), np.nan, dtype=dtype)
+            stepper.after(state, np.array([np.nan]), nan_g)
+            status = 3
+            out.detail[0] = f"in the iterate at step {step}"
+            break
+        fv, gv = call(xrow)
+        G = gv.reshape(1, -1)
+        stepper.after(state, fv, G)
+        gnorm = norm(gv)
+        f, g = fv, gv
+        out.nit[0] = step
+        if not (math.isfinite(fv) and math.isfinite(gnorm)):
+            status = 3
+            out.detail[0] = f"in the objective or gradient at step {step}"
+            break
+        if fv < best_f:
+            best_f = fv
+            if fresh:
+                best_x, best_g, best_ref = xrow, gv, True
+            else:
+                if best_ref:
+                    best_x, best_g = out.best_x[0], out.best_g[0]
+                    best_ref = False
+                best_x[...] = xrow
+                best_g[...] = gv
+        if upper is not None and fv > upper:
+            status = 4
+            out.detail[0] = (f"f = {fv:.6g} exceeded f0 + divergence*max(1, |f0|) = "
+                             f"{upper:.6g} at step {step}")
+            break
+        if lower is not None and fv < lower:
+            status = 6
+            out.detail[0] = (f"(f = {fv:.6g} < f0 - divergence*max(1, |f0|) = "
+                             f"{lower:.6g} at step {step})")
+            break
+        if rec.stride:
+            rec.add(step, state, f, gnorm)
+        if callback is not None:
+            inter = OptimizeResult(x=np.array(to_numpy(state.x))[0], fun=float(f),
+                                   jac=np.array(g), nit=step)
+            if batched:
+                inter = OptimizeResult(x=inter.x[None, :], fun=np.array([f]),
+                                       jac=inter.jac[None, :], nit=step)
+            try:
+                callback(inter)
+            except StopIteration:
+                status = 5
+                out.detail[0] = f"at step {step}"
+                break
+        if gtol > 0 and gnorm <= gtol:
+            status = 0
+    out.status[0] = status
+    out.nfev[0] = base_fev + objective.nfev - nfev0
+    out.njev[0] = base_jev + objective.njev - njev0
+    out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
+    out.best_f[0] = best_f
+    out.best_x = np.array(best_x, dtype=dtype).reshape(1, -1)
+    out.best_g = np.array(best_g, dtype=dtype).reshape(1, -1)
+    out.gnorm = np.array([gnorm])
+    rec.add(step, state, out.F, out.gnorm, force=True)
+
+
+# ------------------------------------------------------------------ batches
 def _take(S, rows, vectors):
     return {k: (v[rows] if k in vectors else v) for k, v in S.items()}
 
@@ -77,41 +290,25 @@ def _put(S, sub, rows, vectors):
 
 
 def _params_for(P, rows):
-    return {k: (v[rows] if isinstance(v, np.ndarray) and v.ndim == 2 else v) for k, v in P.items()}
+    return {k: (v[rows] if getattr(v, "ndim", 0) == 2 else v) for k, v in P.items()}
 
 
-def run(objective, X0, program, params, name, be, kernels, loop, callback, stride, integrator,
-        batched):
-    xp = be.xp
-    to_numpy = be.to_numpy
-    B, n = X0.shape
-    dtype = X0.dtype
-    F, G, nfev, njev = objective.rows(X0)
-    S = {"x": xp.asarray(X0.copy()), "g": xp.asarray(G), "f": xp.asarray(F.reshape(B, 1).astype(dtype)),
-         "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n),
-         "rng": np.random.default_rng(loop["seed"])}
-    P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
-    kernels.init(S, P)
-    arrays = {k for k, v in S.items() if k not in ("N", "rng")}
-    norm = loop["norm"]
-    gtol = loop["gtol"]
-    best_f, best_x, best_g = F.copy(), X0.copy(), G.copy()
-    gnorm = gradient_norms(G, norm)
-    status = np.full(B, -1)
-    detail = [""] * B
-    nit = np.zeros(B, dtype=np.int64)
-    finite0 = np.isfinite(F) & np.all(np.isfinite(G), axis=1)
-    status[~finite0] = 3
-    for i in np.flatnonzero(~finite0):
-        detail[i] = "in the objective or gradient at x0"
-    if gtol > 0:
-        status[finite0 & (gnorm <= gtol)] = 0
-    threshold = None
-    if loop["divergence"] is not None:
-        threshold = F + loop["divergence"] * np.maximum(1.0, np.abs(F))
-    rec = Recorder(stride, kernels, program, B)
-    rec.add(0, S, P, F, gnorm, to_numpy, force=True)
+def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
+    """The loop for a batch: members stop on their own, stopped ones are frozen."""
+    from .stepper import State
+    B = state.batch
+    dtype = stepper.dtype
+    to_numpy = stepper.to_numpy
+    norm, gtol = loop["norm"], loop["gtol"]
     maxiter, maxfev = loop["maxiter"], loop["maxfev"]
+    F, G = out.F, out.G
+    gnorm = gradient_norms(G, norm)
+    _initial_status(out, loop, gnorm)
+    upper, lower = _thresholds(F, loop["divergence"])
+    S = state.arrays
+    arrays = {k for k in S if k not in ("N", "rng")}
+    status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
+    rec.add(0, state, F, gnorm, force=True)
     step = 0
     while True:
         active = status < 0
@@ -126,59 +323,50 @@ def run(objective, X0, program, params, name, be, kernels, loop, callback, strid
             break
         whole = bool(active.all())
         rows = slice(None) if whole else np.flatnonzero(active)
-        Sv = S if whole else _take(S, rows, arrays)
-        Pv = P if whole else _params_for(P, rows)
-        Sv["k"][...] = step
-        kernels.before(Sv, Pv)
-        X = np.asarray(to_numpy(Sv["x"]))
+        idx = np.arange(B)[rows]
+        sub = state if whole else State(_take(S, rows, arrays), _params_for(state.params, rows))
+        X = np.asarray(to_numpy(stepper.before(sub, step)))
+        step += 1
         ok = np.isfinite(X).all(axis=1)
-        all_ok = bool(ok.all())
-        if all_ok:
+        if ok.all():
             Fv, Gv, nf, nj = objective.rows(X)
             nfev[rows] += nf
             njev[rows] += nj
         else:
-            idx = np.arange(B)[rows]
             for j in np.flatnonzero(~ok):
-                status[idx[j]], detail[idx[j]] = 3, f"in the iterate at step {step + 1}"
+                out.stop(idx[j], 3, f"in the iterate at step {step}")
             Fv = np.full(X.shape[0], np.nan)
             Gv = np.full(X.shape, np.nan, dtype=dtype)
             if ok.any():
                 Fv[ok], Gv[ok], nf, nj = objective.rows(X[ok])
                 nfev[idx[ok]] += nf
                 njev[idx[ok]] += nj
-        Sv["g"] = xp.asarray(Gv)
-        Sv["f"] = xp.asarray(Fv.reshape(-1, 1).astype(dtype))
-        kernels.after(Sv, Pv)
+        stepper.after(sub, Fv, Gv)
         if not whole:
-            _put(S, Sv, rows, arrays)
-        step += 1
-        finite = np.isfinite(Fv) & np.isfinite(Gv).all(axis=1)
-        all_finite = bool(finite.all())
-        if all_ok:
-            nit[rows] = step
-            F[rows], G[rows] = Fv, Gv
+            _put(S, sub.arrays, rows, arrays)
+        nit[idx[ok]] = step
+        F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
+        gv = gradient_norms(Gv, norm) if not callable(norm) else np.full(len(Fv), np.nan)
+        if callable(norm):
+            gv[ok] = gradient_norms(Gv[ok], norm)
+            finite = ok & np.isfinite(Fv) & np.isfinite(Gv).all(axis=1)
         else:
-            nit[idx[ok]] = step
-            F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
-        better = finite & (Fv < best_f[rows])
+            finite = np.isfinite(Fv) & np.isfinite(gv)
+        gnorm[idx[ok]] = gv[ok]
+        better = finite & (Fv < out.best_f[rows])
         if better.any():
-            idx = np.arange(B)[rows][better]
-            best_f[idx], best_x[idx], best_g[idx] = Fv[better], X[better], Gv[better]
-        if not all_finite:
-            idx = np.arange(B)[rows]
-            for j in np.flatnonzero(ok & ~finite):
-                status[idx[j]], detail[idx[j]] = 3, f"in the objective or gradient at step {step}"
-        if threshold is not None:
-            over = finite & (Fv > threshold[rows])
-            if over.any():
-                idx = np.arange(B)[rows]
-                for j in np.flatnonzero(over):
-                    status[idx[j]] = 4
-                    detail[idx[j]] = (f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                      f"{threshold[idx[j]]:.6g} at step {step}")
-        gnorm[rows] = gradient_norms(G[rows], norm)
-        rec.add(step, S, P, F, gnorm, to_numpy)
+            bi = idx[better]
+            out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
+        for j in np.flatnonzero(ok & ~finite):
+            out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
+        if upper is not None:
+            for j in np.flatnonzero(finite & (Fv > upper[rows])):
+                out.stop(idx[j], 4, f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
+                                    f"{upper[idx[j]]:.6g} at step {step}")
+            for j in np.flatnonzero(finite & (Fv < lower[rows])):
+                out.stop(idx[j], 6, f"(f = {Fv[j]:.6g} < f0 - divergence*max(1, |f0|) = "
+                                    f"{lower[idx[j]]:.6g} at step {step})")
+        rec.add(step, state, F, gnorm)
         if callback is not None:
             X_all = np.array(to_numpy(S["x"]))
             inter = OptimizeResult(x=X_all if batched else X_all[0],
@@ -188,53 +376,42 @@ def run(objective, X0, program, params, name, be, kernels, loop, callback, strid
                 callback(inter)
             except StopIteration:
                 live = status < 0
-                status[live] = 5
                 for i in np.flatnonzero(live):
-                    detail[i] = f"at step {step}"
+                    out.stop(i, 5, f"at step {step}")
                 break
         if gtol > 0:
             status[(status < 0) & (gnorm <= gtol)] = 0
-    rec.add(step, S, P, F, gnorm, to_numpy, force=True)
-    return _result(S, F, G, best_f, best_x, best_g, status, detail, nit, nfev, njev, params,
-                   name, be, integrator, program, rec, stride, batched)
+    out.gnorm = gnorm
+    rec.add(step, state, F, gnorm, force=True)
 
 
-def _result(S, F, G, best_f, best_x, best_g, status, detail, nit, nfev, njev, params, name, be,
-            integrator, program, rec, stride, batched):
-    X = np.array(be.to_numpy(S["x"]))
-    failed = np.isin(status, (3, 4))
-    X[failed], F[failed], G[failed] = best_x[failed], best_f[failed], best_g[failed]
+# ------------------------------------------------------------------ result
+def _result(stepper, state, out, params, integrator, rec, stride, batched):
+    X = np.array(stepper.to_numpy(state.x))
+    F, G = out.F, np.array(out.G)
+    failed = np.isin(out.status, FAILED)
+    X[failed], F[failed], G[failed] = out.best_x[failed], out.best_f[failed], out.best_g[failed]
     messages = []
-    for i, st in enumerate(status):
-        msg = STATUS_MESSAGES[int(st)] + (f" {detail[i]}" if detail[i] else "")
-        if st in (3, 4):
-            msg += f"; returning the best point seen (f = {best_f[i]:.6g})."
-        elif st == 5:
+    for i, st in enumerate(out.status):
+        msg = STATUS_MESSAGES[int(st)] + (f" {out.detail[i]}" if out.detail[i] else "")
+        if st in FAILED:
+            msg += f"; returning the best point seen (f = {out.best_f[i]:.6g})."
+        elif st in (5, 6):
             msg += "."
         messages.append(msg)
-    # per-coordinate values: the state vectors, and temporaries carried across the gradient
-    # evaluation (e.g. FANoS's mass m under velocity Verlet)
-    vectors = {s.name for s in program.elementwise_symbols()}
-    state = {}
-    for key, val in S.items():
-        if key in ("N", "rng"):
-            continue
-        arr = np.array(be.to_numpy(val))
-        if key not in vectors:
-            arr = arr[:, 0]
-        state[key] = arr if batched else (arr[0] if key in vectors else arr[0].item())
+
     def pick(a, scalar=None):
         return a if batched else (scalar(a[0]) if scalar else a[0])
 
     res = OptimizeResult(
-        x=pick(X), fun=pick(F, float), jac=pick(G), nit=pick(nit, int), nfev=pick(nfev, int),
-        njev=pick(njev, int), status=pick(status, int), success=pick(status == 0, bool),
-        message=messages if batched else messages[0], best_x=pick(best_x),
-        best_fun=pick(best_f, float), method=name,
-        integrator=getattr(integrator, "name", integrator), backend=be.name,
+        x=pick(X), fun=pick(F, float), jac=pick(G), nit=pick(out.nit, int),
+        nfev=pick(out.nfev, int), njev=pick(out.njev, int), status=pick(out.status, int),
+        success=pick(out.status == 0, bool), message=messages if batched else messages[0],
+        best_x=pick(out.best_x), best_fun=pick(out.best_f, float), method=stepper.name,
+        integrator=getattr(integrator, "name", integrator), backend=stepper.backend.name,
         hyperparameters={k: (np.asarray(v).reshape(-1) if isinstance(v, np.ndarray) else v)
                          for k, v in params.items()},
-        state=state)
+        state=stepper.export(state, batched))
     if stride:
         res.trajectory = rec.result(batched)
     return res

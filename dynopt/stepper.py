@@ -1,0 +1,235 @@
+"""The step protocol: one object per (method, integrator, backend, dtype).
+
+A :class:`Stepper` owns a step program and the kernels a backend compiled
+from it. Every front end drives the same three calls:
+
+.. code-block:: python
+
+    stepper = get_stepper("fanos", backend="numba")
+    state = stepper.init(X0, F0, G0, params, seed=0)   # a State
+    for k in range(steps):
+        X = stepper.before(state)                        # stages before the gradient
+        F, G = objective(X)                              # the step's one evaluation
+        stepper.after(state, F, G)                       # stages after it
+
+:meth:`Stepper.step` does the three in one call for a given objective.
+:func:`get_stepper` builds a stepper once per process and key: the SymPy
+derivation and the code generation run on the first call only.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["State", "Stepper", "get_stepper", "resolve_program", "clear_caches"]
+
+
+class State:
+    """The optimiser's state between steps.
+
+    Attributes
+    ----------
+    arrays : dict
+        Name -> array, the mapping the generated kernels read and write:
+        per-coordinate entries of shape ``(batch, n)``, scalar entries of shape
+        ``(batch, 1)``, and the constants ``N`` (number of coordinates) and
+        ``rng`` (the run's :class:`numpy.random.Generator`).
+    params : dict
+        Hyperparameter name -> number or ``(batch, 1)`` array on the backend.
+    """
+
+    __slots__ = ("arrays", "params")
+
+    def __init__(self, arrays: dict, params: dict):
+        self.arrays = arrays
+        self.params = params
+
+    @property
+    def x(self):
+        """The position, shape ``(batch, n)``."""
+        return self.arrays["x"]
+
+    @property
+    def g(self):
+        """The gradient at :attr:`x`."""
+        return self.arrays["g"]
+
+    @property
+    def batch(self) -> int:
+        return self.arrays["x"].shape[0]
+
+    def __getitem__(self, name):
+        return self.arrays[name]
+
+    def __contains__(self, name):
+        return name in self.arrays
+
+
+class Stepper:
+    """A step program compiled for one backend and dtype.
+
+    Parameters
+    ----------
+    program : StepProgram
+    backend : Backend
+    dtype : numpy dtype
+        float64 or float32: the dtype of every state array.
+    name : str
+        The method's name, for results and messages.
+
+    Notes
+    -----
+    ``vectors`` names the per-coordinate entries of the state (the program's
+    state vectors and the temporaries carried over the gradient evaluation),
+    ``scalars`` the rest (without ``N`` and ``rng``). ``fresh_x`` says whether
+    :meth:`before` leaves the previous position array untouched (the NumPy
+    kernels assign new arrays), so that a caller may keep a reference to an
+    earlier position instead of a copy.
+    """
+
+    def __init__(self, program, backend, dtype=np.float64, name=None):
+        from .program import Custom, x as x_symbol
+        self.program = program
+        self.backend = backend
+        self.dtype = np.dtype(dtype)
+        self.name = name or program.name
+        self.kernels = backend.compile(program)
+        self.xp = backend.xp
+        self.to_numpy = backend.to_numpy
+        self.vectors = tuple(sorted(s.name for s in program.elementwise_symbols()))
+        self.scalars = tuple(s.name for s in program.state_scalars)
+        self.param_names = tuple(s.name for s in program.params)
+        self.energy_names = tuple(program.energies)
+        writes_x = any(isinstance(st, Custom) and x_symbol in st.writes for st in program.stages)
+        self.fresh_x = backend.name == "numpy" and not writes_x
+        self._before = self.kernels.before
+        self._after = self.kernels.after
+
+    # ------------------------------------------------------------ protocol
+    def init(self, X0, F0, G0, params: dict, seed=None) -> State:
+        """The state at ``X0`` (shape ``(batch, n)``) with objective ``F0`` and gradient ``G0``."""
+        xp, dtype = self.xp, self.dtype
+        B, n = X0.shape
+        arrays = {"x": xp.asarray(np.array(X0, dtype=dtype)),
+                  "g": xp.asarray(np.asarray(G0, dtype=dtype).reshape(B, n)),
+                  "f": xp.asarray(np.asarray(F0, dtype=dtype).reshape(B, 1)),
+                  "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n),
+                  "rng": np.random.default_rng(seed)}
+        P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+        self.kernels.init(arrays, P)
+        return State(arrays, P)
+
+    def before(self, state: State, step=None):
+        """Run the stages before the gradient; returns the new position (backend array)."""
+        S = state.arrays
+        if step is not None:
+            S["k"][...] = step
+        self._before(S, state.params)
+        return S["x"]
+
+    def after(self, state: State, F, G) -> None:
+        """Set the objective ``F`` (batch,) and gradient ``G`` (batch, n) at the new
+        position and run the stages after the gradient."""
+        S = state.arrays
+        S["g"] = G if G.dtype == self.dtype else G.astype(self.dtype)
+        S["f"] = np.asarray(F, dtype=self.dtype).reshape(-1, 1)
+        self._after(S, state.params)
+
+    def step(self, state: State, evaluate, step=None):
+        """One whole step: ``before``, ``F, G = evaluate(X)``, ``after``; returns ``(F, G)``."""
+        X = self.before(state, step)
+        F, G = evaluate(X)
+        self.after(state, F, G)
+        return F, G
+
+    def energies(self, state: State) -> dict:
+        """The program's diagnostics (kinetic, thermostat ... energies), name -> (batch, 1)."""
+        return self.kernels.energies(state.arrays, state.params)
+
+    def export(self, state: State, batched: bool = True) -> dict:
+        """The state as plain NumPy values: per-coordinate arrays, scalars as floats
+        (one per member when ``batched``)."""
+        out = {}
+        for key, val in state.arrays.items():
+            if key in ("N", "rng"):
+                continue
+            arr = np.array(self.to_numpy(val))
+            if key not in self.vectors:
+                arr = arr[:, 0]
+            out[key] = arr if batched else (arr[0] if key in self.vectors else arr[0].item())
+        return out
+
+    def __repr__(self):
+        return (f"Stepper({self.name!r}, backend={self.backend.name!r}, "
+                f"dtype={self.dtype.name})")
+
+
+# ---------------------------------------------------------------- caches
+_PROGRAMS: dict = {}
+_STEPPERS: dict = {}
+
+
+def _identity(obj):
+    """A hashable key for a method, system or integrator given by name or object."""
+    if obj is None or isinstance(obj, str):
+        return obj
+    return ("id", id(obj))
+
+
+def resolve_program(method, integrator=None, flags=None):
+    """``(program, spec, name)`` for a method name, :class:`~dynopt.methods.Method` or
+    :class:`~dynopt.systems.System` under ``integrator``, built once per process."""
+    flags = dict(flags or {})
+    try:
+        key = (_identity(method), _identity(integrator), tuple(sorted(flags.items())))
+        hash(key)
+    except TypeError:
+        key = None
+    if key is not None and key in _PROGRAMS:
+        return _PROGRAMS[key][:3]
+    from .methods import Method, get_method, system_method
+    from .systems.base import System
+    if isinstance(method, System):
+        if flags:
+            raise TypeError(f"system {method.name!r} takes no structural option(s) {sorted(flags)}")
+        program = system_method(method, "symplectic_euler" if integrator is None else integrator)
+        spec = Method(method.name, None, integrator="symplectic_euler")
+        name = method.name
+    else:
+        spec = get_method(method)
+        program = spec.program(integrator, **flags)
+        name = spec.name
+    if key is not None:
+        # the objects keyed by identity are kept alive with the entry
+        _PROGRAMS[key] = (program, spec, name, method, integrator)
+    return program, spec, name
+
+
+def _backend_key(backend):
+    parts = [backend.name]
+    for attr in ("parallel", "parallel_threshold", "cache_dir"):
+        if hasattr(backend, attr):
+            parts.append(str(getattr(backend, attr)))
+    return tuple(parts)
+
+
+def get_stepper(method, integrator=None, backend="numpy", dtype=np.float64, flags=None) -> Stepper:
+    """The :class:`Stepper` for ``method`` under ``integrator`` on ``backend`` in ``dtype``.
+
+    Built on the first call with a key and returned from an in-process cache on
+    every later one (the generated code is also cached on disk by the backend).
+    """
+    from .backends import get_backend
+    be = get_backend(backend)
+    dtype = np.dtype(dtype)
+    program, spec, name = resolve_program(method, integrator, flags)
+    key = (id(program), _backend_key(be), dtype.str)
+    hit = _STEPPERS.get(key)
+    if hit is None:
+        hit = _STEPPERS[key] = (Stepper(program, be, dtype, name), program)
+    return hit[0]
+
+
+def clear_caches() -> None:
+    """Forget every built program and stepper (the on-disk cache is kept)."""
+    _PROGRAMS.clear()
+    _STEPPERS.clear()
