@@ -64,8 +64,17 @@ def build_program(method, integrator=None, options=None):
         value = params[sym.name]
         if value is None:
             raise TypeError(f"method {name!r} needs the hyperparameter {sym.name!r}")
-        check_value(f"method {name!r}", sym, value, bounds.get(sym.name))
+        bound = bounds.get(sym.name)
+        memo = (name, sym, type(value), value, bound) if type(value) in (int, float) else None
+        if memo is None or memo not in _VALIDATED:
+            check_value(f"method {name!r}", sym, value, bound)
+            if memo is not None and len(_VALIDATED) < 4096:
+                _VALIDATED.add(memo)
     return program, params, name
+
+
+#: (method, symbol, type, value, bounds) of plain numbers already validated
+_VALIDATED: set = set()
 
 
 def _check_x0(x0):

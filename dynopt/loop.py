@@ -42,8 +42,29 @@ def gradient_norms(G, norm):
     if callable(norm):
         return np.array([_user_norm(norm, row) for row in G])
     if norm == np.inf:
+        if G.shape[1] <= _NARROW:  # a reduction along a short axis is slow in NumPy
+            out = np.abs(G[:, 0])
+            for j in range(1, G.shape[1]):
+                out = np.maximum(out, np.abs(G[:, j]))
+            return out
         return np.max(np.abs(G), axis=1)
-    return np.linalg.norm(G, ord=norm, axis=1)
+    if norm == 2:
+        return np.sqrt(np.square(G) @ np.ones(G.shape[1], dtype=G.dtype))
+    return np.abs(G) @ np.ones(G.shape[1], dtype=G.dtype)
+
+
+#: rows at most this wide take their extrema column by column
+_NARROW = 16
+
+
+def finite_rows(X):
+    """Whether each row of ``X`` is finite: one matrix-vector product (row sums),
+    then the exact test only where a sum is not finite (NaN, Inf or overflow)."""
+    ok = np.isfinite(X @ np.ones(X.shape[1], dtype=X.dtype))
+    if not ok.all():
+        bad = np.flatnonzero(~ok)
+        ok[bad] = np.isfinite(X[bad]).all(axis=1)
+    return ok
 
 
 def _user_norm(norm, g):
@@ -59,10 +80,33 @@ def _norm_one(norm):
     if callable(norm):
         return lambda g: _user_norm(norm, g)
     if norm == np.inf:
-        return lambda g: float(np.max(np.abs(g)))
+        return lambda g: float(abs(g).max())
     if norm == 1:
-        return lambda g: float(np.sum(np.abs(g)))
+        return lambda g: float(abs(g).sum())
     return lambda g: math.sqrt(float(np.dot(g, g)))
+
+
+def _evaluator(objective):
+    """``x -> (f, g)`` for one member: the objective's own call, with a shortcut for
+    the common case (``fun`` returns a float, ``jac`` an array of the run's dtype
+    and shape) that skips the conversions; anything else goes through the
+    objective's checks."""
+    if objective.vectorized or not callable(objective.jac) or objective.jac is True:
+        return objective.__call__
+    fun, jac, args, n, dtype = (objective.fun, objective.jac, objective.args, objective.n,
+                                objective.dtype)
+    floats = (float, np.float64)
+
+    def call(x):
+        out = fun(x, *args)
+        objective.nfev += 1
+        f = out if type(out) in floats else objective._scalar(out)
+        g = jac(x, *args)
+        objective.njev += 1
+        if type(g) is not np.ndarray or g.dtype != dtype or g.shape != (n,):
+            g = objective._check_grad(g)
+        return float(f), g
+    return call
 
 
 def _finite_vector(a) -> bool:
@@ -185,7 +229,7 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     """The loop for a single member, with Python scalars for the per-step tests."""
     norm = _norm_one(loop["norm"])
     gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
-    to_numpy, fresh = stepper.to_numpy, stepper.fresh_x
+    to_numpy, fresh = stepper.to_numpy, state.fresh_x
     on_numpy = stepper.backend.name in ("numpy", "numba")
     g = out.G[0]
     f = float(out.F[0])
@@ -202,8 +246,16 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     step = 0
     nfev0, njev0 = objective.nfev, objective.njev
     base_fev, base_jev = int(out.nfev[0]), int(out.njev[0])
-    call = objective.__call__
+    call = _evaluator(objective)
     dtype = stepper.dtype
+    inf_norm = not callable(loop["norm"]) and loop["norm"] == np.inf
+    # the hot path binds the state's kernels (NumPy and Numba arrays are host arrays)
+    S, P = state.arrays, state.params
+    host = stepper.backend.name in ("numpy", "numba")
+    k_before = state.kernels.before
+    k_after = state.kernels.after if stepper.has_after else None
+    k_arr, f_arr = S["k"], S["f"]
+    isfinite = math.isfinite
     while status < 0:
         if maxfev is not None and base_fev + objective.nfev - nfev0 >= maxfev:
             status = 2
@@ -211,23 +263,32 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
         if step >= maxiter:
             status = 1
             break
-        X = stepper.before(state, step)
-        Xh = X if on_numpy else np.asarray(to_numpy(X))
-        xrow = Xh[0]
+        if host:
+            k_arr[0, 0] = step
+            k_before(S, P)
+            xrow = S["x"][0]
+        else:
+            xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
         step += 1
-        if not _finite_vector(xrow):
+        d = xrow.dot(xrow)
+        if not isfinite(d) and not np.isfinite(xrow).all():
             nan_g = np.full((1, xrow.size), np.nan, dtype=dtype)
             stepper.after(state, np.array([np.nan]), nan_g)
             status = 3
             out.detail[0] = f"in the iterate at step {step}"
             break
         fv, gv = call(xrow)
-        G = gv.reshape(1, -1)
-        stepper.after(state, fv, G)
-        gnorm = norm(gv)
+        if host:
+            S["g"] = gv.reshape(1, -1)
+            f_arr[0, 0] = fv
+            if k_after is not None:
+                k_after(S, P)
+        else:
+            stepper.after(state, fv, gv.reshape(1, -1))
+        gnorm = float(abs(gv).max()) if inf_norm else norm(gv)
         f, g = fv, gv
         out.nit[0] = step
-        if not (math.isfinite(fv) and math.isfinite(gnorm)):
+        if not (isfinite(fv) and isfinite(gnorm)):
             status = 3
             out.detail[0] = f"in the objective or gradient at step {step}"
             break
@@ -295,7 +356,6 @@ def _params_for(P, rows):
 
 def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     """The loop for a batch: members stop on their own, stopped ones are frozen."""
-    from .stepper import State
     B = state.batch
     dtype = stepper.dtype
     to_numpy = stepper.to_numpy
@@ -309,6 +369,7 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     arrays = {k for k in S if k not in ("N", "rng")}
     status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
     rec.add(0, state, F, gnorm, force=True)
+    all_rows = np.arange(B)
     step = 0
     while True:
         active = status < 0
@@ -323,12 +384,14 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
             break
         whole = bool(active.all())
         rows = slice(None) if whole else np.flatnonzero(active)
-        idx = np.arange(B)[rows]
-        sub = state if whole else State(_take(S, rows, arrays), _params_for(state.params, rows))
+        idx = all_rows if whole else all_rows[rows]
+        sub = state if whole else stepper.substate(state, _take(S, rows, arrays),
+                                                    _params_for(state.params, rows))
         X = np.asarray(to_numpy(stepper.before(sub, step)))
         step += 1
-        ok = np.isfinite(X).all(axis=1)
-        if ok.all():
+        ok = finite_rows(X)
+        all_ok = bool(ok.all())
+        if all_ok:
             Fv, Gv, nf, nj = objective.rows(X)
             nfev[rows] += nf
             njev[rows] += nj
@@ -344,28 +407,43 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
         stepper.after(sub, Fv, Gv)
         if not whole:
             _put(S, sub.arrays, rows, arrays)
-        nit[idx[ok]] = step
-        F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
-        gv = gradient_norms(Gv, norm) if not callable(norm) else np.full(len(Fv), np.nan)
         if callable(norm):
+            gv = np.full(len(Fv), np.nan)
             gv[ok] = gradient_norms(Gv[ok], norm)
-            finite = ok & np.isfinite(Fv) & np.isfinite(Gv).all(axis=1)
+            finite = ok & np.isfinite(Fv) & finite_rows(Gv)
         else:
+            gv = gradient_norms(Gv, norm)
             finite = np.isfinite(Fv) & np.isfinite(gv)
-        gnorm[idx[ok]] = gv[ok]
-        better = finite & (Fv < out.best_f[rows])
-        if better.any():
-            bi = idx[better]
-            out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
-        for j in np.flatnonzero(ok & ~finite):
-            out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
+        if whole and all_ok:
+            nit[:] = step
+            F[:] = Fv
+            G[...] = Gv
+            gnorm[:] = gv
+            better = finite & (Fv < out.best_f)
+            if better.any():
+                np.copyto(out.best_f, Fv, where=better)
+                np.copyto(out.best_x, X, where=better[:, None])
+                np.copyto(out.best_g, Gv, where=better[:, None])
+        else:
+            nit[idx[ok]] = step
+            F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
+            gnorm[idx[ok]] = gv[ok]
+            better = finite & (Fv < out.best_f[rows])
+            if better.any():
+                bi = idx[better]
+                out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
+        if not finite.all():
+            for j in np.flatnonzero(ok & ~finite):
+                out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
         if upper is not None:
-            for j in np.flatnonzero(finite & (Fv > upper[rows])):
-                out.stop(idx[j], 4, f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                    f"{upper[idx[j]]:.6g} at step {step}")
-            for j in np.flatnonzero(finite & (Fv < lower[rows])):
-                out.stop(idx[j], 6, f"(f = {Fv[j]:.6g} < f0 - divergence*max(1, |f0|) = "
-                                    f"{lower[idx[j]]:.6g} at step {step})")
+            up, low = (upper, lower) if whole else (upper[rows], lower[rows])
+            if (finite & ((Fv > up) | (Fv < low))).any():
+                for j in np.flatnonzero(finite & (Fv > up)):
+                    out.stop(idx[j], 4, f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
+                                        f"{upper[idx[j]]:.6g} at step {step}")
+                for j in np.flatnonzero(finite & (Fv < low)):
+                    out.stop(idx[j], 6, f"(f = {Fv[j]:.6g} < f0 - divergence*max(1, |f0|) = "
+                                        f"{lower[idx[j]]:.6g} at step {step})")
         rec.add(step, state, F, gnorm)
         if callback is not None:
             X_all = np.array(to_numpy(S["x"]))

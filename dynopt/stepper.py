@@ -37,11 +37,15 @@ class State:
         Hyperparameter name -> number or ``(batch, 1)`` array on the backend.
     """
 
-    __slots__ = ("arrays", "params")
+    __slots__ = ("arrays", "params", "kernels", "fresh_x")
 
-    def __init__(self, arrays: dict, params: dict):
+    def __init__(self, arrays: dict, params: dict, kernels=None, fresh_x=False):
         self.arrays = arrays
         self.params = params
+        #: the kernels that step this state (``before``, ``after``)
+        self.kernels = kernels
+        #: whether ``before`` leaves the previous position array untouched
+        self.fresh_x = fresh_x
 
     @property
     def x(self):
@@ -80,8 +84,15 @@ class Stepper:
     -----
     ``vectors`` names the per-coordinate entries of the state (the program's
     state vectors and the temporaries carried over the gradient evaluation),
-    ``scalars`` the rest (without ``N`` and ``rng``). ``fresh_x`` says whether
-    :meth:`before` leaves the previous position array untouched (the NumPy
+    ``scalars`` the rest (without ``N`` and ``rng``).
+
+    A run of one member whose program has no Custom stages steps with the
+    single-member kernels (:meth:`NumpyBackend.compile_single
+    <dynopt.backends.numpy_backend.NumpyBackend.compile_single>`: scalars as
+    Python numbers) on the NumPy backend, and on the Numba backend when it has
+    fewer than ``small_threshold`` coordinates (there a Numba call costs more
+    than the few NumPy operations of the step). :attr:`State.fresh_x` says
+    whether ``before`` leaves the previous position array untouched (the NumPy
     kernels assign new arrays), so that a caller may keep a reference to an
     earlier position instead of a copy.
     """
@@ -99,10 +110,26 @@ class Stepper:
         self.scalars = tuple(s.name for s in program.state_scalars)
         self.param_names = tuple(s.name for s in program.params)
         self.energy_names = tuple(program.energies)
-        writes_x = any(isinstance(st, Custom) and x_symbol in st.writes for st in program.stages)
-        self.fresh_x = backend.name == "numpy" and not writes_x
-        self._before = self.kernels.before
-        self._after = self.kernels.after
+        self._writes_x = any(isinstance(st, Custom) and x_symbol in st.writes
+                             for st in program.stages)
+        self.has_after = bool(program.after_gradient)
+        self._single = False  # not built yet
+
+    def single_kernels(self):
+        """The single-member NumPy kernels, or ``None`` (Custom stages)."""
+        if self._single is False:
+            from .backends.numpy_backend import NumpyBackend
+            self._single = NumpyBackend().compile_single(self.program)
+        return self._single
+
+    def kernels_for(self, batch: int, n: int):
+        """``(kernels, fresh_x)`` that step a state of ``batch`` members of ``n`` coordinates."""
+        name = self.backend.name
+        small = name == "numpy" or (name == "numba" and
+                                    n < getattr(self.backend, "small_threshold", 0))
+        if batch == 1 and small and self.single_kernels() is not None:
+            return self.single_kernels(), not self._writes_x
+        return self.kernels, name == "numpy" and not self._writes_x
 
     # ------------------------------------------------------------ protocol
     def init(self, X0, F0, G0, params: dict, seed=None) -> State:
@@ -110,29 +137,40 @@ class Stepper:
         xp, dtype = self.xp, self.dtype
         B, n = X0.shape
         arrays = {"x": xp.asarray(np.array(X0, dtype=dtype)),
-                  "g": xp.asarray(np.asarray(G0, dtype=dtype).reshape(B, n)),
-                  "f": xp.asarray(np.asarray(F0, dtype=dtype).reshape(B, 1)),
+                  "g": xp.asarray(np.array(G0, dtype=dtype).reshape(B, n)),
+                  "f": xp.asarray(np.array(F0, dtype=dtype).reshape(B, 1)),
                   "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n),
                   "rng": np.random.default_rng(seed)}
         P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
         self.kernels.init(arrays, P)
-        return State(arrays, P)
+        kernels, fresh = self.kernels_for(B, n)
+        return State(arrays, P, kernels, fresh)
+
+    def substate(self, state: State, arrays: dict, params: dict) -> State:
+        """A state over some members of ``state`` (their arrays and hyperparameters)."""
+        B, n = arrays["x"].shape
+        kernels, fresh = self.kernels_for(B, n)
+        return State(arrays, params, kernels, fresh)
 
     def before(self, state: State, step=None):
         """Run the stages before the gradient; returns the new position (backend array)."""
         S = state.arrays
         if step is not None:
             S["k"][...] = step
-        self._before(S, state.params)
+        state.kernels.before(S, state.params)
         return S["x"]
 
     def after(self, state: State, F, G) -> None:
-        """Set the objective ``F`` (batch,) and gradient ``G`` (batch, n) at the new
-        position and run the stages after the gradient."""
+        """Set the objective ``F`` (a number, or (batch,)) and gradient ``G`` (batch, n)
+        at the new position and run the stages after the gradient."""
         S = state.arrays
-        S["g"] = G if G.dtype == self.dtype else G.astype(self.dtype)
-        S["f"] = np.asarray(F, dtype=self.dtype).reshape(-1, 1)
-        self._after(S, state.params)
+        S["g"] = self.xp.asarray(G, dtype=self.dtype)
+        if isinstance(F, float):
+            S["f"][0, 0] = F
+        else:
+            S["f"] = np.asarray(F, dtype=self.dtype).reshape(-1, 1)
+        if self.has_after:
+            state.kernels.after(S, state.params)
 
     def step(self, state: State, evaluate, step=None):
         """One whole step: ``before``, ``F, G = evaluate(X)``, ``after``; returns ``(F, G)``."""
@@ -206,7 +244,7 @@ def resolve_program(method, integrator=None, flags=None):
 
 def _backend_key(backend):
     parts = [backend.name]
-    for attr in ("parallel", "parallel_threshold", "cache_dir"):
+    for attr in ("parallel", "parallel_threshold", "small_threshold", "cache_dir"):
         if hasattr(backend, attr):
             parts.append(str(getattr(backend, attr)))
     return tuple(parts)

@@ -30,8 +30,10 @@ from dynopt.program import Custom, Elementwise, Gradient, Reduce, Scalar, StepPr
 from dynopt.problems import rosenbrock_fun_and_grad, rosenbrock_fun_and_grad_nb
 
 X0 = np.random.default_rng(7).uniform(-1.5, 1.5, 7)
-SERIAL = NumbaBackend(parallel=False)
-PARALLEL = NumbaBackend(parallel_threshold=0)  # prange kernels even for 7 coordinates
+# small_threshold=0: the Numba kernels even for a single run of 7 coordinates (by
+# default such a run steps with the NumPy single-member kernels)
+SERIAL = NumbaBackend(parallel=False, small_threshold=0)
+PARALLEL = NumbaBackend(parallel_threshold=0, small_threshold=0)  # prange kernels, 7 coordinates
 
 
 def _cases():

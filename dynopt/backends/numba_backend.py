@@ -54,6 +54,9 @@ __all__ = ["NumbaBackend", "CODEGEN_VERSION"]
 #: bump when the generated code changes, so that stale cached modules are not reused
 CODEGEN_VERSION = "numba-1"
 
+#: coordinates below which a single run steps with the NumPy single-member kernels
+SMALL_THRESHOLD = 1024
+
 
 def _generator_hash() -> str:
     """A hash of the code generators' own source: editing them invalidates the cache."""
@@ -91,12 +94,19 @@ class NumbaBackend(Backend):
         loaded machine) costs more than the loop. The serial and parallel
         kernels are the same code with ``range`` for ``prange``; each compiles
         on its first use (a parallel kernel takes about three times longer).
+    small_threshold : int
+        A run of one member with fewer coordinates than this steps with the
+        NumPy backend's single-member kernels (:data:`SMALL_THRESHOLD` by
+        default; ``0``: always the Numba kernels). Below it the fixed cost of a
+        call into compiled code, with a dozen array arguments to check, exceeds
+        the NumPy operations of a whole step; the results agree to round-off.
     """
 
     name = "numba"
     _cache: dict = {}
 
-    def __init__(self, cache_dir=None, parallel=True, parallel_threshold=None):
+    def __init__(self, cache_dir=None, parallel=True, parallel_threshold=None,
+                 small_threshold=None):
         if not isinstance(parallel, bool):
             raise TypeError(f"parallel must be True or False, got {parallel!r}")
         if parallel_threshold is None:
@@ -105,9 +115,16 @@ class NumbaBackend(Backend):
                 or isinstance(parallel_threshold, bool) or parallel_threshold < 0):
             raise ValueError(f"parallel_threshold must be a non-negative integer, "
                              f"got {parallel_threshold!r}")
+        if small_threshold is None:
+            small_threshold = SMALL_THRESHOLD
+        if (not isinstance(small_threshold, (int, numpy.integer))
+                or isinstance(small_threshold, bool) or small_threshold < 0):
+            raise ValueError(f"small_threshold must be a non-negative integer, "
+                             f"got {small_threshold!r}")
         self.cache_dir = cache_dir
         self.parallel = parallel
         self.parallel_threshold = int(parallel_threshold)
+        self.small_threshold = int(small_threshold)
 
     @property
     def xp(self):

@@ -8,11 +8,13 @@ scalar ``(batch, 1)`` operands broadcast.
 from __future__ import annotations
 
 import linecache
+import math
 
 import numpy
 from sympy.printing.numpy import NumPyPrinter
+from sympy.printing.pycode import PythonCodePrinter
 
-from ..program import StepProgram
+from ..program import Custom, StepProgram
 from .base import Backend, Kernels
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
 
@@ -30,6 +32,44 @@ class ArrayPrinter(BranchPrinting, NumPyPrinter):
     def _nan(self):
         return "numpy.nan"
 
+
+class ScalarPrinter(BranchPrinting, PythonCodePrinter):
+    """Python scalars: ``math`` functions, branches as conditional expressions and
+    NaN-propagating extrema (as ``numpy.maximum``/``numpy.minimum``)."""
+
+    max_function, min_function, sign_function = "_fmax", "_fmin", "_sign"
+    reserved_words = ArrayPrinter.reserved_words
+
+    def _select(self, cond, a, b):
+        return f"({a} if {cond} else {b})"
+
+    def _nan(self):
+        return "math.nan"
+
+    def _print_NaN(self, expr):
+        return "math.nan"
+
+    def _print_Infinity(self, expr):
+        return "math.inf"
+
+    def _print_NegativeInfinity(self, expr):
+        return "(-math.inf)"
+
+
+def _fmax(a, b):
+    return a if (a >= b or a != a) else b
+
+
+def _fmin(a, b):
+    return a if (a <= b or a != a) else b
+
+
+def _sign(a):
+    return 1.0 if a > 0 else (-1.0 if a < 0 else (0.0 if a == 0 else math.nan))
+
+
+#: the names single-member kernels need besides ``numpy`` and ``math``
+SCALAR_HELPERS = {"_fmax": _fmax, "_fmin": _fmin, "_sign": _sign}
 
 _REDUCE = {"sum": "numpy.sum", "mean": "numpy.mean", "max": "numpy.max", "min": "numpy.min"}
 
@@ -70,6 +110,75 @@ def _emit_kernel(name, program, part, printer, customs):
         lines.append(f"    S[{sym.name!r}] = {ssa}")
     lines.append("    return S")
     return lines
+
+
+def _emit_single_kernel(name, program, part, printer, scalar_printer):
+    """A kernel for one member: vectors of shape ``(1, n)``, scalars as Python numbers.
+
+    Scalar state is read from and written to element ``[0, 0]`` of its ``(1, 1)``
+    array; scalar stages print as plain Python (``math`` functions, conditional
+    expressions), reductions return scalars. No Custom stages.
+    """
+    vec, sca = kernel_inputs(program, part)
+    vectors = set(program.elementwise_symbols())
+    params = [s.name for s in program.params]
+    lines = [f"def {name}(S, P):"]
+    lines += [f"    {n} = S[{n!r}]" for n in vec]
+    lines += [f"    {n} = S[{n!r}]" if n == "N" else f"    {n} = S[{n!r}][0, 0]" for n in sca]
+    lines += [f"    {n} = P[{n!r}]" for n in params]
+    ops, outputs = linearize(program, part)
+    per_coordinate = set(vectors)  # symbols holding one value per coordinate
+
+    def varies(expr):
+        return bool(expr.free_symbols & per_coordinate)
+
+    for blk in blocks(ops):
+        elementwise = blk.kind == "elem"
+        for sym, e in blk.temps:
+            pr = printer if elementwise else scalar_printer
+            lines.append(f"    {sym} = {pr.doprint(e)}")
+            if elementwise and varies(e):
+                per_coordinate.add(sym)
+        for op in blk.ops:
+            if op.kind == "reduce":
+                body = printer.doprint(op.expr)
+                if not varies(op.expr):
+                    body = f"numpy.broadcast_to({body}, x.shape)"
+                # the array methods skip numpy.sum's dispatch; mean = sum / N as numpy.mean
+                method = "sum" if op.reduce_op == "mean" else op.reduce_op
+                tail = " / N" if op.reduce_op == "mean" else ""
+                lines.append(f"    {op.target} = float(({body}).{method}()){tail}")
+            elif op.kind == "elem":
+                lines.append(f"    {op.target} = {printer.doprint(op.expr)}")
+                if varies(op.expr):
+                    per_coordinate.add(op.target)
+            else:
+                lines.append(f"    {op.target} = {scalar_printer.doprint(op.expr)}")
+    for sym, ssa in outputs.items():
+        if sym in vectors and ssa not in per_coordinate:
+            lines.append(f"    S[{sym.name!r}] = numpy.full(x.shape, {ssa}, dtype=x.dtype)")
+        elif sym in vectors:
+            lines.append(f"    S[{sym.name!r}] = {ssa}")
+        elif sym in program.scalars:
+            lines.append(f"    S[{sym.name!r}][0, 0] = {ssa}")
+        else:  # a scalar carried over the gradient evaluation
+            lines.append(f"    S[{sym.name!r}] = numpy.full((1, 1), {ssa}, dtype=x.dtype)")
+    lines.append("    return S")
+    return lines
+
+
+def generate_single_source(program: StepProgram) -> str:
+    """Python/NumPy source of ``before`` and ``after`` for a single member (see
+    :func:`_emit_single_kernel`); ``None`` for programs with Custom stages."""
+    if any(isinstance(st, Custom) for st in program.stages):
+        return None
+    printer = ArrayPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
+    scalar = ScalarPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
+    lines = [f"# generated by dynopt from step program {program.name!r}: one member",
+             "import math", "import numpy", ""]
+    lines += _emit_single_kernel("before", program, "before", printer, scalar) + [""]
+    lines += _emit_single_kernel("after", program, "after", printer, scalar)
+    return "\n".join(lines) + "\n"
 
 
 def generate_source(program: StepProgram, customs: dict | None = None) -> str:
@@ -137,4 +246,17 @@ class NumpyBackend(Backend):
             ns = load_source(source, f"{program.name}-{key}", customs)
             self._cache[key] = Kernels(ns["before"], ns["after"], ns["init"], ns["energies"],
                                        source=source)
+        return self._cache[key]
+
+    def compile_single(self, program: StepProgram):
+        """Kernels ``(before, after)`` for a run of one member, or ``None`` when the
+        program has Custom stages. The state is the batch kernels' with one row."""
+        key = ("single", program_key(program, self.name))
+        if key not in self._cache:
+            source = generate_single_source(program)
+            if source is None:
+                self._cache[key] = None
+            else:
+                ns = load_source(source, f"{program.name}-single-{key[1]}", SCALAR_HELPERS)
+                self._cache[key] = Kernels(ns["before"], ns["after"], None, None, source=source)
         return self._cache[key]

@@ -1,4 +1,4 @@
-"""Performance benchmark of the step kernels: ``python -m dynopt.bench``.
+"""Benchmark of the step kernels (part of ``python -m dynopt.bench``).
 
 An optimiser step is a streaming pass over a few arrays, so its cost is set by
 memory bandwidth. The benchmark measures, in one run and on the same threads:
@@ -82,8 +82,8 @@ def streaming_bound(n: int, repeats=5) -> dict:
 
 def step_bytes(program, n: int, itemsize: int = 8) -> int:
     """Bytes one ideal fused step moves: state arrays and ``g`` read, state arrays written."""
-    from .backends.codegen import carried
-    from .program import Custom, Elementwise, Reduce, g
+    from ..backends.codegen import carried
+    from ..program import Custom, Elementwise, Reduce, g
     vectors = {*program.state_vectors, g}
     per_coordinate = program.elementwise_symbols()
     written = {s for s in carried(program) if s in per_coordinate}
@@ -144,10 +144,10 @@ def torch_adam_time(n: int, repeats=5):
 
 def whole_run(method: str, n: int = 100, steps: int = 3000, repeats=3) -> dict:
     """Rosenbrock-nD, ``steps`` steps: compiled whole run vs the NumPy backend's loop."""
-    from . import minimize
-    from ._minimize import build_program
-    from .backends.numba_backend import NumbaBackend
-    from .problems import rosenbrock_fun_and_grad, rosenbrock_fun_and_grad_nb
+    from .. import minimize
+    from .._minimize import build_program
+    from ..backends.numba_backend import NumbaBackend
+    from ..problems import rosenbrock_fun_and_grad, rosenbrock_fun_and_grad_nb
     x0 = np.random.default_rng(0).uniform(-2.0, 2.0, n)
     opts = {"lr": 3e-2} if method == "fanos" else {"lr": 1e-4}
     loop = {"maxiter": steps, "gtol": 0.0}
@@ -307,6 +307,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", help="comma-separated N, e.g. 1e3,1e5,1e7")
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     parser.add_argument("--threads", type=int, help="Numba threads (default: Numba's default)")
+    parser.add_argument("--part", choices=("all", "kernels", "engine"), default="all",
+                        help="the step kernels, the whole minimize call against its "
+                             "references, or both (default)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(float(s)) for s in (args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")).split(",")]
@@ -322,8 +325,16 @@ def main(argv=None) -> dict:
                          f"got {args.threads}")
         numba.set_num_threads(args.threads)
 
-    from .backends import get_backend
-    from .methods import METHODS as REGISTRY
+    if args.part == "engine":
+        from .engine import measure, print_report
+        report = {"engine": measure(args.quick)}
+        print_report(report["engine"])
+        report["targets"] = report["engine"]["targets"]
+        _print_targets(report["targets"])
+        _write(args.json, report)
+        return report
+    from ..backends import get_backend
+    from ..methods import METHODS as REGISTRY
     methods = [m for m in METHODS if m in REGISTRY]
     report = {"machine": {"python": platform.python_version(), "numpy": np.__version__,
                           "numba": numba.__version__, "cpus": os.cpu_count(),
@@ -405,16 +416,29 @@ def main(argv=None) -> dict:
             print(f"  {'':<11} first compiled whole run: cold {_fmt_t(c['cold_run'])}   "
                   f"warm {_fmt_t(c['warm_run'])}   (whole warm process {_fmt_t(c['warm_process'])})")
     report["targets"] = check_targets(report)
+    if args.part == "all":
+        from .engine import measure, print_report
+        report["engine"] = measure(args.quick)
+        print_report(report["engine"])
+        report["targets"] += report["engine"]["targets"]
+    _print_targets(report["targets"])
+    _write(args.json, report)
+    return report
+
+
+def _print_targets(targets):
     print("\ntargets")
-    for t in report["targets"]:
+    for t in targets:
         state = "not measured" if t["met"] is None else ("met" if t["met"] else "MISSED")
         value = "-" if t["value"] is None else f"{t['value']:.3g}"
-        print(f"  {t['target']:<68} {value:>8} (goal {t['goal']:g})  {state}")
-    if args.json:
-        with open(args.json, "w") as fh:
+        print(f"  {t['target']:<72} {value:>8} (goal {t['goal']:g})  {state}")
+
+
+def _write(path, report):
+    if path:
+        with open(path, "w") as fh:
             json.dump(report, fh, indent=2, default=float)
-        print(f"\nfigures written to {args.json}")
-    return report
+        print(f"\nfigures written to {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,266 @@
+"""What users run, against what they would use instead.
+
+Every figure is the whole :func:`dynopt.minimize` call (setup, the loop, the
+stopping tests, the result) timed in the same interleaved rounds
+(:func:`~dynopt.bench.timing.interleaved`) as its reference:
+
+* **small n** (2, 10, 100; SciPy's ``rosen``/``rosen_der``): per step against
+  the :mod:`~dynopt.bench.handwritten` NumPy loop with the same update and the
+  same objective calls, both backends, for heavy ball, Adam, FANoS and FIRE;
+* **per call**: a warm ``minimize`` with ``maxiter=0`` (everything but the steps);
+* **large n** (Numba backend): per step of ``minimize`` on a diagonal quadratic
+  against the step kernel plus the same gradient, and PyTorch's
+  ``SGD(momentum, foreach=True)`` and ``Adam(fused=True)`` loops with that
+  gradient when PyTorch is installed; peak memory of the run over the size of
+  ``x`` (``tracemalloc``, which sees NumPy's allocations);
+* **batched**: 10 000 two-dimensional Rosenbrock problems, heavy ball, a
+  vectorised objective, against a hand-vectorised NumPy loop, and the compiled
+  whole run.
+"""
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+
+from .handwritten import HANDWRITTEN
+from .timing import interleaved, ratio
+
+__all__ = ["SMALL_SETTINGS", "small_n", "per_call", "large_n", "batched", "engine_targets"]
+
+#: method -> hyperparameters for the small-n comparison (stable on Rosenbrock)
+SMALL_SETTINGS = {"heavy_ball": {"lr": 1e-4, "momentum": 0.9}, "adam": {"lr": 1e-3},
+                  "fanos": {}, "fire": {"dt": 1e-3, "dtmax": 1e-2}}
+
+
+def small_n(sizes=(2, 10, 100), steps=2000, rounds=5, methods=tuple(SMALL_SETTINGS)) -> list:
+    """Per step of ``minimize`` (NumPy and Numba backends) against the hand loop."""
+    import scipy.optimize as so
+
+    from .. import minimize
+    rows = []
+    for n in sizes:
+        x0 = np.linspace(-1.2, 1.2, n)
+        for m in methods:
+            opts = SMALL_SETTINGS[m]
+            hand = HANDWRITTEN[m]
+            c = {"hand": lambda: hand(so.rosen, so.rosen_der, x0, steps, gtol=1e-12, **opts)}
+            for be in ("numpy", "numba"):
+                c[be] = (lambda be=be: minimize(so.rosen, x0, jac=so.rosen_der, method=m,
+                                                backend=be, options={**opts, "maxiter": steps,
+                                                                     "gtol": 1e-12}))
+            t = interleaved(c, rounds=rounds)
+            rows.append({"method": m, "n": n, "steps": steps,
+                         "hand_step": t["hand"]["min"] / steps,
+                         "numpy_over_hand": ratio(t, "numpy", "hand"),
+                         "numba_over_hand": ratio(t, "numba", "hand")})
+    return rows
+
+
+def per_call(methods=tuple(SMALL_SETTINGS), rounds=20) -> list:
+    """A warm call with ``maxiter=0``: setup and result, no step."""
+    import scipy.optimize as so
+
+    from .. import minimize
+    x0 = np.linspace(-1.2, 1.2, 10)
+    rows = []
+    for m in methods:
+        for be in ("numpy", "numba"):
+            t = interleaved({"call": lambda: minimize(so.rosen, x0, jac=so.rosen_der, method=m,
+                                                      backend=be, options={"maxiter": 0})},
+                            rounds=rounds)
+            rows.append({"method": m, "backend": be, "overhead": t["call"]["min"],
+                         "median": t["call"]["median"]})
+    return rows
+
+
+def _quadratic(n, seed=0):
+    d = np.random.default_rng(seed).uniform(0.5, 2.0, n)
+
+    def fun(x):
+        return 0.5 * float(np.dot(d * x, x))
+
+    def jac(x):
+        return d * x
+    return fun, jac
+
+
+def large_n(n=10**7, steps=20, rounds=3, methods=("heavy_ball", "adam", "fanos")) -> list:
+    """Per step at large ``n`` on the Numba backend against kernel + gradient (and torch)."""
+    from .. import minimize
+    from ..stepper import get_stepper
+    fun, jac = _quadratic(n)
+    x0 = np.random.default_rng(1).standard_normal(n)
+    rows = []
+    for m in methods:
+        opts = {"lr": 1e-3} if m != "heavy_ball" else {"lr": 1e-3, "momentum": 0.9}
+        stepper = get_stepper(m, backend="numba")
+        state = stepper.init(x0[None, :], [fun(x0)], jac(x0)[None, :], {
+            **stepper.program.param_defaults(), **opts})
+
+        def kernel_and_gradient():
+            for k in range(steps):
+                X = stepper.before(state, k)
+                g = jac(X[0])
+                stepper.after(state, fun(X[0]), g[None, :])
+
+        c = {"minimize": lambda: minimize(fun, x0, jac=jac, method=m, backend="numba",
+                                          options={**opts, "maxiter": steps, "gtol": 0}),
+             "kernel+gradient": kernel_and_gradient}
+        torch_loop = _torch_loop(m, x0, steps, opts)
+        if torch_loop is not None:
+            c["torch"] = torch_loop
+        t = interleaved(c, rounds=rounds)
+        row = {"method": m, "n": n, "steps": steps,
+               "minimize_step": t["minimize"]["min"] / steps,
+               "kernel_gradient_step": t["kernel+gradient"]["min"] / steps,
+               "minimize_over_kernel_gradient": ratio(t, "minimize", "kernel+gradient")}
+        if "torch" in t:
+            row["torch_step"] = t["torch"]["min"] / steps
+            row["minimize_over_torch"] = ratio(t, "minimize", "torch")
+        tracemalloc.start()
+        minimize(fun, x0, jac=jac, method=m, backend="numba",
+                 options={**opts, "maxiter": 3, "gtol": 0})
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        row["peak_memory_over_x"] = peak / x0.nbytes
+        row["state_arrays"] = len(stepper.program.state_vectors)
+        rows.append(row)
+    return rows
+
+
+def _torch_loop(method, x0, steps, opts):
+    """A PyTorch loop with the same gradient (SGD momentum foreach, Adam fused), or None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    d = torch.from_numpy(np.random.default_rng(0).uniform(0.5, 2.0, x0.size))
+    p = torch.nn.Parameter(torch.from_numpy(x0.copy()))
+    if method == "heavy_ball":
+        opt = torch.optim.SGD([p], lr=opts["lr"], momentum=opts["momentum"], foreach=True)
+    elif method == "adam":
+        try:
+            opt = torch.optim.Adam([p], lr=opts["lr"], fused=True)
+        except (RuntimeError, TypeError):
+            return None
+    else:
+        return None
+
+    def loop():
+        with torch.no_grad():
+            for _ in range(steps):
+                p.grad = d * p
+                _ = 0.5 * float(torch.dot(p.grad, p))
+                opt.step()
+    return loop
+
+
+def batched(batch=10000, steps=2000, rounds=3) -> dict:
+    """``batch`` two-dimensional Rosenbrock problems, heavy ball, vectorised objective."""
+    from .. import minimize
+    rng = np.random.default_rng(0)
+    X0 = rng.uniform(-1.5, 1.5, (batch, 2))
+    lr, mu = 1e-4, 0.9
+
+    def fun(X):
+        return 100.0 * (X[:, 1] - X[:, 0] ** 2) ** 2 + (1.0 - X[:, 0]) ** 2
+
+    def jac(X):
+        G = np.empty_like(X)
+        r = X[:, 1] - X[:, 0] ** 2
+        G[:, 0] = -400.0 * r * X[:, 0] - 2.0 * (1.0 - X[:, 0])
+        G[:, 1] = 200.0 * r
+        return G
+
+    def hand():
+        X, V = X0.copy(), np.zeros_like(X0)
+        G = jac(X)
+        fun(X)
+        for _ in range(steps):
+            V = mu * V - lr * G
+            X = X + V
+            fun(X)
+            G = jac(X)
+        return X
+
+    c = {"hand": hand,
+         "minimize": lambda: minimize(fun, X0, jac=jac, method="heavy_ball",
+                                      options={"lr": lr, "momentum": mu, "maxiter": steps,
+                                               "gtol": 0, "vectorized": True})}
+    t = interleaved(c, rounds=rounds)
+    return {"batch": batch, "steps": steps, "hand": t["hand"]["min"],
+            "minimize": t["minimize"]["min"], "minimize_over_hand": ratio(t, "minimize", "hand")}
+
+
+def engine_targets(report: dict) -> list:
+    """The run engine's targets against the measured figures (``None``: not measured)."""
+    out = []
+
+    def add(text, value, goal, met):
+        out.append({"target": text, "value": value, "goal": goal,
+                    "met": None if value is None else bool(met)})
+
+    for row in report.get("small_n", []):
+        for be in ("numpy", "numba"):
+            r = row[f"{be}_over_hand"]["min"]
+            add(f"{row['method']} n={row['n']}: minimize ({be}) / hand loop, per step", r, 1.15,
+                r <= 1.15)
+    for row in report.get("per_call", []):
+        add(f"{row['method']} ({row['backend']}): warm call beyond the steps (ms)",
+            row["overhead"] * 1e3, 0.3, row["overhead"] <= 3e-4)
+    for row in report.get("large_n", []):
+        r = row["minimize_over_kernel_gradient"]["min"]
+        add(f"{row['method']} n={row['n']:.0e}: minimize / (kernel + gradient), per step", r,
+            1.3, r <= 1.3)
+        limit = row["state_arrays"] + 3
+        add(f"{row['method']} n={row['n']:.0e}: peak memory / size of x", row["peak_memory_over_x"],
+            limit, row["peak_memory_over_x"] <= limit)
+    b = report.get("batched")
+    if b:
+        r = b["minimize_over_hand"]["min"]
+        add(f"{b['batch']} x 2-D Rosenbrock, heavy ball: minimize / hand-vectorised loop", r, 1.3,
+            r <= 1.3)
+    return out
+
+
+def measure(quick=False) -> dict:
+    """Every engine figure (smaller sizes with ``quick``)."""
+    report = {}
+    t0 = time.perf_counter()
+    report["small_n"] = small_n(steps=300 if quick else 2000, rounds=3 if quick else 5)
+    report["per_call"] = per_call(rounds=5 if quick else 20)
+    report["large_n"] = large_n(n=10**5 if quick else 10**7, steps=5 if quick else 20,
+                                rounds=2 if quick else 3)
+    report["batched"] = batched(batch=1000 if quick else 10000, steps=200 if quick else 2000,
+                                rounds=2 if quick else 3)
+    report["targets"] = engine_targets(report)
+    report["seconds"] = time.perf_counter() - t0
+    return report
+
+
+def print_report(report: dict) -> None:
+    print("\nminimize against a hand-written NumPy loop (SciPy rosen/rosen_der; ratio of the")
+    print("  minima over interleaved rounds, median ratio in brackets)")
+    for row in report["small_n"]:
+        a, b = row["numpy_over_hand"], row["numba_over_hand"]
+        print(f"  {row['method']:<11} n={row['n']:<4d} hand {row['hand_step'] * 1e6:7.1f} us/step"
+              f"   numpy {a['min']:.2f} ({a['median']:.2f})   numba {b['min']:.2f} "
+              f"({b['median']:.2f})")
+    print("\nwarm call, maxiter=0 (setup and result)")
+    for row in report["per_call"]:
+        print(f"  {row['method']:<11} {row['backend']:<6} {row['overhead'] * 1e3:6.3f} ms")
+    print("\nlarge n, Numba backend, diagonal quadratic")
+    for row in report["large_n"]:
+        r = row["minimize_over_kernel_gradient"]
+        extra = ""
+        if "torch_step" in row:
+            extra = (f"   torch {row['torch_step'] * 1e3:.2f} ms, minimize/torch "
+                     f"{row['minimize_over_torch']['min']:.2f}")
+        print(f"  {row['method']:<11} n={row['n']:.0e} minimize {row['minimize_step'] * 1e3:.2f} "
+              f"ms/step, / (kernel+gradient) {r['min']:.2f} ({r['median']:.2f}), peak memory "
+              f"{row['peak_memory_over_x']:.1f} x{extra}")
+    b = report["batched"]
+    print(f"\nbatched: {b['batch']} x 2-D Rosenbrock, heavy ball, {b['steps']} steps: minimize "
+          f"{b['minimize']:.2f} s, hand {b['hand']:.2f} s, ratio {b['minimize_over_hand']['min']:.2f}")
