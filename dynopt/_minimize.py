@@ -31,7 +31,7 @@ LOOP_OPTIONS = {
     "finite_diff_rel_step": None,
     "seed": None,
     "vectorized": False,
-    "compiled": False,
+    "compiled": None,
 }
 
 from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
@@ -155,8 +155,12 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         the generator ``S['rng']`` that stochastic stages draw from),
         ``vectorized`` (``fun``/``jac`` take a (batch, n) array and return
         (batch,) / (batch, n): one call per step for a whole batch),
-        ``compiled`` (with ``backend='numba'`` and a Numba-compiled
-        ``fun(x, grad_out) -> f``: the whole run in compiled code) — and the
+        ``compiled`` (``None``, the default: the whole run in compiled code
+        when ``backend='numba'`` and ``fun``/``jac`` are Numba functions —
+        ``fun(x)`` with ``jac(x)``, ``fun(x) -> (f, g)`` or
+        ``fun(x, grad_out) -> f`` with ``jac=True`` — and nothing the compiled
+        loop lacks is asked for; ``True`` insists, ``False`` keeps the Python
+        loop) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`.
 
@@ -190,7 +194,11 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     be = get_backend(backend)
     dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
     stride = _stride(loop["record"], record_stride)
-    if loop["compiled"]:
+    compiled = loop["compiled"]
+    if compiled is None:
+        from .compiled import wants_compiled
+        compiled = wants_compiled(be, program, fun, jac, args, loop, callback)
+    if compiled:
         from .compiled import run_compiled
         return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
                             callback, batched, integrator)

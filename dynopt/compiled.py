@@ -1,9 +1,19 @@
 """Whole runs in compiled code: the adapter between ``minimize`` and a backend.
 
-With ``backend='numba'``, ``jac=True`` and ``options={'compiled': True}``,
-``fun`` is a Numba-compiled ``fun(x, grad_out) -> f`` that writes the gradient
-into ``grad_out``; the backend's ``run_compiled`` then runs every step, the
-stopping tests and the recording without returning to Python.
+With ``backend='numba'`` and Numba-compiled callables the backend's
+``run_compiled`` runs every step, the stopping tests and the recording without
+returning to Python. Three conventions are accepted:
+
+* ``fun(x) -> f`` with ``jac(x) -> g`` (both ``numba.njit``), SciPy's usual pair;
+* ``fun(x) -> (f, g)`` with ``jac=True``;
+* ``fun(x, grad_out) -> f`` with ``jac=True``, writing the gradient into
+  ``grad_out`` (no allocation per step).
+
+:func:`compiled_objective` turns the first two into the third with a small
+compiled adapter. ``minimize`` chooses the compiled run by itself when the
+callables are Numba dispatchers and the run needs nothing the compiled loop
+lacks (a callback, ``maxfev``, a norm other than ``inf``, extra ``args``,
+Python stages); ``options={'compiled': False}`` keeps the Python loop.
 """
 from __future__ import annotations
 
@@ -12,16 +22,83 @@ from scipy.optimize import OptimizeResult
 
 from .loop import STATUS_MESSAGES
 
-__all__ = ["run_compiled"]
+__all__ = ["run_compiled", "compiled_objective", "is_numba_function", "wants_compiled"]
+
+
+def is_numba_function(fn) -> bool:
+    """Whether ``fn`` is a Numba dispatcher (``numba.njit``), without importing Numba."""
+    cls = type(fn)
+    return cls.__module__.startswith("numba.") and hasattr(fn, "py_func")
+
+
+def _positional_count(fn) -> int:
+    import inspect
+    try:
+        params = inspect.signature(fn.py_func).parameters.values()
+    except (TypeError, ValueError):
+        return -1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
+_ADAPTERS: dict = {}
+
+
+def compiled_objective(fun, jac):
+    """``fun(x, grad_out) -> f`` (a Numba function) for any of the three conventions."""
+    if not is_numba_function(fun):
+        raise TypeError(f"a compiled run needs fun compiled with numba.njit, got {fun!r}")
+    if jac is True:
+        if _positional_count(fun) == 2:
+            return fun
+        key = ("pair-returning", fun)
+    elif is_numba_function(jac):
+        key = ("separate", fun, jac)
+    else:
+        raise TypeError("a compiled run needs jac=True or jac compiled with numba.njit, "
+                        f"got jac={jac!r}")
+    if key not in _ADAPTERS:
+        _ADAPTERS[key] = _make_adapter(fun, None if jac is True else jac)
+    return _ADAPTERS[key]
+
+
+def _make_adapter(fun, jac):
+    import numba
+    if jac is None:
+        @numba.njit(fastmath=False)
+        def objective(x, grad_out):
+            f, g = fun(x)
+            for i in range(x.shape[0]):
+                grad_out[i] = g[i]
+            return f
+    else:
+        @numba.njit(fastmath=False)
+        def objective(x, grad_out):
+            g = jac(x)
+            for i in range(x.shape[0]):
+                grad_out[i] = g[i]
+            return fun(x)
+    return objective
+
+
+def wants_compiled(be, program, fun, jac, args, loop, callback) -> bool:
+    """Whether ``minimize`` runs compiled when ``options['compiled']`` is not given."""
+    if be.name != "numba" or args or callback is not None or loop["maxfev"] is not None:
+        return False
+    if callable(loop["norm"]) or loop["norm"] != np.inf or loop["vectorized"]:
+        return False
+    if not is_numba_function(fun) or not (jac is True or is_numba_function(jac)):
+        return False
+    return be.can_run_compiled(program)
 
 
 def run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback, batched,
                  integrator):
     if not hasattr(be, "run_compiled"):
         raise ValueError(f"options['compiled'] needs backend='numba', got backend={be.name!r}")
-    if jac is not True:
-        raise ValueError("options['compiled'] needs jac=True and fun(x, grad_out) -> f "
-                         f"compiled with Numba, got jac={jac!r}")
+    if not (jac is True or is_numba_function(jac)):
+        raise ValueError("options['compiled'] needs Numba-compiled callables: fun(x) with "
+                         "jac(x), fun(x) -> (f, g) with jac=True, or fun(x, grad_out) -> f with "
+                         f"jac=True; got jac={jac!r}")
     if callback is not None:
         raise ValueError("options['compiled'] runs without Python per step: callback must be None")
     if callable(loop["norm"]) or loop["norm"] != np.inf:
@@ -30,6 +107,7 @@ def run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback
         raise ValueError("options['compiled'] does not support maxfev; use maxiter")
     if not be.can_run_compiled(program):
         raise ValueError(f"method {name!r} has Python stages and cannot run compiled")
+    fun = compiled_objective(fun, jac)
     runs = []
     for b in range(X0.shape[0]):
         member = {k: (float(v[b, 0]) if isinstance(v, np.ndarray) else v) for k, v in params.items()}

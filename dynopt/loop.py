@@ -256,86 +256,88 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     k_after = state.kernels.after if stepper.has_after else None
     k_arr, f_arr = S["k"], S["f"]
     isfinite = math.isfinite
-    while status < 0:
-        if maxfev is not None and base_fev + objective.nfev - nfev0 >= maxfev:
-            status = 2
-            break
-        if step >= maxiter:
-            status = 1
-            break
-        if host:
-            k_arr[0, 0] = step
-            k_before(S, P)
-            xrow = S["x"][0]
-        else:
-            xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
-        step += 1
-        d = xrow.dot(xrow)
-        if not isfinite(d) and not np.isfinite(xrow).all():
-            nan_g = np.full((1, xrow.size), np.nan, dtype=dtype)
-            stepper.after(state, np.array([np.nan]), nan_g)
-            status = 3
-            out.detail[0] = f"in the iterate at step {step}"
-            break
-        fv, gv = call(xrow)
-        if host:
-            S["g"] = gv.reshape(1, -1)
-            f_arr[0, 0] = fv
-            if k_after is not None:
-                k_after(S, P)
-        else:
-            stepper.after(state, fv, gv.reshape(1, -1))
-        gnorm = float(abs(gv).max()) if inf_norm else norm(gv)
-        f, g = fv, gv
-        out.nit[0] = step
-        if not (isfinite(fv) and isfinite(gnorm)):
-            status = 3
-            out.detail[0] = f"in the objective or gradient at step {step}"
-            break
-        if fv < best_f:
-            best_f = fv
-            if fresh:
-                best_x, best_g, best_ref = xrow, gv, True
-            else:
-                if best_ref:
-                    best_x, best_g = out.best_x[0], out.best_g[0]
-                    best_ref = False
-                best_x[...] = xrow
-                best_g[...] = gv
-        if upper is not None and fv > upper:
-            status = 4
-            out.detail[0] = (f"f = {fv:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                             f"{upper:.6g} at step {step}")
-            break
-        if lower is not None and fv < lower:
-            status = 6
-            out.detail[0] = (f"(f = {fv:.6g} < f0 - divergence*max(1, |f0|) = "
-                             f"{lower:.6g} at step {step})")
-            break
-        if rec.stride:
-            rec.add(step, state, f, gnorm)
-        if callback is not None:
-            inter = OptimizeResult(x=np.array(to_numpy(state.x))[0], fun=float(f),
-                                   jac=np.array(g), nit=step)
-            if batched:
-                inter = OptimizeResult(x=inter.x[None, :], fun=np.array([f]),
-                                       jac=inter.jac[None, :], nit=step)
-            try:
-                callback(inter)
-            except StopIteration:
-                status = 5
-                out.detail[0] = f"at step {step}"
+    try:
+        while status < 0:
+            if maxfev is not None and base_fev + objective.nfev - nfev0 >= maxfev:
+                status = 2
                 break
-        if gtol > 0 and gnorm <= gtol:
-            status = 0
-    out.status[0] = status
-    out.nfev[0] = base_fev + objective.nfev - nfev0
-    out.njev[0] = base_jev + objective.njev - njev0
-    out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
-    out.best_f[0] = best_f
-    out.best_x = np.array(best_x, dtype=dtype).reshape(1, -1)
-    out.best_g = np.array(best_g, dtype=dtype).reshape(1, -1)
-    out.gnorm = np.array([gnorm])
+            if step >= maxiter:
+                status = 1
+                break
+            if host:
+                k_arr[0, 0] = step
+                k_before(S, P)
+                xrow = S["x"][0]
+            else:
+                xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
+            step += 1
+            d = xrow.dot(xrow)
+            if not isfinite(d) and not np.isfinite(xrow).all():
+                nan_g = np.full((1, xrow.size), np.nan, dtype=dtype)
+                stepper.after(state, np.array([np.nan]), nan_g)
+                status = 3
+                out.detail[0] = f"in the iterate at step {step}"
+                break
+            fv, gv = call(xrow)
+            if host:
+                S["g"] = gv.reshape(1, -1)
+                f_arr[0, 0] = fv
+                if k_after is not None:
+                    k_after(S, P)
+            else:
+                stepper.after(state, fv, gv.reshape(1, -1))
+            gnorm = float(abs(gv).max()) if inf_norm else norm(gv)
+            f, g = fv, gv
+            out.nit[0] = step
+            if not (isfinite(fv) and isfinite(gnorm)):
+                status = 3
+                out.detail[0] = f"in the objective or gradient at step {step}"
+                break
+            if fv < best_f:
+                best_f = fv
+                if fresh:
+                    best_x, best_g, best_ref = xrow, gv, True
+                else:
+                    if best_ref:
+                        best_x, best_g = out.best_x[0], out.best_g[0]
+                        best_ref = False
+                    best_x[...] = xrow
+                    best_g[...] = gv
+            if upper is not None and fv > upper:
+                status = 4
+                out.detail[0] = (f"f = {fv:.6g} exceeded f0 + divergence*max(1, |f0|) = "
+                                 f"{upper:.6g} at step {step}")
+                break
+            if lower is not None and fv < lower:
+                status = 6
+                out.detail[0] = (f"(f = {fv:.6g} < f0 - divergence*max(1, |f0|) = "
+                                 f"{lower:.6g} at step {step})")
+                break
+            if rec.stride:
+                rec.add(step, state, f, gnorm)
+            if callback is not None:
+                inter = OptimizeResult(x=np.array(to_numpy(state.x))[0], fun=float(f),
+                                       jac=np.array(g), nit=step)
+                if batched:
+                    inter = OptimizeResult(x=inter.x[None, :], fun=np.array([f]),
+                                           jac=inter.jac[None, :], nit=step)
+                try:
+                    callback(inter)
+                except StopIteration:
+                    status = 5
+                    out.detail[0] = f"at step {step}"
+                    break
+            if gtol > 0 and gnorm <= gtol:
+                status = 0
+    finally:  # also when fun raises: the exception then carries the best point
+        out.status[0] = status
+        out.nfev[0] = base_fev + objective.nfev - nfev0
+        out.njev[0] = base_jev + objective.njev - njev0
+        out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
+        out.best_f[0] = best_f
+        out.best_x = np.array(best_x, dtype=dtype).reshape(1, -1)
+        out.best_g = np.array(best_g, dtype=dtype).reshape(1, -1)
+        out.gnorm = np.array([gnorm])
     rec.add(step, state, out.F, out.gnorm, force=True)
 
 
