@@ -12,7 +12,7 @@ import numpy as np
 from .backends import get_backend
 from .methods import check_value, get_method
 from .loop import run
-from .objective import Objective
+from .objective import Objective, check_rel_step
 from .stepper import get_stepper, resolve_program
 from .systems.base import System
 
@@ -82,8 +82,11 @@ def _check_x0(x0):
         arr = np.asarray(x0)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"x0 could not be converted to an array: {exc}") from None
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"x0 must be numeric, got dtype {arr.dtype} ({x0!r:.80})")
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"x0 must be numeric (real numbers), got dtype {arr.dtype} "
+                        f"({x0!r:.80})")
+    if arr.ndim == 0:  # a scalar is a 1-D start of one coordinate, as in SciPy
+        arr = arr.reshape(1)
     if arr.size == 0:
         raise ValueError(f"x0 must not be empty, got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -223,7 +226,7 @@ def _check_loop_options(loop):
     if not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 0:
         raise ValueError(f"options['maxiter'] must be a non-negative integer, got {maxiter!r}")
     gtol = loop["gtol"]
-    if not isinstance(gtol, (int, float, np.floating, np.integer)) or not gtol >= 0:
+    if not _is_real(gtol) or not gtol >= 0:
         raise ValueError(f"options['gtol'] (or tol) must be a non-negative number, got {gtol!r}")
     mf = loop["maxfev"]
     if mf is not None and (not isinstance(mf, (int, np.integer)) or mf < 1):
@@ -231,11 +234,33 @@ def _check_loop_options(loop):
     if not callable(loop["norm"]) and loop["norm"] not in (np.inf, 1, 2):
         raise ValueError(f"options['norm'] must be inf, 1, 2 or a callable g -> float, "
                          f"got {loop['norm']!r}")
-    if loop["dtype"] is not None and np.dtype(loop["dtype"]) not in (np.float32, np.float64):
-        raise ValueError(f"options['dtype'] must be float32 or float64, got {loop['dtype']!r}")
+    if loop["dtype"] is not None:
+        try:
+            dtype = np.dtype(loop["dtype"])
+        except (TypeError, ValueError):
+            dtype = None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"options['dtype'] must be float32 or float64, got {loop['dtype']!r}")
     div = loop["divergence"]
-    if div is not None and not div > 0:
-        raise ValueError(f"options['divergence'] must be positive or None, got {div!r}")
+    if div is not None and (not _is_real(div) or not div > 0):
+        raise ValueError(f"options['divergence'] must be a positive number or None, got {div!r}")
+    seed = loop["seed"]
+    if seed is not None and not isinstance(seed, (np.random.Generator, np.random.SeedSequence)):
+        if not isinstance(seed, (int, np.integer)) or isinstance(seed, (bool, np.bool_)) or seed < 0:
+            raise ValueError(f"options['seed'] must be None, a non-negative integer or a "
+                             f"numpy.random.Generator, got {seed!r}")
+    for name in ("vectorized",):
+        if not isinstance(loop[name], (bool, np.bool_)):
+            raise TypeError(f"options[{name!r}] must be True or False, got {loop[name]!r}")
+    if loop["compiled"] is not None and not isinstance(loop["compiled"], (bool, np.bool_)):
+        raise TypeError(f"options['compiled'] must be None, True or False, got {loop['compiled']!r}")
+    check_rel_step(loop["finite_diff_rel_step"])
+
+
+def _is_real(value) -> bool:
+    """Whether ``value`` is a real number (booleans and strings are not)."""
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
 
 
 def _batch_params(params, batch, batched):

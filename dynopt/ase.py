@@ -65,7 +65,10 @@ from .backends import get_backend
 from .methods import get_method
 from .systems.base import System
 
-__all__ = ["DynOpt"]
+__all__ = ["DynOpt", "DEFAULT_MAXSTEP"]
+
+#: ASE's default ``maxstep`` (Å): the largest move of any atom in one step
+DEFAULT_MAXSTEP = 0.2
 
 #: keyword arguments of ASE's Optimizer/Dynamics constructors passed through
 _ASE_KEYWORDS = ("restart", "append_trajectory", "master", "comm", "loginterval")
@@ -106,7 +109,12 @@ class DynOpt(Optimizer):
         ``maxstep`` for ``'fire'``; ``lr``, ``momentum`` for ``'heavy_ball'``),
         ``seed`` for methods that draw random numbers, and ASE's own
         ``restart``, ``append_trajectory``, ``master``, ``comm``,
-        ``loginterval``.
+        ``loginterval``. ``maxstep`` (Å, default 0.2 as in ASE) bounds the move
+        of any atom in one step, for every method: ``'fire'`` applies it as
+        :class:`ase.optimize.FIRE` does (to the whole displacement, its own
+        hyperparameter); for the others the step's displacement is scaled so
+        that the atom that moves most moves ``maxstep`` (ASE's rule for BFGS
+        and the like), and the velocity ``v`` of the state with it.
 
     Raises
     ------
@@ -134,12 +142,27 @@ class DynOpt(Optimizer):
             spec = get_method(method)
             default_integrator = spec.integrator
             valid = spec.hyperparameters(integrator)
-            unknown = sorted(set(hyperparameters) - set(valid))
+            unknown = sorted(set(hyperparameters) - set(valid) - {"maxstep"})
             if unknown:
                 raise TypeError(
                     f"DynOpt: unknown hyperparameter(s) {unknown} for method {spec.name!r}; "
-                    f"valid: {sorted(valid)} (and ASE's {list(_ASE_KEYWORDS)}, seed)")
-        program, params, name = build_program(method, integrator, hyperparameters)
+                    f"valid: {sorted(set(valid) | {'maxstep'})} (and ASE's {list(_ASE_KEYWORDS)}, "
+                    f"seed)")
+        program, params, name = build_program(
+            method, integrator, {k: v for k, v in hyperparameters.items() if k != "maxstep"})
+        # ASE's maxstep: the program's own where it has one (FIRE's, as ASE's FIRE
+        # applies it), else a cap on any atom's move applied here
+        own = "maxstep" in params
+        maxstep = hyperparameters.get("maxstep", params["maxstep"] if own else DEFAULT_MAXSTEP)
+        if (isinstance(maxstep, (bool, np.bool_)) or not isinstance(maxstep, (int, float, np.number))
+                or np.isnan(maxstep) or not maxstep > 0):
+            raise ValueError(f"DynOpt: maxstep must be a positive number (Å; inf: no cap), "
+                             f"got {maxstep!r}")
+        if own and "maxstep" in hyperparameters:
+            program, params, name = build_program(method, integrator, hyperparameters)
+        #: the largest move of any atom in one step (Å)
+        self.maxstep = float(maxstep)
+        self._cap_here = not own
         self.backend = get_backend(backend)
         self.program = program
         self.kernels = self.backend.compile(program)
@@ -213,6 +236,8 @@ class DynOpt(Optimizer):
             raise FloatingPointError(
                 f"DynOpt[{self.method}]: step {self._k} produced non-finite positions; "
                 f"lower the time step or learning rate ({self.hyperparameters})")
+        if self._cap_here:
+            new_x = self._cap_move(x, new_x)
         self._set_positions(new_x)
         # constraints may have adjusted the positions: the state follows the atoms
         S["x"] = xp.asarray(np.asarray(self._positions(), dtype=float)[None, :].copy())
@@ -225,6 +250,21 @@ class DynOpt(Optimizer):
             self.dump({"k": self._k, "state": self._state_arrays()})
 
     # ------------------------------------------------------------- internals
+    def _cap_move(self, x, new_x):
+        """Scale the step so that no atom moves more than ``maxstep`` (ASE's rule).
+
+        The velocity ``v`` of the state, where the method has one, is scaled by
+        the same factor, so that it stays the velocity of the move taken.
+        """
+        dr = new_x - x
+        longest = float(np.sqrt(np.max(np.sum(dr.reshape(-1, 3) ** 2, axis=1)))) if dr.size else 0.0
+        if not longest > self.maxstep:
+            return new_x
+        scale = self.maxstep / longest
+        if "v" in self.state and np.ndim(self.state["v"]) == 2:
+            self.state["v"] = self.state["v"] * scale
+        return x + scale * dr
+
     def _start(self, x, g, energy):
         xp = self.backend.xp
         S = {"x": xp.asarray(x[None, :].copy()), "g": xp.asarray(g[None, :]),

@@ -1,9 +1,51 @@
 """The objective as the loop sees it: value and gradient, counted and checked."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 __all__ = ["Objective"]
+
+
+def _describe(value) -> str:
+    """A short description of a returned value for error messages."""
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} (type {type(value).__name__})"
+
+
+def check_rel_step(eps, n=None):
+    """Validate ``finite_diff_rel_step``: ``None`` or positive finite number(s).
+
+    Parameters
+    ----------
+    eps : None, float or array_like
+        The relative step, one number or one per coordinate.
+    n : int, optional
+        Number of coordinates, to check the shape of an array.
+
+    Raises
+    ------
+    TypeError
+        Not a number (a boolean or a string).
+    ValueError
+        Zero, negative, NaN/Inf or the wrong shape.
+    """
+    if eps is None:
+        return None
+    arr = np.asarray(eps) if not isinstance(eps, bool) else np.asarray(eps, dtype=object)
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"options['finite_diff_rel_step'] must be a positive number, "
+                        f"got {eps!r}")
+    if arr.ndim > 1 or (arr.ndim == 1 and n is not None and arr.shape != (n,)):
+        raise ValueError(f"options['finite_diff_rel_step'] must be a number or an array of "
+                         f"shape ({n if n is not None else 'n'},), got shape {arr.shape}")
+    if not (np.all(np.isfinite(arr)) and np.all(arr > 0)):
+        raise ValueError(f"options['finite_diff_rel_step'] must be positive and finite "
+                         f"(the step h = r max(1, |x|) must not vanish), got {eps!r}")
+    return eps
 
 
 class Objective:
@@ -25,8 +67,11 @@ class Objective:
             raise ValueError(f"jac must be a callable, True, None, '2-point' or '3-point', got {jac!r}")
         self.fun, self.jac, self.args, self.n = fun, jac, args, n
         self.dtype = np.dtype(dtype)
+        check_rel_step(eps, n)
         self.eps = eps if eps is not None else np.sqrt(np.finfo(self.dtype).eps) * (
             1.0 if jac != "3-point" else np.finfo(self.dtype).eps ** (-1 / 6))
+        if not isinstance(vectorized, (bool, np.bool_)):
+            raise TypeError(f"options['vectorized'] must be True or False, got {vectorized!r}")
         self.vectorized = bool(vectorized)
         if self.vectorized and not (jac is True or callable(jac)):
             raise ValueError("options['vectorized'] needs an analytic jac (a callable or True)")
@@ -38,11 +83,11 @@ class Objective:
         m = X.shape[0]
         if self.vectorized:
             if self.jac is True:
-                F, G = self.fun(X, *self.args)
+                F, G = self._pair(self.fun(X, *self.args))
             else:
                 F, G = self.fun(X, *self.args), self.jac(X, *self.args)
-            F = np.asarray(F, dtype=np.float64).reshape(-1)
-            G = np.asarray(G, dtype=self.dtype)
+            F = self._real(F, "fun").astype(np.float64, copy=False).reshape(-1)
+            G = self._real(G, "jac").astype(self.dtype, copy=False)
             if F.shape != (m,) or G.shape != (m, self.n):
                 raise ValueError(f"vectorized fun/jac must return shapes ({m},) and ({m}, {self.n}), "
                                  f"got {F.shape} and {G.shape}")
@@ -65,14 +110,42 @@ class Objective:
         self.nfev += 1
         return self._scalar(self.fun(x, *self.args))
 
+    @staticmethod
+    def _real(out, name):
+        """``out`` as a real array; a clear error for anything else (strings, None, complex)."""
+        if isinstance(out, (str, bytes, bool, np.bool_)) or out is None:
+            arr = None
+        else:
+            try:
+                arr = np.asarray(out)
+            except (TypeError, ValueError):  # ragged sequences
+                arr = None
+        if arr is None or arr.dtype.kind not in "iuf":
+            what = ("a complex value (the imaginary part would be dropped)"
+                    if arr is not None and arr.dtype.kind == "c" else _describe(out))
+            value = "a real number" if name == "fun" else "an array of real numbers"
+            raise TypeError(f"{name} must return {value}, got {what}")
+        return arr
+
     def _scalar(self, out):
-        arr = np.asarray(out)
+        arr = self._real(out, "fun")
         if arr.size != 1:
             raise ValueError(f"fun must return a scalar, got an array of shape {arr.shape}")
         return float(arr.reshape(()))
 
+    @staticmethod
+    def _pair(out):
+        """``(f, g)`` from what ``fun`` returned with ``jac=True`` (any pair, as SciPy)."""
+        if isinstance(out, Sequence) and not isinstance(out, (str, bytes)):
+            if len(out) == 2:
+                return out[0], out[1]
+            raise ValueError(f"with jac=True, fun must return a pair (f, g), got a "
+                             f"{type(out).__name__} of length {len(out)}")
+        raise ValueError(f"with jac=True, fun must return a pair (f, g) (a tuple or list), "
+                         f"got {_describe(out)}")
+
     def _check_grad(self, g):
-        g = np.asarray(g, dtype=self.dtype)
+        g = self._real(g, "jac").astype(self.dtype, copy=False)
         if g.shape != (self.n,):
             g2 = g.reshape(-1) if g.size == self.n else None
             if g2 is None:
@@ -84,13 +157,10 @@ class Objective:
     def __call__(self, x):
         """``(f, g)`` at ``x``."""
         if self.jac is True:
-            out = self.fun(x, *self.args)
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise ValueError("with jac=True, fun must return a tuple (f, g), got "
-                                 f"{type(out).__name__}")
+            value, grad = self._pair(self.fun(x, *self.args))
             self.nfev += 1
             self.njev += 1
-            return self._scalar(out[0]), self._check_grad(out[1])
+            return self._scalar(value), self._check_grad(grad)
         f = self._value(x)
         if callable(self.jac):
             self.njev += 1

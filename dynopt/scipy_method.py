@@ -21,6 +21,10 @@ def method(name="heavy_ball", *, integrator=None, backend="numpy", **hyperparame
     hyperparameters) override them. Bounds and constraints are not supported
     and raise :class:`ValueError`.
     """
+    from .backends import BACKENDS, Backend
+    if not isinstance(backend, Backend) and (not isinstance(backend, str) or backend not in BACKENDS):
+        raise ValueError(f"dynopt.method: backend must be one of {sorted(BACKENDS)} (or a "
+                         f"Backend instance), got backend={backend!r}")
     loop_keys = set(LOOP_OPTIONS) | {"record_stride"}
     # fail early on bad names and values
     build_program(name, integrator, {k: v for k, v in hyperparameters.items() if k not in loop_keys})

@@ -122,7 +122,8 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
     Follows Guenole et al. (2020), Algorithm 2, with the details of the authors'
     LAMMPS implementation: the first iteration counts as P <= 0, the mixing
     norm is taken before the kick, the kick's step is limited per component by
-    dmax (with v = dt F right after a reset), and the force is evaluated again
+    dmax (with v = dt F right after a reset) and the actual move (the velocity
+    scaled where the kick and mixing took it beyond), and the force is evaluated again
     after a half step back. (LAMMPS also re-evaluates at an unchanged point
     after a reset without a move; that returns the same force and is not
     counted here.) Returns positions after each iteration, the step sizes,
@@ -150,7 +151,10 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
                 if h * dtshrink >= tmin * dt:
                     h *= dtshrink
             if halfstepback and np.any(v != 0):
-                x = x - 0.5 * h * v
+                back = 0.5 * h
+                if back * np.abs(v).max() > dmax:        # dmax holds for this move too
+                    back = dmax / np.abs(v).max()
+                x = x - back * v
                 _, g = fg(x)
                 nfev += 1
                 force = -g
@@ -164,6 +168,8 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
         v = v + step * force
         if power > 0:
             v = scale1 * v + scale2 * force
+        if step * np.abs(v).max() > dmax:             # dmax on the actual move
+            v = v * (dmax / (step * np.abs(v).max()))
         x = x + step * v
         _, g = fg(x)
         nfev += 1

@@ -175,7 +175,9 @@ METHODS = {
         physical=_ADAM_PHYSICAL + "; plus the position relaxation xdot = -lr*weight_decay*x"),
     "rmsprop": Method(
         "rmsprop", build_rmsprop, integrator=None, flags={"centered": False},
-        bounds={"alpha": (0, 1)},
+        # alpha = 1 freezes the average v at 0 (steps g/eps); momentum above 1 grows b
+        # without bound (1 is the undamped limit, as the heavy ball's)
+        bounds={"alpha": (0, _BELOW_ONE), "momentum": (0, 1)},
         summary="RMSprop as torch.optim.RMSprop",
         physical="heavy ball M_i xddot + c_i xdot + grad f = 0 with M_i = (sqrt(v_i)+eps)/lr, "
                  "c_i = (1-momentum) M_i; momentum = 0: overdamped flow "

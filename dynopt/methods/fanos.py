@@ -73,6 +73,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import sympy as sp
 
 from ..integrators import dt
@@ -83,6 +84,9 @@ from ..systems.nose_hoover import Q, kinetic_sum, mass, temperature, zeta
 from .base import Method
 
 __all__ = ["build_fanos", "METHODS"]
+
+#: [0, 1): the largest double below 1 as the inclusive upper bound
+_BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 # hyperparameters
 lr = sp.Symbol("lr", positive=True)
@@ -196,7 +200,9 @@ METHODS = {
     "fanos": Method(
         "fanos", build_fanos, integrator="symplectic_euler",
         flags={"identity_mass": False, "fixed_friction": False},
-        bounds={"beta": (0, 1), "rho_T": (0, 1)},
+        # moment coefficients of exponential averages: 1 would freeze the average
+        # (beta = 1 keeps s = 0, so m = eps and the step blows up)
+        bounds={"beta": (0, _BELOW_ONE), "rho_T": (0, _BELOW_ONE)},
         summary="FANoS: friction-adaptive Nose-Hoover symplectic momentum (Dhiman, "
                 "arXiv 2601.00889)",
         physical="Nose-Hoover thermostat (per-coordinate thermostat mass): theta' = v, "

@@ -67,13 +67,17 @@ Two methods are registered:
        then :math:`v \leftarrow 0`;
     3. the kick's step is limited from the velocity before the kick,
        :math:`\Delta t' = \min(\Delta t, \mathrm{dmax}/\max_j |v_j|)`, with
-       :math:`v` replaced by :math:`\Delta t F` right after a reset (so a move
-       per coordinate of about ``dmax`` at most; the kick and the mixing can
-       take it slightly beyond);
+       :math:`v` replaced by :math:`\Delta t F` right after a reset;
     4. semi-implicit Euler with the mixing applied after the kick (on
        :math:`P > 0` only):
-       :math:`v \leftarrow (1-\alpha)(v + \Delta t' F) + \alpha \lVert v_\mathrm{old}\rVert \hat F`,
-       :math:`x \leftarrow x + \Delta t' v`.
+       :math:`v \leftarrow (1-\alpha)(v + \Delta t' F) + \alpha \lVert v_\mathrm{old}\rVert \hat F`;
+    5. the bound on the actual move: the kick and the mixing can take
+       :math:`\Delta t' \max_j |v_j|` beyond ``dmax`` (without limit where the
+       force is huge, as for atoms started almost on top of each other); then
+       the velocity is scaled, :math:`v \leftarrow v\,\mathrm{dmax}/(\Delta t' \max_j |v_j|)`,
+       and :math:`x \leftarrow x + \Delta t' v`. No coordinate moves more than
+       ``dmax`` in one step; the half step back is held to the same bound.
+       This step is not in LAMMPS, and changes nothing where the bound does not bind.
 
     The first iteration sees :math:`v = 0`, hence :math:`P = 0`: it counts as
     the last :math:`P \le 0` event, so the delay runs from there. These
@@ -94,7 +98,8 @@ Two methods are registered:
     those of LAMMPS (which also spends one evaluation on its very first
     iteration at the unchanged start; this one does not). The counters
     ``it`` (iterations) and ``last_neg`` run over LAMMPS' iterations, not
-    over steps. LAMMPS' optional stop after 2000 uphill events is left out.
+    over steps; ``pending`` holds the half step of an iteration that went back
+    until its kick (0 otherwise). LAMMPS' optional stop after 2000 uphill events is left out.
 
 Both are discrete rules: ``integrator`` must be ``None``. Unit mass
 throughout, so the kinetic energy is :math:`\tfrac12\lVert v\rVert^2`.
@@ -239,6 +244,8 @@ gmax = sp.Symbol("gmax", real=True)
 hv = sp.Symbol("hv", real=True)
 hback = sp.Symbol("hback", real=True)
 rest = sp.Symbol("rest", real=True)
+umax = sp.Symbol("umax", real=True)
+move_cap = sp.Symbol("move_cap", real=True)
 
 
 def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
@@ -265,7 +272,9 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
     # only values from before the stage.
     if halfstepback:
         due = pending > 0                   # the kick of a split iteration
-        i_now = it + 1 - pending            # the iteration this step belongs to
+        # the iteration this step belongs to (written as a branch, not it + 1 - flag,
+        # so that no integer flag enters the arithmetic and widens a float32 run)
+        i_now = sp.Piecewise((it, due), (it + 1, True))
     else:
         due, i_now = sp.false, it + 1
     pos = sp.And(sp.Not(due), P > 0)
@@ -292,20 +301,30 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
             (hv, sp.Piecewise((0, back),
                               (dmax / sp.Max(h_new * gmax, dmax / h_new), fresh),
                               (dmax / sp.Max(vmax, dmax / h_new), True))),
-            (hback, sp.Piecewise((h_new / 2, back), (0, True))),
+            # the half step back, itself held to dmax per coordinate
+            # (the factor is exactly 1 when the bound does not bind)
+            (hback, sp.Piecewise((h_new / 2 * (dmax / sp.Max(h_new / 2 * vmax, dmax)), back),
+                                 (0, True))),
+            # 0: kick from rest (a flag read only in a branch condition)
             (rest, sp.Piecewise((0, sp.Or(fresh, back)), (1, True))),
             (h, h_new),
             (alpha, sp.Piecewise((alpha * alphashrink, grow), (alpha0, soften), (alpha, True))),
             (last_neg, sp.Piecewise((i_now, neg), (last_neg, True))),
             (it, i_now),
-            *([(pending, _flag(back))] if halfstepback else []),
+            # the half step of the iteration that went back while its kick is due, else 0
+            *([(pending, sp.Piecewise((h_new / 2, back), (0, True)))] if halfstepback else []),
         ]),
         # F = -g; the half step back uses the velocity before the reset
         Elementwise([
             (x, x - hback * v),
-            (v, keep * (rest * v - hv * g) - steer * g),
-            (x, x + hv * v),
+            (v, keep * (sp.Piecewise((v, rest > 0), (0, True)) - hv * g) - steer * g),
         ]),
+        # dmax on the actual move: the kick and the mixing may have taken the velocity
+        # beyond dmax / hv; then the velocity is scaled back so that no coordinate
+        # moves more than dmax (the factor is exactly 1 when the bound does not bind)
+        Reduce(umax, sp.Abs(v), "max"),
+        Scalar([(move_cap, dmax / sp.Max(hv * umax, dmax))]),
+        Elementwise([(v, move_cap * v), (x, x + hv * v)]),
         Gradient(),
     ]
     return StepProgram(

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..program import Elementwise, Gradient, Scalar, StepProgram, g, x
+from ..program import Elementwise, Gradient, StepProgram, g, x
 from .base import Method
 
 __all__ = ["build_frankenstein", "METHODS", "VARIANTS"]
@@ -54,8 +54,9 @@ weight_decay = sp.Symbol("weight_decay", nonnegative=True)
 m = sp.Symbol("m", real=True)
 vmax = sp.Symbol("vmax", real=True)
 s = sp.Symbol("s", real=True)
+#: the momentum coefficient, a constant of the run (it depends on lr only)
+beta1 = sp.Symbol("beta1", real=True)
 # temporaries
-beta1 = sp.Symbol("beta1", positive=True)
 P = sp.Symbol("P", real=True)
 xi = sp.Symbol("xi", positive=True)
 x_t = sp.Symbol("x_t", positive=True)
@@ -79,8 +80,18 @@ def _clip(expr, lo, hi):
     return sp.Min(sp.Max(expr, lo), hi)
 
 
+def _number(expr) -> sp.Float:
+    """A constant as one double, printed as a literal (a Python float in generated code,
+    so it never widens a float32 run as a NumPy float64 scalar would)."""
+    return sp.Float(float(expr), 17)
+
+
 def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
-    """The Frankenstein step program (``variant`` in ``'code'``, ``'paper'``)."""
+    """The Frankenstein step program (``variant`` in ``'code'``, ``'paper'``).
+
+    :math:`\beta_1` depends on ``lr`` only: it is computed once, when the state is
+    initialised, and carried as a constant scalar of the state (in the run's dtype).
+    """
     if variant not in VARIANTS:
         raise ValueError(f"frankenstein: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     upper, rho_uses_v, (rho_lo, rho_hi), clip_ratio = VARIANTS[variant]
@@ -88,16 +99,14 @@ def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
     if clip_ratio:
         ratio = _clip(ratio, 0, 1)
     stages = [
-        Scalar([(beta1, 1 - _clip(sp.Rational(1, 10) * sp.sqrt(lr / sp.Rational(1, 1000)),
-                                  sp.Rational(5, 100), upper))]),
         Elementwise([
             (x, x * (1 - lr * weight_decay)),
             (P, sp.acos(sp.tanh(m * g)) / sp.pi),
-            (xi, (1 + sp.exp(-half)) / (1 + sp.exp(-sp.Abs(s - P)))),
+            (xi, _number(1 + sp.exp(-half)) / (1 + sp.exp(-sp.Abs(s - P)))),
             (x_t, g**2 + eps),
             (v_t, sp.Max(vmax, x_t)),
             (rho, sp.log(_clip(sp.E + half - P + sp.sqrt(v_t if rho_uses_v else x_t),
-                               rho_lo, rho_hi))),
+                               _number(rho_lo), _number(rho_hi)))),
             (step, lr * xi * g / sp.sqrt(v_t)),
             (m, rho * beta1 * m - step),
             (x, x + beta1 * m - step),
@@ -108,7 +117,9 @@ def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
         Gradient(),
     ]
     return StepProgram(
-        f"frankenstein_{variant}", vectors={m: 0, vmax: 0, s: lr}, scalars={},
+        f"frankenstein_{variant}", vectors={m: 0, vmax: 0, s: lr},
+        scalars={beta1: 1 - _clip(sp.Rational(1, 10) * sp.sqrt(lr / sp.Rational(1, 1000)),
+                                  sp.Rational(5, 100), upper)},
         params={lr: 1e-3, eps: 1e-8, weight_decay: 0.0}, stages=stages,
         description=f"Frankenstein optimizer (Hsu et al. 2025), {variant} variant")
 
