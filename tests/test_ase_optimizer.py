@@ -172,3 +172,53 @@ def test_import_without_ase():
                          text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "ImportError:" in out.stdout and "pip install dynopt-physics[ase]" in out.stdout
+
+
+# --------------------------------------------------------------------------- maxstep
+def atom_moves(frames, pos0):
+    """The largest move of any atom in each step (Å)."""
+    path = np.vstack([pos0.ravel(), frames]).reshape(len(frames) + 1, -1, 3)
+    return np.linalg.norm(np.diff(path, axis=0), axis=2).max(axis=1)
+
+
+@pytest.mark.parametrize("method, hyper", [("fire2", {}), ("heavy_ball", {"lr": 1.0})])
+def test_argon_dimer_started_almost_on_top_relaxes_to_the_dimer(method, hyper):
+    # two argon atoms 0.01 Å apart: the repulsion used to send them 1e25 Å apart
+    # and the run reported converged; ASE's maxstep (0.2 Å) now bounds every move
+    sigma, eps = 3.4, 0.0104
+    pos0 = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]])
+    calc = LennardJones(sigma=sigma, epsilon=eps, rc=1e3)
+    frames, opt, converged, atoms = relax(DynOpt, pos0, calc, 1e-4, 3000, method=method, **hyper)
+    assert converged
+    assert atom_moves(frames, pos0).max() <= 0.2 * (1 + 1e-12)
+    # the dimer's minimum, r = 2**(1/6) sigma
+    assert atoms.get_distance(0, 1) == pytest.approx(2 ** (1 / 6) * sigma, rel=1e-3)
+
+
+@pytest.mark.parametrize("method, hyper", [
+    ("gd", {}), ("heavy_ball", {}), ("nesterov", {}), ("adam", {"lr": 0.1}),
+    ("fanos", {"lr": 0.2}), ("fire2", {}), ("ko", {})])
+def test_maxstep_caps_every_atom_move_for_every_method(method, hyper):
+    pos0 = 0.8 * random_cluster(13, seed=4)    # compressed: large forces at the start
+    frames, opt, _, _ = relax(DynOpt, pos0, DynoptLJ(), 1e-3, 60, method=method, maxstep=0.03,
+                              **hyper)
+    moves = atom_moves(frames, pos0)
+    assert opt.maxstep == 0.03
+    assert moves.max() <= 0.03 * (1 + 1e-12) and moves.max() > 0.02
+
+
+def test_fire_maxstep_is_ase_fires_own():
+    pos0 = 0.9 * random_cluster(13, seed=6)
+    runs = []
+    for cls, extra in ((FIRE, {}), (DynOpt, {"method": "fire"})):
+        frames, opt, _, _ = relax(cls, pos0, counting_ase_calculator(rc=1e6), 0.01, 200,
+                                  maxstep=0.05, **extra)
+        runs.append(frames)
+    np.testing.assert_allclose(runs[1], runs[0], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("value", [0.0, -0.1, float("nan"), "big", True])
+def test_bad_maxstep_is_rejected(value):
+    atoms = Atoms("Ar2", positions=[[0, 0, 0], [1.2, 0, 0]], calculator=DynoptLJ())
+    with pytest.raises(ValueError, match="maxstep"):
+        DynOpt(atoms, method="heavy_ball", logfile=None, maxstep=value)

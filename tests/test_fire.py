@@ -241,3 +241,28 @@ def test_fire2_relaxes_random_cluster_to_fmax():
     assert res.success and res.nfev == res.nit + 1
     f, g = lj_energy_and_gradient(res.x)
     assert max_atom_force(g) <= 0.01 and f == pytest.approx(res.fun) and f < f0 - 10
+
+
+# --------------------------------------------------------------------------- dmax on the move
+def test_fire2_dmax_bounds_the_actual_move_of_every_step():
+    # a compressed cluster: huge forces, where the kick and the mixing used to go past dmax
+    pos0 = 0.6 * random_cluster(13, seed=5).ravel()
+    dmax = 0.05
+    res = dynopt.minimize(lj_energy_and_gradient, pos0, jac=True, method="fire2",
+                          options={"maxiter": 400, "gtol": 1e-6, "record": True, "dmax": dmax})
+    moves = np.abs(np.diff(res.trajectory["x"], axis=0)).max(axis=1)
+    assert moves.max() <= dmax * (1 + 1e-12)
+    assert np.sum(moves > 0.99 * dmax) > 0          # the bound binds: the test is not vacuous
+
+
+def test_fire2_argon_dimer_started_almost_on_top_stays_together():
+    # two atoms 0.01 sigma apart: the repulsion (~1e27) used to throw them 1e25 apart in one
+    # step; now every step moves a coordinate by at most dmax and the pair relaxes to the
+    # dimer's minimum r = 2**(1/6)
+    pos0 = np.array([0.0, 0.0, 0.0, 0.01, 0.0, 0.0])
+    res = dynopt.minimize(lj_energy_and_gradient, pos0, jac=True, method="fire2",
+                          options={"maxiter": 2000, "gtol": 1e-6, "norm": max_atom_force,
+                                   "record": True})
+    assert res.success
+    assert np.abs(np.diff(res.trajectory["x"], axis=0)).max() <= 0.1 * (1 + 1e-12)
+    assert np.linalg.norm(res.x[3:] - res.x[:3]) == pytest.approx(2 ** (1 / 6), rel=1e-6)
