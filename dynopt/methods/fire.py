@@ -312,7 +312,8 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
             (last_neg, sp.Piecewise((i_now, neg), (last_neg, True))),
             (it, i_now),
             # the half step of the iteration that went back while its kick is due, else 0
-            *([(pending, sp.Piecewise((h_new / 2, back), (0, True)))] if halfstepback else []),
+            # (hback of this step: last, as every assignment above reads the old pending)
+            *([(pending, hback)] if halfstepback else []),
         ]),
         # F = -g; the half step back uses the velocity before the reset
         Elementwise([
