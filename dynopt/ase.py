@@ -23,8 +23,9 @@ new positions for its log and convergence test):
 
 1. read :math:`x`, :math:`g` and the energy :math:`f` at the current positions
    (cached by the calculator: no new force call);
-2. run the stages before the gradient evaluation (``kernels.before``) and set
-   the new positions;
+2. run the stages before the gradient evaluation (``kernels.before``), hold
+   every atom's move to ``maxstep`` (ASE's default 0.2 Å; ``'fire'`` applies its
+   own, as ASE's FIRE does) and set the new positions;
 3. evaluate the forces at the new positions (the step's one force call; ASE's
    own read right after is served from the calculator's cache) and run the
    stages after the gradient evaluation (``kernels.after``).
@@ -196,6 +197,7 @@ class DynOpt(Optimizer):
             "method": self.method,
             "integrator": self.integrator,
             "backend": self.backend.name,
+            "maxstep": self.maxstep,
             "hyperparameters": {key: _plain(val) for key, val in self.hyperparameters.items()},
         })
         return description
