@@ -1,9 +1,7 @@
 """The step protocol: one object per (method, integrator, backend, dtype).
 
-A :class:`Stepper` owns a step program and the kernels a backend compiled
-from it. Every front end drives the same three calls:
-
-.. code-block:: python
+A `Stepper` owns a step program and the kernels a backend compiled from it.
+A loop drives three calls:
 
     stepper = get_stepper("fanos", backend="numba")
     state = stepper.init(X0, F0, G0, params, seed=0)   # a State
@@ -12,8 +10,8 @@ from it. Every front end drives the same three calls:
         F, G = objective(X)                              # the step's one evaluation
         stepper.after(state, F, G)                       # stages after it
 
-:meth:`Stepper.step` does the three in one call for a given objective.
-:func:`get_stepper` builds a stepper once per process and key: the SymPy
+`Stepper.step` does the three in one call for a given objective.
+`get_stepper` builds a stepper once per process and key: the SymPy
 derivation and the code generation run on the first call only.
 """
 from __future__ import annotations
@@ -32,7 +30,7 @@ class State:
         Name -> array, the mapping the generated kernels read and write:
         per-coordinate entries of shape ``(batch, n)``, scalar entries of shape
         ``(batch, 1)``, and the constants ``N`` (number of coordinates) and
-        ``rng`` (the run's :class:`numpy.random.Generator`).
+        ``rng`` (the run's ``numpy.random.Generator``).
     params : dict
         Hyperparameter name -> number or ``(batch, 1)`` array on the backend.
     """
@@ -87,11 +85,10 @@ class Stepper:
     ``scalars`` the rest (without ``N`` and ``rng``).
 
     A run of one member whose program has no Custom stages steps with the
-    single-member kernels (:meth:`NumpyBackend.compile_single
-    <dynopt.backends.numpy_backend.NumpyBackend.compile_single>`: scalars as
+    single-member kernels (`NumpyBackend.compile_single`: scalars as
     Python numbers) on the NumPy backend, and on the Numba backend when it has
     fewer than ``small_threshold`` coordinates (there a Numba call costs more
-    than the few NumPy operations of the step). :attr:`State.fresh_x` says
+    than the few NumPy operations of the step). ``State.fresh_x`` says
     whether ``before`` leaves the previous position array untouched (the NumPy
     kernels assign new arrays), so that a caller may keep a reference to an
     earlier position instead of a copy.
@@ -214,8 +211,8 @@ def _identity(obj):
 
 
 def resolve_program(method, integrator=None, flags=None):
-    """``(program, spec, name)`` for a method name, :class:`~dynopt.methods.Method` or
-    :class:`~dynopt.systems.System` under ``integrator``, built once per process."""
+    """``(program, spec, name)`` for a method name, a ``Method`` or a ``System`` under
+    ``integrator``, built once per process."""
     flags = dict(flags or {})
     try:
         key = (_identity(method), _identity(integrator), tuple(sorted(flags.items())))
@@ -251,7 +248,7 @@ def _backend_key(backend):
 
 
 def get_stepper(method, integrator=None, backend="numpy", dtype=np.float64, flags=None) -> Stepper:
-    """The :class:`Stepper` for ``method`` under ``integrator`` on ``backend`` in ``dtype``.
+    """The `Stepper` for ``method`` under ``integrator`` on ``backend`` in ``dtype``.
 
     Built on the first call with a key and returned from an in-process cache on
     every later one (the generated code is also cached on disk by the backend).

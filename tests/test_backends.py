@@ -2,7 +2,7 @@
 
 The kernels are compiled once per program and cached on disk (the default
 cache directory), so a second session runs warm. Serial kernels (the ones used
-below 16384 coordinates), in float64 and float32, and compiled whole runs are
+below 262144 coordinates), in float64 and float32, and compiled whole runs are
 checked for every registered method and integrator; the ``prange`` twins,
 which are the same code with ``prange`` for ``range`` and take three times
 longer to compile, for a subset that covers fused reductions, several passes,

@@ -412,7 +412,8 @@ def step_module_source(program: StepProgram, key: str, parallel: bool = True,
                 klines, _ = emit_step_kernel(fname + "_p", seg, finals, plan.vector_symbols, pr,
                                              nm, True)
                 lines += [""] + klines + [""]
-                call = f"({fname}_p if _n >= {int(threshold)} else {fname}_s)"
+                call = (f"({fname}_p if _n >= {int(threshold)} and numba.get_num_threads() > 1 "
+                        f"else {fname}_s)")
             kernels.append((call, lay))
         drivers += [""] + emit_driver(part, program, plan, kernels, nm) + [""]
         n = 0

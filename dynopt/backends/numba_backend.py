@@ -44,7 +44,6 @@ from ._module_cache import cache_dir as _cache_dir
 from ._module_cache import load_generated_module
 from ._numba_run import run_layout, run_module_source
 from ._numba_source import step_module_source
-from ._numba_support import CHUNK
 from .base import Backend, Kernels
 from .codegen import program_key
 from .numpy_backend import NumpyBackend
@@ -56,6 +55,9 @@ CODEGEN_VERSION = "numba-1"
 
 #: coordinates below which a single run steps with the NumPy single-member kernels
 SMALL_THRESHOLD = 1024
+
+#: coordinates per member from which the parallel (prange) kernels run
+PARALLEL_THRESHOLD = 2**18
 
 
 def _generator_hash() -> str:
@@ -89,9 +91,12 @@ class NumbaBackend(Backend):
         ``False``: serial kernels only.
     parallel_threshold : int
         Coordinates per member from which the parallel kernels are used
-        (default :data:`~dynopt.backends._numba_support.CHUNK`, 16384). Below it,
-        starting the threads of a parallel loop (microseconds, far more on a
-        loaded machine) costs more than the loop. The serial and parallel
+        (default :data:`PARALLEL_THRESHOLD`, 262144) when Numba has more than one
+        thread (``numba.set_num_threads`` and ``NUMBA_NUM_THREADS`` are read on
+        every call: one thread means the serial kernels). Below it, starting the
+        threads of a parallel loop (microseconds, and on a loaded machine the wait
+        for every thread to be scheduled, which made a FANoS step at 10^5
+        coordinates ten times slower than NumPy's) costs more than the loop. The serial and parallel
         kernels are the same code with ``range`` for ``prange``; each compiles
         on its first use (a parallel kernel takes about three times longer).
     small_threshold : int
@@ -110,7 +115,7 @@ class NumbaBackend(Backend):
         if not isinstance(parallel, bool):
             raise TypeError(f"parallel must be True or False, got {parallel!r}")
         if parallel_threshold is None:
-            parallel_threshold = CHUNK
+            parallel_threshold = PARALLEL_THRESHOLD
         if (not isinstance(parallel_threshold, (int, numpy.integer))
                 or isinstance(parallel_threshold, bool) or parallel_threshold < 0):
             raise ValueError(f"parallel_threshold must be a non-negative integer, "
