@@ -178,3 +178,19 @@ def test_compiled_pair_failure_keeps_the_best_point_like_the_python_loop():
     np.testing.assert_allclose(res.best_x, ref.best_x, rtol=1e-12)
     np.testing.assert_allclose(res.x, ref.x, rtol=1e-12)
     assert res.fun == pytest.approx(ref.fun, rel=1e-12)
+
+
+def test_import_dynopt_loads_neither_sympy_nor_scipy_optimize():
+    import subprocess
+    import sys
+    code = ("import sys, dynopt; heavy = [m for m in ('sympy', 'scipy.optimize', 'numba') "
+            "if m in sys.modules]; print(heavy); dynopt.minimize; print('sympy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second = out.stdout.split("\n")[:2]
+    assert first == "[]" and second == "True"
+
+
+def test_dynopt_bench_command_exits_zero_after_a_run(monkeypatch):
+    from dynopt import bench, cli
+    monkeypatch.setattr(bench, "main", lambda argv=None: {"targets": []})
+    assert cli.main(["bench", "--quick"]) == 0
