@@ -469,7 +469,7 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
 def _result(stepper, state, out, params, integrator, rec, stride, batched):
     X = np.array(stepper.to_numpy(state.x))
     F, G = out.F, np.array(out.G)
-    failed = np.isin(out.status, FAILED)
+    failed = (out.status == 3) | (out.status == 4)
     X[failed], F[failed], G[failed] = out.best_x[failed], out.best_f[failed], out.best_g[failed]
     messages = []
     for i, st in enumerate(out.status):
