@@ -182,7 +182,7 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     -----
     Status codes: 0 converged, 1 ``maxiter`` reached, 2 ``maxfev`` reached,
     3 NaN/Inf met, 4 diverged, 5 stopped by the callback, 6 unbounded below
-    (:math:`f < f_0 - \text{divergence}\cdot\max(1, |f_0|)`). An exception raised
+    (:math:`f < f_0 - \\text{divergence}\\cdot\\max(1, |f_0|)`). An exception raised
     by ``fun`` or ``jac`` propagates with the best point seen as its attributes
     ``best_x``, ``best_fun`` and ``nit``.
 
