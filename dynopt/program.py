@@ -102,16 +102,12 @@ def check_symbol_name(sym, where: str = "", loaded: bool = True) -> None:
     Python builtin nor one of :data:`GENERATED_NAMES`; other temporaries are
     printed only under single-assignment names (``P`` as ``P_1``).
     """
+    from .identifiers import check_identifier
     name = sym.name if isinstance(sym, sp.Symbol) else sym
     ctx = f" ({where})" if where else ""
-    if not isinstance(name, str) or not name.isidentifier():
-        raise ValueError(f"symbol name {name!r}{ctx} is not a valid Python identifier; "
-                         "symbols are printed into generated code as they are named")
-    if keyword.iskeyword(name):
-        raise ValueError(f"symbol name {name!r}{ctx} is a Python keyword")
-    if name.startswith("_"):
-        raise ValueError(f"symbol name {name!r}{ctx} starts with an underscore, which is "
-                         "reserved for the generated code's own names")
+    if not isinstance(name, str):
+        raise ValueError(f"symbol name {name!r}{ctx} is not a valid Python identifier")
+    check_identifier(name, where, reserved=False)
     if loaded and (name in GENERATED_NAMES or hasattr(builtins, name)):
         raise ValueError(f"symbol name {name!r}{ctx} clashes with a name of the generated "
                          "code (a module, helper or builtin); rename the symbol")

@@ -12,10 +12,10 @@ import math
 
 import numpy
 from sympy.printing.numpy import NumPyPrinter
-from sympy.printing.pycode import PythonCodePrinter
 
 from ..program import Custom, StepProgram
 from .base import Backend, Kernels
+from ._numba_source import NumbaPrinter
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
 
 __all__ = ["NumpyBackend", "ArrayPrinter", "generate_source"]
@@ -33,27 +33,13 @@ class ArrayPrinter(BranchPrinting, NumPyPrinter):
         return "numpy.nan"
 
 
-class ScalarPrinter(BranchPrinting, PythonCodePrinter):
-    """Python scalars: ``math`` functions, branches as conditional expressions and
-    NaN-propagating extrema (as ``numpy.maximum``/``numpy.minimum``)."""
+class ScalarPrinter(NumbaPrinter):
+    """Python scalars, as the Numba printer writes them (``math`` functions,
+    conditional expressions), with NaN-propagating extrema (as
+    ``numpy.maximum``/``numpy.minimum``) from this module."""
 
     max_function, min_function, sign_function = "_fmax", "_fmin", "_sign"
     reserved_words = ArrayPrinter.reserved_words
-
-    def _select(self, cond, a, b):
-        return f"({a} if {cond} else {b})"
-
-    def _nan(self):
-        return "math.nan"
-
-    def _print_NaN(self, expr):
-        return "math.nan"
-
-    def _print_Infinity(self, expr):
-        return "math.inf"
-
-    def _print_NegativeInfinity(self, expr):
-        return "(-math.inf)"
 
 
 def _fmax(a, b):
