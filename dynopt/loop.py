@@ -57,10 +57,11 @@ def gradient_norms(G, norm):
 _NARROW = 16
 
 
-def finite_rows(X):
-    """Whether each row of ``X`` is finite: one matrix-vector product (row sums),
-    then the exact test only where a sum is not finite (NaN, Inf or overflow)."""
-    ok = np.isfinite(X @ np.ones(X.shape[1], dtype=X.dtype))
+def finite_rows(X, squares=None):
+    """Whether each row of ``X`` is finite: one reduction per row (row sums, or the
+    squared norms when given), then the exact test only where that is not finite
+    (NaN, Inf or overflow)."""
+    ok = np.isfinite(X @ np.ones(X.shape[1], dtype=X.dtype) if squares is None else squares)
     if not ok.all():
         bad = np.flatnonzero(~ok)
         ok[bad] = np.isfinite(X[bad]).all(axis=1)
@@ -236,6 +237,10 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     gnorm = norm(g)
     _initial_status(out, loop, np.array([gnorm]))
     upper, lower = _thresholds(out.F, loop["divergence"])
+    # the iterate running off: |x| > divergence * max(1, |x0|) (squared, as the dot product)
+    far2 = math.inf
+    if loop["divergence"] is not None:
+        far2 = (loop["divergence"] * max(1.0, float(np.linalg.norm(out.best_x[0])))) ** 2
     upper = None if upper is None else float(upper[0])
     lower = None if lower is None else float(lower[0])
     best_f = f
@@ -277,6 +282,11 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                 stepper.after(state, np.array([np.nan]), nan_g)
                 status = 3
                 out.detail[0] = f"in the iterate at step {step}"
+                break
+            if d > far2:
+                status = 4
+                out.detail[0] = (f"|x| = {math.sqrt(d):.6g} exceeded divergence*max(1, |x0|) = "
+                                 f"{math.sqrt(far2):.6g} at step {step}")
                 break
             fv, gv = call(xrow)
             if host:
@@ -367,6 +377,9 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     gnorm = gradient_norms(G, norm)
     _initial_status(out, loop, gnorm)
     upper, lower = _thresholds(F, loop["divergence"])
+    far2 = np.full(B, np.inf)
+    if loop["divergence"] is not None:
+        far2 = (loop["divergence"] * np.maximum(1.0, np.linalg.norm(out.best_x, axis=1))) ** 2
     S = state.arrays
     arrays = {k for k in S if k not in ("N", "rng")}
     status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
@@ -391,14 +404,21 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
                                                     _params_for(state.params, rows))
         X = np.asarray(to_numpy(stepper.before(sub, step)))
         step += 1
-        ok = finite_rows(X)
+        squares = np.einsum("ij,ij->i", X, X)
+        ok = finite_rows(X, squares)
+        far = ok & (squares > (far2 if whole else far2[rows]))
+        if far.any():  # the iterate ran off: no evaluation there
+            for j in np.flatnonzero(far):
+                out.stop(idx[j], 4, f"|x| = {math.sqrt(squares[j]):.6g} exceeded "
+                                    f"divergence*max(1, |x0|) at step {step}")
+            ok &= ~far
         all_ok = bool(ok.all())
         if all_ok:
             Fv, Gv, nf, nj = objective.rows(X)
             nfev[rows] += nf
             njev[rows] += nj
         else:
-            for j in np.flatnonzero(~ok):
+            for j in np.flatnonzero(~ok & ~far):
                 out.stop(idx[j], 3, f"in the iterate at step {step}")
             Fv = np.full(X.shape[0], np.nan)
             Gv = np.full(X.shape, np.nan, dtype=dtype)

@@ -194,3 +194,19 @@ def test_dynopt_bench_command_exits_zero_after_a_run(monkeypatch):
     from dynopt import bench, cli
     monkeypatch.setattr(bench, "main", lambda argv=None: {"targets": []})
     assert cli.main(["bench", "--quick"]) == 0
+
+
+@pytest.mark.parametrize("batch", [False, True])
+def test_iterate_running_off_is_divergence_with_the_best_point(batch):
+    """Two atoms 0.01 sigma apart: heavy ball's first step throws them ~1e25 apart, where
+    the gradient is tiny; the run must not report convergence there."""
+    from dynopt.problems.lennard_jones import lj_energy_and_gradient as fg
+    x0 = np.array([0.0, 0.0, 0.0, 0.01, 0.0, 0.0])
+    X = np.stack([x0, x0]) if batch else x0
+    res = dynopt.minimize(fg, X, jac=True, method="heavy_ball",
+                          options={"lr": 1e-3, "momentum": 0.9, "maxiter": 100})
+    status = res.status[0] if batch else res.status
+    best = res.best_x[0] if batch else res.best_x
+    assert status == 4
+    assert "exceeded divergence" in (res.message[0] if batch else res.message)
+    assert np.abs(best).max() < 1e3
