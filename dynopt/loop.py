@@ -231,7 +231,6 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     norm = _norm_one(loop["norm"])
     gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
     to_numpy, fresh = stepper.to_numpy, state.fresh_x
-    on_numpy = stepper.backend.name in ("numpy", "numba")
     g = out.G[0]
     f = float(out.F[0])
     gnorm = norm(g)
@@ -240,7 +239,8 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     # the iterate running off: |x| > divergence * max(1, |x0|) (squared, as the dot product)
     far2 = math.inf
     if loop["divergence"] is not None:
-        far2 = (loop["divergence"] * max(1.0, float(np.linalg.norm(out.best_x[0])))) ** 2
+        far = loop["divergence"] * max(1.0, float(np.linalg.norm(out.best_x[0])))
+        far2 = far * far  # inf, not an error, past the float range
     upper = None if upper is None else float(upper[0])
     lower = None if lower is None else float(lower[0])
     best_f = f
@@ -379,7 +379,9 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     upper, lower = _thresholds(F, loop["divergence"])
     far2 = np.full(B, np.inf)
     if loop["divergence"] is not None:
-        far2 = (loop["divergence"] * np.maximum(1.0, np.linalg.norm(out.best_x, axis=1))) ** 2
+        far = loop["divergence"] * np.maximum(1.0, np.linalg.norm(out.best_x, axis=1))
+        with np.errstate(over="ignore"):
+            far2 = far * far
     S = state.arrays
     arrays = {k for k in S if k not in ("N", "rng")}
     status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
