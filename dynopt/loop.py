@@ -87,45 +87,13 @@ def _norm_one(norm):
     return lambda g: math.sqrt(float(np.dot(g, g)))
 
 
-def _evaluator(objective):
-    """``x -> (f, g)`` for one member: the objective's own call, with a shortcut for
-    the common case (``fun`` returns a float, ``jac`` an array of the run's dtype
-    and shape) that skips the conversions; anything else goes through the
-    objective's checks."""
-    if objective.vectorized or not callable(objective.jac) or objective.jac is True:
-        return objective.__call__
-    fun, jac, args, n, dtype = (objective.fun, objective.jac, objective.args, objective.n,
-                                objective.dtype)
-    floats = (float, np.float64)
-
-    def call(x):
-        out = fun(x, *args)
-        objective.nfev += 1
-        f = out if type(out) in floats else objective._scalar(out)
-        g = jac(x, *args)
-        objective.njev += 1
-        if type(g) is not np.ndarray or g.dtype != dtype or g.shape != (n,):
-            g = objective._check_grad(g)
-        return float(f), g
-    return call
-
-
-def _finite_vector(a) -> bool:
-    """Whether every entry of the 1-D array ``a`` is finite (one dot product first)."""
-    d = a.dot(a)
-    if math.isfinite(d):
-        return True
-    return bool(np.isfinite(a).all())
-
-
 class Recorder:
     """Keeps every ``stride``-th step: iterate, objective, gradient norm, energies, scalars."""
 
-    def __init__(self, stride, stepper, batch):
+    def __init__(self, stride, stepper):
         self.stride = stride
         self.stepper = stepper
         self.scalars = stepper.scalars
-        self.batch = batch
         self.rows: dict = {}
         self.last = None
 
@@ -160,7 +128,8 @@ class Recorder:
 class Outcome:
     """Per-member bookkeeping of a run: status, counts, the best point, messages."""
 
-    def __init__(self, B, n, dtype, F, G, X0, nfev, njev):
+    def __init__(self, dtype, F, G, X0, nfev, njev):
+        B = len(F)
         self.status = np.full(B, -1)
         self.detail = [""] * B
         self.nit = np.zeros(B, dtype=np.int64)
@@ -175,11 +144,30 @@ class Outcome:
         self.detail[i] = detail
 
 
-def _thresholds(F, divergence):
+def _thresholds(F, X0, divergence):
+    """Per member: the objective's upper and lower bounds and the iterate's squared bound,
+    :math:`f_0 \\pm d\\max(1, |f_0|)` and :math:`(d\\max(1, \\lVert x_0\\rVert))^2`
+    (``None``, ``None``, ``inf`` without a divergence test)."""
     if divergence is None:
-        return None, None
+        return None, None, np.full(len(F), np.inf)
     scale = divergence * np.maximum(1.0, np.abs(F))
-    return F + scale, F - scale
+    far = divergence * np.maximum(1.0, np.linalg.norm(X0, axis=1))
+    with np.errstate(over="ignore"):  # inf past the float range
+        far2 = far * far
+    return F + scale, F - scale, far2
+
+
+def _diverged(f, upper, step):
+    return f"f = {f:.6g} exceeded f0 + divergence*max(1, |f0|) = {upper:.6g} at step {step}"
+
+
+def _unbounded(f, lower, step):
+    return f"(f = {f:.6g} < f0 - divergence*max(1, |f0|) = {lower:.6g} at step {step})"
+
+
+def _ran_off(squares, far2, step):
+    return (f"|x| = {math.sqrt(squares):.6g} exceeded divergence*max(1, |x0|) = "
+            f"{math.sqrt(far2):.6g} at step {step}")
 
 
 def run(objective, X0, stepper, params, loop, callback, stride, batched, integrator=None):
@@ -188,11 +176,11 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     A run whose objective raises keeps its best point: the exception propagates
     with attributes ``best_x``, ``best_fun`` and ``nit`` (and a note saying so).
     """
-    B, n = X0.shape
+    B = X0.shape[0]
     F, G, nfev, njev = objective.rows(X0)
     state = stepper.init(X0, F, G, params, seed=loop["seed"])
-    out = Outcome(B, n, stepper.dtype, F, G, X0, nfev, njev)
-    rec = Recorder(stride, stepper, B)
+    out = Outcome(stepper.dtype, F, G, X0, nfev, njev)
+    rec = Recorder(stride, stepper)
     try:
         if B == 1 and not objective.vectorized:
             _loop_one(objective, stepper, state, out, loop, callback, rec, batched)
@@ -235,12 +223,8 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     f = float(out.F[0])
     gnorm = norm(g)
     _initial_status(out, loop, np.array([gnorm]))
-    upper, lower = _thresholds(out.F, loop["divergence"])
-    # the iterate running off: |x| > divergence * max(1, |x0|) (squared, as the dot product)
-    far2 = math.inf
-    if loop["divergence"] is not None:
-        far = loop["divergence"] * max(1.0, float(np.linalg.norm(out.best_x[0])))
-        far2 = far * far  # inf, not an error, past the float range
+    upper, lower, far2 = _thresholds(out.F, out.best_x, loop["divergence"])
+    far2 = float(far2[0])  # compared with the dot product of x
     upper = None if upper is None else float(upper[0])
     lower = None if lower is None else float(lower[0])
     best_f = f
@@ -251,7 +235,7 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     step = 0
     nfev0, njev0 = objective.nfev, objective.njev
     base_fev, base_jev = int(out.nfev[0]), int(out.njev[0])
-    call = _evaluator(objective)
+    call = objective.__call__
     dtype = stepper.dtype
     inf_norm = not callable(loop["norm"]) and loop["norm"] == np.inf
     # the hot path binds the state's kernels (NumPy and Numba arrays are host arrays)
@@ -285,8 +269,7 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                 break
             if d > far2:
                 status = 4
-                out.detail[0] = (f"|x| = {math.sqrt(d):.6g} exceeded divergence*max(1, |x0|) = "
-                                 f"{math.sqrt(far2):.6g} at step {step}")
+                out.detail[0] = _ran_off(d, far2, step)
                 break
             fv, gv = call(xrow)
             if host:
@@ -315,13 +298,11 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                     best_g[...] = gv
             if upper is not None and fv > upper:
                 status = 4
-                out.detail[0] = (f"f = {fv:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                 f"{upper:.6g} at step {step}")
+                out.detail[0] = _diverged(fv, upper, step)
                 break
             if lower is not None and fv < lower:
                 status = 6
-                out.detail[0] = (f"(f = {fv:.6g} < f0 - divergence*max(1, |f0|) = "
-                                 f"{lower:.6g} at step {step})")
+                out.detail[0] = _unbounded(fv, lower, step)
                 break
             if rec.stride:
                 rec.add(step, state, f, gnorm)
@@ -376,12 +357,7 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     F, G = out.F, out.G
     gnorm = gradient_norms(G, norm)
     _initial_status(out, loop, gnorm)
-    upper, lower = _thresholds(F, loop["divergence"])
-    far2 = np.full(B, np.inf)
-    if loop["divergence"] is not None:
-        far = loop["divergence"] * np.maximum(1.0, np.linalg.norm(out.best_x, axis=1))
-        with np.errstate(over="ignore"):
-            far2 = far * far
+    upper, lower, far2 = _thresholds(F, out.best_x, loop["divergence"])
     S = state.arrays
     arrays = {k for k in S if k not in ("N", "rng")}
     status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
@@ -411,8 +387,7 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
         far = ok & (squares > (far2 if whole else far2[rows]))
         if far.any():  # the iterate ran off: no evaluation there
             for j in np.flatnonzero(far):
-                out.stop(idx[j], 4, f"|x| = {math.sqrt(squares[j]):.6g} exceeded "
-                                    f"divergence*max(1, |x0|) at step {step}")
+                out.stop(idx[j], 4, _ran_off(squares[j], far2[idx[j]], step))
             ok &= ~far
         all_ok = bool(ok.all())
         if all_ok:
@@ -463,11 +438,9 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
             up, low = (upper, lower) if whole else (upper[rows], lower[rows])
             if (finite & ((Fv > up) | (Fv < low))).any():
                 for j in np.flatnonzero(finite & (Fv > up)):
-                    out.stop(idx[j], 4, f"f = {Fv[j]:.6g} exceeded f0 + divergence*max(1, |f0|) = "
-                                        f"{upper[idx[j]]:.6g} at step {step}")
+                    out.stop(idx[j], 4, _diverged(Fv[j], upper[idx[j]], step))
                 for j in np.flatnonzero(finite & (Fv < low)):
-                    out.stop(idx[j], 6, f"(f = {Fv[j]:.6g} < f0 - divergence*max(1, |f0|) = "
-                                        f"{lower[idx[j]]:.6g} at step {step})")
+                    out.stop(idx[j], 6, _unbounded(Fv[j], lower[idx[j]], step))
         rec.add(step, state, F, gnorm)
         if callback is not None:
             X_all = np.array(to_numpy(S["x"]))

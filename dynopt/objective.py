@@ -128,6 +128,8 @@ class Objective:
         return arr
 
     def _scalar(self, out):
+        if type(out) in (float, np.float64):  # the common case needs no conversion
+            return float(out)
         arr = self._real(out, "fun")
         if arr.size != 1:
             raise ValueError(f"fun must return a scalar, got an array of shape {arr.shape}")
@@ -145,6 +147,8 @@ class Objective:
                          f"got {_describe(out)}")
 
     def _check_grad(self, g):
+        if type(g) is np.ndarray and g.dtype == self.dtype and g.shape == (self.n,):
+            return g  # the common case needs no conversion
         g = self._real(g, "jac").astype(self.dtype, copy=False)
         if g.shape != (self.n,):
             g2 = g.reshape(-1) if g.size == self.n else None
