@@ -13,7 +13,7 @@ from .backends import get_backend
 from .methods import check_value, get_method
 from .loop import run
 from .objective import Objective, check_rel_step
-from .stepper import get_stepper, resolve_program
+from .stepper import resolve_program, stepper_for
 from .systems.base import System
 
 __all__ = ["minimize", "LOOP_OPTIONS", "STATUS_MESSAGES", "build_program"]
@@ -187,7 +187,7 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     ``best_x``, ``best_fun`` and ``nit``.
 
     The method's program is derived and compiled once per process
-    (:func:`dynopt.stepper.get_stepper`); later calls reuse it.
+    (:func:`dynopt.stepper.stepper_for`); later calls reuse it.
     """
     options = dict(options or {})
     loop = {name: options.pop(name, default) for name, default in LOOP_OPTIONS.items()}
@@ -206,25 +206,17 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     compiled = loop["compiled"]
     if compiled is None:
         from .compiled import wants_compiled
-        compiled = wants_compiled(be, program, fun, jac, args, loop, callback)
+        compiled = wants_compiled(be, program, name, fun, jac, args, loop, callback)
     if compiled:
         from .compiled import run_compiled
         return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
                             callback, batched, integrator)
-    stepper = get_stepper(method, integrator, be, dtype, flags=_flags(method, options))
+    stepper = stepper_for(program, name, be, dtype)
     objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"], dtype=dtype,
                           vectorized=loop["vectorized"])
     callback = _wrap_callback(callback)
     return run(objective, X0.astype(dtype), stepper, params, loop, callback, stride, batched,
                integrator)
-
-
-def _flags(method, options):
-    """The structural options (ablation flags) among ``options``."""
-    if isinstance(method, System):
-        return {}
-    spec = get_method(method)
-    return {k: options[k] for k in options if k in spec.flags}
 
 
 def _check_loop_options(loop):

@@ -22,7 +22,7 @@ from scipy.optimize import OptimizeResult
 
 from .loop import STATUS_MESSAGES
 
-__all__ = ["run_compiled", "compiled_objective", "is_numba_function", "wants_compiled"]
+__all__ = ["run_compiled", "compiled_objective", "is_numba_function", "wants_compiled", "obstacle"]
 
 
 def is_numba_function(fn) -> bool:
@@ -80,33 +80,38 @@ def _make_adapter(fun, jac):
     return objective
 
 
-def wants_compiled(be, program, fun, jac, args, loop, callback) -> bool:
-    """Whether ``minimize`` runs compiled when ``options['compiled']`` is not given."""
-    if be.name != "numba" or args or callback is not None or loop["maxfev"] is not None:
+def obstacle(be, program, name, jac, loop, callback):
+    """Why a run cannot be compiled, or ``None`` when it can."""
+    if not hasattr(be, "run_compiled"):
+        return f"options['compiled'] needs backend='numba', got backend={be.name!r}"
+    if not (jac is True or is_numba_function(jac)):
+        return ("options['compiled'] needs Numba-compiled callables: fun(x) with "
+                "jac(x), fun(x) -> (f, g) with jac=True, or fun(x, grad_out) -> f with "
+                f"jac=True; got jac={jac!r}")
+    if callback is not None:
+        return "options['compiled'] runs without Python per step: callback must be None"
+    if callable(loop["norm"]) or loop["norm"] != np.inf:
+        return "options['compiled'] supports only the inf-norm stopping test"
+    if loop["maxfev"] is not None:
+        return "options['compiled'] does not support maxfev; use maxiter"
+    if not be.can_run_compiled(program):
+        return f"method {name!r} has Python stages and cannot run compiled"
+    return None
+
+
+def wants_compiled(be, program, name, fun, jac, args, loop, callback) -> bool:
+    """Whether ``minimize`` runs compiled when ``options['compiled']`` is not given:
+    Numba callables, no extra ``args``, no vectorised objective, and no `obstacle`."""
+    if args or loop["vectorized"] or not is_numba_function(fun):
         return False
-    if callable(loop["norm"]) or loop["norm"] != np.inf or loop["vectorized"]:
-        return False
-    if not is_numba_function(fun) or not (jac is True or is_numba_function(jac)):
-        return False
-    return be.can_run_compiled(program)
+    return obstacle(be, program, name, jac, loop, callback) is None
 
 
 def run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback, batched,
                  integrator):
-    if not hasattr(be, "run_compiled"):
-        raise ValueError(f"options['compiled'] needs backend='numba', got backend={be.name!r}")
-    if not (jac is True or is_numba_function(jac)):
-        raise ValueError("options['compiled'] needs Numba-compiled callables: fun(x) with "
-                         "jac(x), fun(x) -> (f, g) with jac=True, or fun(x, grad_out) -> f with "
-                         f"jac=True; got jac={jac!r}")
-    if callback is not None:
-        raise ValueError("options['compiled'] runs without Python per step: callback must be None")
-    if callable(loop["norm"]) or loop["norm"] != np.inf:
-        raise ValueError("options['compiled'] supports only the inf-norm stopping test")
-    if loop["maxfev"] is not None:
-        raise ValueError("options['compiled'] does not support maxfev; use maxiter")
-    if not be.can_run_compiled(program):
-        raise ValueError(f"method {name!r} has Python stages and cannot run compiled")
+    reason = obstacle(be, program, name, jac, loop, callback)
+    if reason is not None:
+        raise ValueError(reason)
     fun = compiled_objective(fun, jac)
     runs = []
     for b in range(X0.shape[0]):

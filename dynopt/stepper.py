@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["State", "Stepper", "get_stepper", "resolve_program", "clear_caches"]
+__all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches"]
 
 
 class State:
@@ -105,8 +105,6 @@ class Stepper:
         self.to_numpy = backend.to_numpy
         self.vectors = tuple(sorted(s.name for s in program.elementwise_symbols()))
         self.scalars = tuple(s.name for s in program.state_scalars)
-        self.param_names = tuple(s.name for s in program.params)
-        self.energy_names = tuple(program.energies)
         self._writes_x = any(isinstance(st, Custom) and x_symbol in st.writes
                              for st in program.stages)
         self.has_after = bool(program.after_gradient)
@@ -253,13 +251,19 @@ def get_stepper(method, integrator=None, backend="numpy", dtype=np.float64, flag
     Built on the first call with a key and returned from an in-process cache on
     every later one (the generated code is also cached on disk by the backend).
     """
+    program, _, name = resolve_program(method, integrator, flags)
+    return stepper_for(program, name, backend, dtype)
+
+
+def stepper_for(program, name, backend="numpy", dtype=np.float64) -> Stepper:
+    """The `Stepper` of an already resolved ``program`` (see `resolve_program`), from the
+    same in-process cache as `get_stepper`."""
     from .backends import get_backend
     be = get_backend(backend)
     dtype = np.dtype(dtype)
-    program, spec, name = resolve_program(method, integrator, flags)
     key = (id(program), _backend_key(be), dtype.str)
     hit = _STEPPERS.get(key)
-    if hit is None:
+    if hit is None:  # the program is kept with its stepper, so its id is not reused
         hit = _STEPPERS[key] = (Stepper(program, be, dtype, name), program)
     return hit[0]
 
