@@ -18,6 +18,8 @@ import math
 import numba
 import numpy as np
 
+from . import _scalar_math
+
 __all__ = ["state_vector", "state_scalar", "const_scalar", "param", "fmax", "fmin", "sign",
            "block_sum", "block_max", "block_min", "CHUNK", "BLOCK", "LANES"]
 
@@ -111,33 +113,10 @@ def param(P, name, batch):
     return const_scalar(value, batch, f"hyperparameter {name!r}")
 
 
-@numba.njit(cache=True)
-def fmax(a, b):
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a >= b else b
-
-
-@numba.njit(cache=True)
-def fmin(a, b):
-    if a != a:
-        return a
-    if b != b:
-        return b
-    return a if a <= b else b
-
-
-@numba.njit(cache=True)
-def sign(a):
-    if a > 0:
-        return 1.0
-    if a < 0:
-        return -1.0
-    if a == 0:
-        return 0.0
-    return math.nan
+#: NumPy's NaN-propagating extrema and sign (:mod:`._scalar_math`), compiled
+fmax = numba.njit(cache=True)(_scalar_math.fmax)
+fmin = numba.njit(cache=True)(_scalar_math.fmin)
+sign = numba.njit(cache=True)(_scalar_math.sign)
 
 
 @numba.njit(cache=True)

@@ -62,9 +62,9 @@ PARALLEL_THRESHOLD = 2**18
 
 def _generator_hash() -> str:
     """A hash of the code generators' own source: editing them invalidates the cache."""
-    from . import _numba_run, _numba_source, _numba_support, _schedule, codegen
+    from . import _numba_run, _numba_source, _numba_support, _scalar_math, _schedule, codegen
     h = hashlib.sha256()
-    for mod in (_numba_run, _numba_source, _numba_support, _schedule, codegen):
+    for mod in (_numba_run, _numba_source, _numba_support, _scalar_math, _schedule, codegen):
         with open(mod.__file__, "rb") as fh:
             h.update(fh.read())
     return h.hexdigest()[:12]

@@ -8,14 +8,14 @@ scalar ``(batch, 1)`` operands broadcast.
 from __future__ import annotations
 
 import linecache
-import math
 
 import numpy
 from sympy.printing.numpy import NumPyPrinter
 
 from ..program import Custom, StepProgram
-from .base import Backend, Kernels
+from . import _scalar_math
 from ._numba_source import NumbaPrinter
+from .base import Backend, Kernels
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
 
 __all__ = ["NumpyBackend", "ArrayPrinter", "generate_source"]
@@ -42,20 +42,9 @@ class ScalarPrinter(NumbaPrinter):
     reserved_words = ArrayPrinter.reserved_words
 
 
-def _fmax(a, b):
-    return a if (a >= b or a != a) else b
-
-
-def _fmin(a, b):
-    return a if (a <= b or a != a) else b
-
-
-def _sign(a):
-    return 1.0 if a > 0 else (-1.0 if a < 0 else (0.0 if a == 0 else math.nan))
-
-
 #: the names single-member kernels need besides ``numpy`` and ``math``
-SCALAR_HELPERS = {"_fmax": _fmax, "_fmin": _fmin, "_sign": _sign}
+SCALAR_HELPERS = {"_fmax": _scalar_math.fmax, "_fmin": _scalar_math.fmin,
+                  "_sign": _scalar_math.sign}
 
 _REDUCE = {"sum": "numpy.sum", "mean": "numpy.mean", "max": "numpy.max", "min": "numpy.min"}
 
