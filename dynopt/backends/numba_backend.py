@@ -114,22 +114,11 @@ class NumbaBackend(Backend):
                  small_threshold=None):
         if not isinstance(parallel, bool):
             raise TypeError(f"parallel must be True or False, got {parallel!r}")
-        if parallel_threshold is None:
-            parallel_threshold = PARALLEL_THRESHOLD
-        if (not isinstance(parallel_threshold, (int, numpy.integer))
-                or isinstance(parallel_threshold, bool) or parallel_threshold < 0):
-            raise ValueError(f"parallel_threshold must be a non-negative integer, "
-                             f"got {parallel_threshold!r}")
-        if small_threshold is None:
-            small_threshold = SMALL_THRESHOLD
-        if (not isinstance(small_threshold, (int, numpy.integer))
-                or isinstance(small_threshold, bool) or small_threshold < 0):
-            raise ValueError(f"small_threshold must be a non-negative integer, "
-                             f"got {small_threshold!r}")
         self.cache_dir = cache_dir
         self.parallel = parallel
-        self.parallel_threshold = int(parallel_threshold)
-        self.small_threshold = int(small_threshold)
+        self.parallel_threshold = _coordinates("parallel_threshold", parallel_threshold,
+                                               PARALLEL_THRESHOLD)
+        self.small_threshold = _coordinates("small_threshold", small_threshold, SMALL_THRESHOLD)
 
     @property
     def xp(self):
@@ -246,6 +235,15 @@ class NumbaBackend(Backend):
                                                   namespace={"_objective": fun}, module_key=key)
             self._cache[memo] = module
         return self._cache[memo]
+
+
+def _coordinates(name, value, default) -> int:
+    """A count of coordinates given as ``name`` (``None``: ``default``)."""
+    if value is None:
+        return default
+    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
 
 
 def _function_identity(fun) -> tuple:
