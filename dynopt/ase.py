@@ -12,10 +12,9 @@ r"""Any dynopt method as an ASE optimizer: :class:`DynOpt`.
 
 :class:`DynOpt` is an :class:`ase.optimize.optimize.Optimizer`: ``run``,
 ``irun``, ``nsteps``, ``attach``, log and trajectory files, restart files and
-the convergence test are ASE's own. Inside, one step runs the method's compiled
-step program (:func:`dynopt._minimize.build_program`, then
-``get_backend(backend).compile(program)``), the same kernels
-:func:`dynopt.minimize` runs, on the flattened positions :math:`x` (length
+the convergence test are ASE's own. Inside, one step drives the method's
+:class:`dynopt.stepper.Stepper`, the same object (and kernels)
+:func:`dynopt.minimize` drives, on the flattened positions :math:`x` (length
 :math:`3N`) with gradient :math:`g = -F`.
 
 Protocol of one step (ASE calls ``step()`` and then reads the forces at the
@@ -23,12 +22,12 @@ new positions for its log and convergence test):
 
 1. read :math:`x`, :math:`g` and the energy :math:`f` at the current positions
    (cached by the calculator: no new force call);
-2. run the stages before the gradient evaluation (``kernels.before``), hold
+2. run the stages before the gradient evaluation (``Stepper.before``), hold
    every atom's move to ``maxstep`` (ASE's default 0.2 Å; ``'fire'`` applies its
    own, as ASE's FIRE does) and set the new positions;
 3. evaluate the forces at the new positions (the step's one force call; ASE's
    own read right after is served from the calculator's cache) and run the
-   stages after the gradient evaluation (``kernels.after``).
+   stages after the gradient evaluation (``Stepper.after``).
 
 So a run costs one force call at the start plus one per step, as ASE's own
 optimizers do. Positions are read back after they are set, so constraints
@@ -62,8 +61,8 @@ except ImportError as _exc:  # pragma: no cover - exercised in a subprocess test
         "`pip install dynopt-physics[ase]` (or `pip install ase`)") from _exc
 
 from ._minimize import build_program
-from .backends import get_backend
 from .methods import get_method
+from .stepper import stepper_for
 from .systems.base import System
 
 __all__ = ["DynOpt", "DEFAULT_MAXSTEP"]
@@ -127,9 +126,10 @@ class DynOpt(Optimizer):
     Notes
     -----
     Attributes beside ASE's: ``method`` (the name), ``hyperparameters`` (the
-    values used), ``program`` (the step program), ``kernels`` and ``state``
-    (the optimiser state: arrays of shape ``(1, 3N)`` and ``(1, 1)``, ``None``
-    before the first step).
+    values used), ``program`` (the step program), ``stepper`` (the
+    :class:`dynopt.stepper.Stepper` that runs it) and ``state`` (the optimiser's
+    :class:`dynopt.stepper.State`: arrays of shape ``(1, 3N)`` and ``(1, 1)``,
+    ``None`` before the first step).
     """
 
     def __init__(self, atoms, method="fire", logfile="-", trajectory=None, integrator=None,
@@ -164,9 +164,10 @@ class DynOpt(Optimizer):
         #: the largest move of any atom in one step (Å)
         self.maxstep = float(maxstep)
         self._cap_here = not own
-        self.backend = get_backend(backend)
         self.program = program
-        self.kernels = self.backend.compile(program)
+        #: the step protocol this optimizer drives, shared with :func:`dynopt.minimize`
+        self.stepper = stepper_for(program, name, backend, np.float64)
+        self.backend = self.stepper.backend
         self.method = name
         #: the integrator's name (``None`` for a discrete rule)
         self.integrator = (default_integrator if integrator is None
@@ -219,21 +220,16 @@ class DynOpt(Optimizer):
 
     def step(self, f=None):
         """One step of the method; ``f`` (forces at the current positions) is optional."""
-        xp = self.backend.xp
+        stepper = self.stepper
         x = np.asarray(self._positions(), dtype=float)
         g = (-np.asarray(f, dtype=float).ravel() if f is not None else self._gradient())
         energy = self._energy()
         if self.state is None:
             self._start(x, g, energy)
-        else:
-            S = self.state
-            S["x"] = xp.asarray(x[None, :].copy())
-            S["g"] = xp.asarray(g[None, :])
-            S["f"][...] = energy
-        S = self.state
-        S["k"][...] = self._k
-        self.kernels.before(S, self.hyperparameters)
-        new_x = np.array(self.backend.to_numpy(S["x"][0]), dtype=float)
+        else:  # the atoms may have been moved between steps: the state follows them
+            self._follow(x, g, energy)
+        new_x = np.array(self.backend.to_numpy(stepper.before(self.state, self._k))[0],
+                         dtype=float)
         if not np.all(np.isfinite(new_x)):
             raise FloatingPointError(
                 f"DynOpt[{self.method}]: step {self._k} produced non-finite positions; "
@@ -242,11 +238,9 @@ class DynOpt(Optimizer):
             new_x = self._cap_move(x, new_x)
         self._set_positions(new_x)
         # constraints may have adjusted the positions: the state follows the atoms
-        S["x"] = xp.asarray(np.asarray(self._positions(), dtype=float)[None, :].copy())
+        self.state.arrays["x"] = self._on_backend(self._positions())
         g_new = self._gradient()                      # the step's one force call
-        S["g"] = xp.asarray(g_new[None, :])
-        S["f"][...] = self._energy()
-        self.kernels.after(S, self.hyperparameters)
+        stepper.after(self.state, self._energy(), g_new[None, :])
         self._k += 1
         if self.restart is not None:
             self.dump({"k": self._k, "state": self._state_arrays()})
@@ -263,26 +257,35 @@ class DynOpt(Optimizer):
         if not longest > self.maxstep:
             return new_x
         scale = self.maxstep / longest
-        if "v" in self.state and np.ndim(self.state["v"]) == 2:
-            self.state["v"] = self.state["v"] * scale
+        S = self.state.arrays
+        if "v" in self.stepper.vectors and "v" in S:
+            S["v"] = S["v"] * scale
         return x + scale * dr
 
+    def _on_backend(self, x):
+        """``x`` as a ``(1, 3N)`` state array on the stepper's backend (a copy)."""
+        return self.stepper.xp.asarray(np.array(x, dtype=float).reshape(1, -1))
+
     def _start(self, x, g, energy):
-        xp = self.backend.xp
-        S = {"x": xp.asarray(x[None, :].copy()), "g": xp.asarray(g[None, :]),
-             "f": xp.asarray(np.full((1, 1), energy)), "k": xp.asarray(np.zeros((1, 1))),
-             "N": float(x.size), "rng": np.random.default_rng(self.seed)}
-        self.kernels.init(S, self.hyperparameters)
+        self.state = self.stepper.init(x[None, :], energy, g[None, :], self.hyperparameters,
+                                       seed=self.seed)
         if self._restored is not None:
+            S = self.state.arrays
             for key, val in self._restored.items():
                 if key in S and key not in ("x", "g", "f", "N", "rng"):
-                    S[key] = xp.asarray(np.reshape(val, np.shape(S[key])))
+                    S[key] = self.stepper.xp.asarray(np.reshape(val, np.shape(S[key])))
             self._restored = None
-        self.state = S
+
+    def _follow(self, x, g, energy):
+        """Set the state's position, gradient and energy to the atoms' current ones."""
+        S = self.state.arrays
+        S["x"] = self._on_backend(x)
+        S["g"] = self._on_backend(g)
+        S["f"][...] = energy
 
     def _state_arrays(self):
-        return {key: np.asarray(self.backend.to_numpy(val)).tolist()
-                for key, val in self.state.items() if key not in ("N", "rng")}
+        exported = self.stepper.export(self.state)
+        return {key: np.asarray(val).tolist() for key, val in exported.items()}
 
     # ASE >= 3.24 talks to an Optimizable through get_x/set_x/get_gradient;
     # older releases through positions and forces.
