@@ -102,25 +102,24 @@ def step_bytes(program, n: int, itemsize: int = 8) -> int:
     return (len(read) + len(written)) * n * itemsize
 
 
-def _state(program, kernels, n, dtype=np.float64, seed=0):
+def _state(stepper, n, seed=0):
+    """A state of one member of ``n`` coordinates at random ``x`` and ``g``."""
     rng = np.random.default_rng(seed)
-    S = {"x": rng.standard_normal((1, n)).astype(dtype),
-         "g": rng.standard_normal((1, n)).astype(dtype),
-         "f": np.ones((1, 1), dtype=dtype), "k": np.zeros((1, 1), dtype=dtype),
-         "N": float(n), "rng": np.random.default_rng(seed)}
-    P = program.param_defaults()
-    kernels.init(S, P)
-    return S, P
+    X0, G0 = rng.standard_normal((1, n)), rng.standard_normal((1, n))
+    return stepper.init(X0, 1.0, G0, stepper.program.param_defaults(), seed=seed)
 
 
 def step_time(program, backend, n: int, repeats=5) -> float:
-    """Seconds per step (``before`` then ``after``, gradient fixed)."""
-    kernels = backend.compile(program)
-    S, P = _state(program, kernels, n)
+    """Seconds per step of the backend's kernels (``before`` then ``after``, gradient fixed)."""
+    from ..stepper import Stepper
+    stepper = Stepper(program, backend)
+    state = _state(stepper, n)
+    S, P = state.arrays, state.params
+    before, after = stepper.kernels.before, stepper.kernels.after
 
     def step():
-        kernels.before(S, P)
-        kernels.after(S, P)
+        before(S, P)
+        after(S, P)
     return _best_time(step, repeats=repeats)
 
 
@@ -187,15 +186,12 @@ t1 = time.perf_counter()
 program = get_method(sys.argv[1]).program()
 t_program = time.perf_counter() - t1
 t1 = time.perf_counter()
-be = NumbaBackend(cache_dir=sys.argv[2])
-k = be.compile(program)
+from dynopt.stepper import Stepper
+stepper = Stepper(program, NumbaBackend(cache_dir=sys.argv[2]))
 n = 1000
-S = {"x": np.ones((1, n)), "g": np.ones((1, n)), "f": np.ones((1, 1)), "k": np.zeros((1, 1)),
-     "N": float(n), "rng": np.random.default_rng(0)}
-P = program.param_defaults()
-k.init(S, P)
-k.before(S, P)
-k.after(S, P)
+state = stepper.init(np.ones((1, n)), 1.0, np.ones((1, n)), program.param_defaults(), seed=0)
+stepper.kernels.before(state.arrays, state.params)
+stepper.kernels.after(state.arrays, state.params)
 t_ready = time.perf_counter() - t1
 t_run = None
 if be.can_run_compiled(program):
