@@ -209,13 +209,13 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         compiled = wants_compiled(be, program, name, fun, jac, args, loop, callback)
     if compiled:
         from .compiled import run_compiled
-        return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype), loop, stride,
+        return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype, copy=False), loop, stride,
                             callback, batched, integrator)
     stepper = stepper_for(program, name, be, dtype)
     objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"], dtype=dtype,
                           vectorized=loop["vectorized"])
     callback = _wrap_callback(callback)
-    return run(objective, X0.astype(dtype), stepper, params, loop, callback, stride, batched,
+    return run(objective, X0.astype(dtype, copy=False), stepper, params, loop, callback, stride, batched,
                integrator)
 
 

@@ -76,12 +76,24 @@ def _user_norm(norm, g):
         raise TypeError(f"options['norm'] must return a number, got {value!r}") from None
 
 
+#: coordinates from which norms take the passes without temporaries
+_LONG = 4096
+
+
+def _inf_norm(g):
+    """max |g_i|: for long vectors two reductions, no temporary array (NaN propagates:
+    ``g.max()`` is NaN whenever ``g.min()`` is)."""
+    if g.size < _LONG:
+        return float(abs(g).max())
+    return max(float(g.max()), -float(g.min()))
+
+
 def _norm_one(norm):
     """A fast norm of one gradient vector."""
     if callable(norm):
         return lambda g: _user_norm(norm, g)
     if norm == np.inf:
-        return lambda g: float(abs(g).max())
+        return _inf_norm
     if norm == 1:
         return lambda g: float(abs(g).sum())
     return lambda g: math.sqrt(float(np.dot(g, g)))
@@ -128,7 +140,7 @@ class Recorder:
 class Outcome:
     """Per-member bookkeeping of a run: status, counts, the best point, messages."""
 
-    def __init__(self, dtype, F, G, X0, nfev, njev):
+    def __init__(self, dtype, F, G, X0, nfev, njev, own=True):
         B = len(F)
         self.status = np.full(B, -1)
         self.detail = [""] * B
@@ -136,8 +148,10 @@ class Outcome:
         self.nfev, self.njev = nfev, njev
         self.F, self.G = F, G
         self.best_f = F.copy()
-        self.best_x = np.array(X0, dtype=dtype)
-        self.best_g = np.array(G, dtype=dtype)
+        # ``own=False`` (a lone run): the start's arrays themselves, which the loop
+        # never writes (it keeps its own buffers for the best point where it copies)
+        self.best_x = np.array(X0, dtype=dtype, copy=None if not own else True)
+        self.best_g = np.array(G, dtype=dtype, copy=None if not own else True)
 
     def stop(self, i, status, detail=""):
         self.status[i] = status
@@ -178,11 +192,12 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     """
     B = X0.shape[0]
     F, G, nfev, njev = objective.rows(X0)
-    state = stepper.init(X0, F, G, params, seed=loop["seed"])
-    out = Outcome(stepper.dtype, F, G, X0, nfev, njev)
+    lone = B == 1 and not objective.vectorized
+    state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone)
+    out = Outcome(stepper.dtype, F, G, X0, nfev, njev, own=not lone)
     rec = Recorder(stride, stepper)
     try:
-        if B == 1 and not objective.vectorized:
+        if lone:
             _loop_one(objective, stepper, state, out, loop, callback, rec, batched)
         else:
             _loop_batch(objective, stepper, state, out, loop, callback, rec, batched)
@@ -215,7 +230,19 @@ def _initial_status(out, loop, gnorm):
 
 # ------------------------------------------------------------------ one run
 def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
-    """The loop for a single member, with Python scalars for the per-step tests."""
+    """The loop for a single member, with Python scalars for the per-step tests.
+
+    The best point is kept without copies where the arrays allow it: the
+    position by reference when the kernels leave the old one untouched
+    (``state.fresh_x``), or by holding its buffer when they write out of place
+    (``state.fused``: the loop hands them a buffer that is neither the current
+    nor the best position), and copied on improving steps otherwise. The
+    gradient is kept by reference to the array the objective returned; should
+    the objective return that array (or a view of its memory) again, it
+    overwrote the best gradient: from then on the best gradient is copied on
+    improving steps, and a run that ends on its best point with the gradient
+    overwritten evaluates the gradient there once more (counted).
+    """
     norm = _norm_one(loop["norm"])
     gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
     to_numpy, fresh = stepper.to_numpy, state.fresh_x
@@ -228,8 +255,12 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     upper = None if upper is None else float(upper[0])
     lower = None if lower is None else float(lower[0])
     best_f = f
-    best_x, best_g = out.best_x[0], out.best_g[0]
-    best_ref = False  # True: best_x / best_g are references to arrays no kernel writes
+    best_x, best_g = out.best_x[0], out.best_g[0]  # the start's arrays (not written)
+    own_x = own_g = None  # the loop's own buffers for a best point it copies
+    at_start = True       # the best point is still the start
+    g_ref = False     # True: best_g is the objective's own array
+    g_copy = False    # True: the objective reuses its gradient array (copy the best one)
+    g_stale = False   # True: the objective overwrote the best gradient
     rec.add(0, state, f, gnorm, force=True)
     status = int(out.status[0])
     step = 0
@@ -238,12 +269,24 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     call = objective.__call__
     dtype = stepper.dtype
     inf_norm = not callable(loop["norm"]) and loop["norm"] == np.inf
+    # A long gradient's inf- or 1-norm is needed only near convergence: its 2-norm
+    # (NumPy's dot product, the fastest pass there is) bounds it from below, by
+    # |g|_2 / sqrt(n) and |g|_2, and says whether g is finite.
+    lower_scale = None
+    if (not callable(loop["norm"]) and loop["norm"] in (np.inf, 1) and g.size >= _LONG
+            and not rec.stride):
+        lower_scale = 1.0 / g.size if inf_norm else 1.0
+    bound = False  # True: gnorm is the lower bound, not the norm
     # the hot path binds the state's kernels (NumPy and Numba arrays are host arrays)
     S, P = state.arrays, state.params
     host = stepper.backend.name in ("numpy", "numba")
+    fused = host and state.fused
     k_before = state.kernels.before
     k_after = state.kernels.after if stepper.has_after else None
     k_arr, f_arr = S["k"], S["f"]
+    if fused:  # position buffers: the current one, the next one, a third when needed
+        cur, spare, third, best_buf = S["x"], S["loop_xprev"], None, None
+        xx_arr = S["loop_xx"]
     isfinite = math.isfinite
     try:
         while status < 0:
@@ -253,14 +296,26 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
             if step >= maxiter:
                 status = 1
                 break
-            if host:
+            if fused:
                 k_arr[0, 0] = step
+                if spare is best_buf:
+                    if third is None:
+                        third = np.empty_like(cur)
+                    spare, third = third, spare
+                S["loop_xprev"], S["x"] = cur, spare
                 k_before(S, P)
-                xrow = S["x"][0]
+                cur, spare = spare, cur
+                xrow = cur[0]
+                d = float(xx_arr[0, 0])
             else:
-                xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
+                if host:
+                    k_arr[0, 0] = step
+                    k_before(S, P)
+                    xrow = S["x"][0]
+                else:
+                    xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
+                d = xrow.dot(xrow)
             step += 1
-            d = xrow.dot(xrow)
             if not isfinite(d) and not np.isfinite(xrow).all():
                 nan_g = np.full((1, xrow.size), np.nan, dtype=dtype)
                 stepper.after(state, np.array([np.nan]), nan_g)
@@ -272,6 +327,9 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                 out.detail[0] = _ran_off(d, far2, step)
                 break
             fv, gv = call(xrow)
+            if g_ref and (gv is best_g or (gv.base is not None and gv.base is best_g.base)):
+                # the objective writes its gradient into the array it returned before
+                g_stale, g_copy, g_ref = True, True, False
             if host:
                 S["g"] = gv.reshape(1, -1)
                 f_arr[0, 0] = fv
@@ -279,7 +337,13 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                     k_after(S, P)
             else:
                 stepper.after(state, fv, gv.reshape(1, -1))
-            gnorm = float(abs(gv).max()) if inf_norm else norm(gv)
+            if lower_scale is not None:
+                gnorm = math.sqrt(gv.dot(gv) * lower_scale)
+                bound = isfinite(gnorm) and gnorm > gtol
+                if not bound:
+                    gnorm = norm(gv)
+            else:
+                gnorm = _inf_norm(gv) if inf_norm else norm(gv)
             f, g = fv, gv
             out.nit[0] = step
             if not (isfinite(fv) and isfinite(gnorm)):
@@ -287,15 +351,24 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                 out.detail[0] = f"in the objective or gradient at step {step}"
                 break
             if fv < best_f:
-                best_f = fv
+                best_f, at_start = fv, False
                 if fresh:
-                    best_x, best_g, best_ref = xrow, gv, True
+                    best_x = xrow
+                elif fused:
+                    best_x, best_buf = xrow, cur
                 else:
-                    if best_ref:
-                        best_x, best_g = out.best_x[0], out.best_g[0]
-                        best_ref = False
+                    if own_x is None:
+                        own_x = np.empty_like(xrow)
+                    best_x = own_x
                     best_x[...] = xrow
+                if g_copy:
+                    if own_g is None:
+                        own_g = np.empty_like(gv)
+                    best_g = own_g
                     best_g[...] = gv
+                    g_stale = False
+                else:
+                    best_g, g_ref = gv, True
             if upper is not None and fv > upper:
                 status = 4
                 out.detail[0] = _diverged(fv, upper, step)
@@ -320,15 +393,18 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                     break
             if gtol > 0 and gnorm <= gtol:
                 status = 0
+        if g_stale and status in (3, 4):  # the run returns its best point: its gradient
+            best_g = np.array(call(np.array(best_x))[1], dtype=dtype)
     finally:  # also when fun raises: the exception then carries the best point
         out.status[0] = status
         out.nfev[0] = base_fev + objective.nfev - nfev0
         out.njev[0] = base_jev + objective.njev - njev0
         out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
         out.best_f[0] = best_f
-        out.best_x = np.array(best_x, dtype=dtype).reshape(1, -1)
-        out.best_g = np.array(best_g, dtype=dtype).reshape(1, -1)
-        out.gnorm = np.array([gnorm])
+        # the best point by reference to the loop's arrays; the start's own x0 is copied
+        out.best_x = np.array(best_x, dtype=dtype, copy=True if at_start else None).reshape(1, -1)
+        out.best_g = np.asarray(best_g, dtype=dtype).reshape(1, -1)
+        out.gnorm = np.array([norm(g) if bound else gnorm])
     rec.add(step, state, out.F, out.gnorm, force=True)
 
 
@@ -462,10 +538,15 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
 
 # ------------------------------------------------------------------ result
 def _result(stepper, state, out, params, integrator, rec, stride, batched):
-    X = np.array(stepper.to_numpy(state.x))
-    F, G = out.F, np.array(out.G)
     failed = (out.status == 3) | (out.status == 4)
-    X[failed], F[failed], G[failed] = out.best_x[failed], out.best_f[failed], out.best_g[failed]
+    if batched or len(failed) > 1:
+        X = np.array(stepper.to_numpy(state.x))
+        F, G = out.F, np.array(out.G)
+        X[failed], F[failed], G[failed] = out.best_x[failed], out.best_f[failed], out.best_g[failed]
+    elif failed[0]:  # a lone run returns its best point
+        X, F, G = out.best_x, out.best_f.copy(), out.best_g
+    else:  # the run's own arrays: the state is not stepped again
+        X, F, G = np.asarray(stepper.to_numpy(state.x)), out.F, np.asarray(out.G)
     messages = []
     for i, st in enumerate(out.status):
         msg = STATUS_MESSAGES[int(st)] + (f" {out.detail[i]}" if out.detail[i] else "")
@@ -486,7 +567,7 @@ def _result(stepper, state, out, params, integrator, rec, stride, batched):
         integrator=getattr(integrator, "name", integrator), backend=stepper.backend.name,
         hyperparameters={k: (np.asarray(v).reshape(-1) if isinstance(v, np.ndarray) else v)
                          for k, v in params.items()},
-        state=stepper.export(state, batched))
+        state=stepper.export(state, batched, copy=False))
     if stride:
         res.trajectory = rec.result(batched)
     return res

@@ -18,7 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches"]
+__all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches",
+           "FUSED_THRESHOLD", "FUSED_NAMES"]
+
+#: coordinates from which a lone run on the Numba backend steps with the fused program
+FUSED_THRESHOLD = 2**16
+
+#: the state entries the fused program adds (`dynopt.loop_fusion`): the position before
+#: the step and the squared length of the new one
+FUSED_NAMES = ("loop_xprev", "loop_xx")
 
 
 class State:
@@ -35,15 +43,18 @@ class State:
         Hyperparameter name -> number or ``(batch, 1)`` array on the backend.
     """
 
-    __slots__ = ("arrays", "params", "kernels", "fresh_x")
+    __slots__ = ("arrays", "params", "kernels", "fresh_x", "fused")
 
-    def __init__(self, arrays: dict, params: dict, kernels=None, fresh_x=False):
+    def __init__(self, arrays: dict, params: dict, kernels=None, fresh_x=False, fused=False):
         self.arrays = arrays
         self.params = params
         #: the kernels that step this state (``before``, ``after``)
         self.kernels = kernels
         #: whether ``before`` leaves the previous position array untouched
         self.fresh_x = fresh_x
+        #: whether the kernels run the fused program (`dynopt.loop_fusion`): they write
+        #: the new position out of place and its squared length into ``loop_xx``
+        self.fused = fused
 
     @property
     def x(self):
@@ -92,7 +103,18 @@ class Stepper:
     whether ``before`` leaves the previous position array untouched (the NumPy
     kernels assign new arrays), so that a caller may keep a reference to an
     earlier position instead of a copy.
+
+    A lone run on the Numba backend with at least ``fused_threshold``
+    coordinates (:data:`FUSED_THRESHOLD`) whose `init` asks for it (``fuse``)
+    steps with the program of `dynopt.loop_fusion.fused_program`: the
+    kernels then also compute the squared length of the new position
+    (``state['loop_xx']``) and write the new position out of place, into the
+    buffer ``state['x']`` points to, reading the old one from
+    ``state['loop_xprev']`` (`before` swaps the two).
     """
+
+    #: coordinates from which a lone Numba run steps with the fused program
+    fused_threshold = FUSED_THRESHOLD
 
     def __init__(self, program, backend, dtype=np.float64, name=None):
         from .program import Custom, x as x_symbol
@@ -109,6 +131,7 @@ class Stepper:
                              for st in program.stages)
         self.has_after = bool(program.after_gradient)
         self._single = False  # not built yet
+        self._fused = False  # not built yet
 
     def single_kernels(self):
         """The single-member NumPy kernels, or ``None`` (Custom stages)."""
@@ -126,17 +149,36 @@ class Stepper:
             return self.single_kernels(), not self._writes_x
         return self.kernels, name == "numpy" and not self._writes_x
 
+    def fused_kernels(self):
+        """The kernels of the fused program, or ``None`` where it does not apply."""
+        if self._fused is False:
+            from .loop_fusion import fused_program
+            program = fused_program(self.program)
+            self._fused = None if program is None else self.backend.compile(program)
+        return self._fused
+
     # ------------------------------------------------------------ protocol
-    def init(self, X0, F0, G0, params: dict, seed=None) -> State:
-        """The state at ``X0`` (shape ``(batch, n)``) with objective ``F0`` and gradient ``G0``."""
+    def init(self, X0, F0, G0, params: dict, seed=None, fuse=False) -> State:
+        """The state at ``X0`` (shape ``(batch, n)``) with objective ``F0`` and gradient ``G0``.
+
+        With ``fuse``, a lone Numba run of at least ``fused_threshold``
+        coordinates gets the fused kernels (see the class notes) where the
+        program allows them.
+        """
         xp, dtype = self.xp, self.dtype
         B, n = X0.shape
         arrays = {"x": xp.asarray(np.array(X0, dtype=dtype)),
-                  "g": xp.asarray(np.array(G0, dtype=dtype).reshape(B, n)),
+                  "g": xp.asarray(np.asarray(G0, dtype=dtype).reshape(B, n)),
                   "f": xp.asarray(np.array(F0, dtype=dtype).reshape(B, 1)),
                   "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n),
                   "rng": np.random.default_rng(seed)}
         P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+        fused = None
+        if fuse and B == 1 and self.backend.name == "numba" and n >= self.fused_threshold:
+            fused = self.fused_kernels()
+        if fused is not None:
+            fused.init(arrays, P)
+            return State(arrays, P, fused, False, True)
         self.kernels.init(arrays, P)
         kernels, fresh = self.kernels_for(B, n)
         return State(arrays, P, kernels, fresh)
@@ -152,6 +194,8 @@ class Stepper:
         S = state.arrays
         if step is not None:
             S["k"][...] = step
+        if state.fused:  # the new position goes into the other buffer
+            S["loop_xprev"], S["x"] = S["x"], S["loop_xprev"]
         state.kernels.before(S, state.params)
         return S["x"]
 
@@ -178,14 +222,15 @@ class Stepper:
         """The program's diagnostics (kinetic, thermostat ... energies), name -> (batch, 1)."""
         return self.kernels.energies(state.arrays, state.params)
 
-    def export(self, state: State, batched: bool = True) -> dict:
+    def export(self, state: State, batched: bool = True, copy: bool = True) -> dict:
         """The state as plain NumPy values: per-coordinate arrays, scalars as floats
-        (one per member when ``batched``)."""
+        (one per member when ``batched``). ``copy=False``: host arrays are returned
+        themselves (for a state that is not stepped again)."""
         out = {}
         for key, val in state.arrays.items():
-            if key in ("N", "rng"):
+            if key in ("N", "rng") or key in FUSED_NAMES:
                 continue
-            arr = np.array(self.to_numpy(val))
+            arr = np.array(self.to_numpy(val), copy=True if copy else None)
             if key not in self.vectors:
                 arr = arr[:, 0]
             out[key] = arr if batched else (arr[0] if key in self.vectors else arr[0].item())
