@@ -440,83 +440,65 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     rec.add(0, state, F, gnorm, force=True)
     all_rows = np.arange(B)
     step = 0
+    fast = None  # the compiled tests for steps in which every member runs
+    if not callable(norm) and stepper.backend.name in ("numpy", "numba"):
+        from .batch_checks import NORM_CODES, kernels
+        fast = kernels()
+    if fast is not None:
+        check_positions, record_step = fast
+        norm_code = NORM_CODES[norm]
+        squares, codes = np.empty(B), np.zeros(B, dtype=np.int8)
+        up = np.full(B, np.inf) if upper is None else np.ascontiguousarray(upper, np.float64)
+        low = np.full(B, -np.inf) if lower is None else np.ascontiguousarray(lower, np.float64)
+        far2 = np.ascontiguousarray(far2, np.float64)
+    running = False  # True: every member was running after the last step (no test needed)
     while True:
-        active = status < 0
-        if maxfev is not None:
-            over = active & (nfev >= maxfev)
-            status[over] = 2
-            active &= ~over
-        if step >= maxiter:
-            status[active] = 1
-            break
-        if not active.any():
-            break
-        whole = bool(active.all())
-        rows = slice(None) if whole else np.flatnonzero(active)
-        idx = all_rows if whole else all_rows[rows]
-        sub = state if whole else stepper.substate(state, _take(S, rows, arrays),
-                                                    _params_for(state.params, rows))
+        if running and step < maxiter:
+            whole, rows, idx, sub = True, slice(None), all_rows, state
+        else:
+            active = status < 0
+            if maxfev is not None:
+                over = active & (nfev >= maxfev)
+                status[over] = 2
+                active &= ~over
+            if step >= maxiter:
+                status[active] = 1
+                break
+            if not active.any():
+                break
+            whole = bool(active.all())
+            rows = slice(None) if whole else np.flatnonzero(active)
+            idx = all_rows if whole else all_rows[rows]
+            sub = state if whole else stepper.substate(state, _take(S, rows, arrays),
+                                                        _params_for(state.params, rows))
+        converged = None
         X = np.asarray(to_numpy(stepper.before(sub, step)))
         step += 1
-        squares = np.einsum("ij,ij->i", X, X)
-        ok = finite_rows(X, squares)
-        far = ok & (squares > (far2 if whole else far2[rows]))
-        if far.any():  # the iterate ran off: no evaluation there
-            for j in np.flatnonzero(far):
-                out.stop(idx[j], 4, _ran_off(squares[j], far2[idx[j]], step))
-            ok &= ~far
-        all_ok = bool(ok.all())
-        if all_ok:
+        if (fast is not None and whole and X.flags.c_contiguous
+                and check_positions(X, far2, squares, codes) == 0):
             Fv, Gv, nf, nj = objective.rows(X)
-            nfev[rows] += nf
-            njev[rows] += nj
-        else:
-            for j in np.flatnonzero(~ok & ~far):
-                out.stop(idx[j], 3, f"in the iterate at step {step}")
-            Fv = np.full(X.shape[0], np.nan)
-            Gv = np.full(X.shape, np.nan, dtype=dtype)
-            if ok.any():
-                Fv[ok], Gv[ok], nf, nj = objective.rows(X[ok])
-                nfev[idx[ok]] += nf
-                njev[idx[ok]] += nj
-        stepper.after(sub, Fv, Gv)
-        if not whole:
-            _put(S, sub.arrays, rows, arrays)
-        if callable(norm):
-            gv = np.full(len(Fv), np.nan)
-            gv[ok] = gradient_norms(Gv[ok], norm)
-            finite = ok & np.isfinite(Fv) & finite_rows(Gv)
-        else:
-            gv = gradient_norms(Gv, norm)
-            finite = np.isfinite(Fv) & np.isfinite(gv)
-        if whole and all_ok:
+            nfev += nf
+            njev += nj
+            stepper.after(sub, Fv, Gv)
             nit[:] = step
-            F[:] = Fv
-            G[...] = Gv
-            gnorm[:] = gv
-            better = finite & (Fv < out.best_f)
-            if better.any():
-                np.copyto(out.best_f, Fv, where=better)
-                np.copyto(out.best_x, X, where=better[:, None])
-                np.copyto(out.best_g, Gv, where=better[:, None])
+            flagged = record_step(X, Fv, np.ascontiguousarray(Gv), norm_code, F, G, gnorm,
+                                  out.best_f, out.best_x, out.best_g, up, low, gtol, codes)
+            running = not flagged and maxfev is None
+            if flagged:
+                for j in np.flatnonzero(codes):
+                    if codes[j] == 1:
+                        continue
+                    if codes[j] == 3:
+                        out.stop(j, 3, f"in the objective or gradient at step {step}")
+                    elif codes[j] == 4:
+                        out.stop(j, 4, _diverged(Fv[j], up[j], step))
+                    else:
+                        out.stop(j, 6, _unbounded(Fv[j], low[j], step))
+                converged = codes == 1
         else:
-            nit[idx[ok]] = step
-            F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
-            gnorm[idx[ok]] = gv[ok]
-            better = finite & (Fv < out.best_f[rows])
-            if better.any():
-                bi = idx[better]
-                out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
-        if not finite.all():
-            for j in np.flatnonzero(ok & ~finite):
-                out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
-        if upper is not None:
-            up, low = (upper, lower) if whole else (upper[rows], lower[rows])
-            if (finite & ((Fv > up) | (Fv < low))).any():
-                for j in np.flatnonzero(finite & (Fv > up)):
-                    out.stop(idx[j], 4, _diverged(Fv[j], upper[idx[j]], step))
-                for j in np.flatnonzero(finite & (Fv < low)):
-                    out.stop(idx[j], 6, _unbounded(Fv[j], lower[idx[j]], step))
+            running = False
+            _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, arrays,
+                       norm, far2, upper, lower, step, dtype)
         rec.add(step, state, F, gnorm)
         if callback is not None:
             X_all = np.array(to_numpy(S["x"]))
@@ -530,10 +512,80 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
                 for i in np.flatnonzero(live):
                     out.stop(i, 5, f"at step {step}")
                 break
-        if gtol > 0:
+        if converged is not None:
+            status[(status < 0) & converged] = 0
+        elif gtol > 0 and not running:
             status[(status < 0) & (gnorm <= gtol)] = 0
     out.gnorm = gnorm
     rec.add(step, state, F, gnorm, force=True)
+
+
+def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, arrays, norm,
+               far2, upper, lower, step, dtype):
+    """The tests and bookkeeping of one batched step, in NumPy, for any set of running
+    members (``rows``; ``whole``: all of them), after the stages before the gradient
+    gave their positions ``X``."""
+    S, F, G = state.arrays, out.F, out.G
+    status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
+    squares = np.einsum("ij,ij->i", X, X)
+    ok = finite_rows(X, squares)
+    far = ok & (squares > (far2 if whole else far2[rows]))
+    if far.any():  # the iterate ran off: no evaluation there
+        for j in np.flatnonzero(far):
+            out.stop(idx[j], 4, _ran_off(squares[j], far2[idx[j]], step))
+        ok &= ~far
+    all_ok = bool(ok.all())
+    if all_ok:
+        Fv, Gv, nf, nj = objective.rows(X)
+        nfev[rows] += nf
+        njev[rows] += nj
+    else:
+        for j in np.flatnonzero(~ok & ~far):
+            out.stop(idx[j], 3, f"in the iterate at step {step}")
+        Fv = np.full(X.shape[0], np.nan)
+        Gv = np.full(X.shape, np.nan, dtype=dtype)
+        if ok.any():
+            Fv[ok], Gv[ok], nf, nj = objective.rows(X[ok])
+            nfev[idx[ok]] += nf
+            njev[idx[ok]] += nj
+    stepper.after(sub, Fv, Gv)
+    if not whole:
+        _put(S, sub.arrays, rows, arrays)
+    if callable(norm):
+        gv = np.full(len(Fv), np.nan)
+        gv[ok] = gradient_norms(Gv[ok], norm)
+        finite = ok & np.isfinite(Fv) & finite_rows(Gv)
+    else:
+        gv = gradient_norms(Gv, norm)
+        finite = np.isfinite(Fv) & np.isfinite(gv)
+    if whole and all_ok:
+        nit[:] = step
+        F[:] = Fv
+        G[...] = Gv
+        gnorm[:] = gv
+        better = finite & (Fv < out.best_f)
+        if better.any():
+            np.copyto(out.best_f, Fv, where=better)
+            np.copyto(out.best_x, X, where=better[:, None])
+            np.copyto(out.best_g, Gv, where=better[:, None])
+    else:
+        nit[idx[ok]] = step
+        F[idx[ok]], G[idx[ok]] = Fv[ok], Gv[ok]
+        gnorm[idx[ok]] = gv[ok]
+        better = finite & (Fv < out.best_f[rows])
+        if better.any():
+            bi = idx[better]
+            out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
+    if not finite.all():
+        for j in np.flatnonzero(ok & ~finite):
+            out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
+    if upper is not None:
+        up, low = (upper, lower) if whole else (upper[rows], lower[rows])
+        if (finite & ((Fv > up) | (Fv < low))).any():
+            for j in np.flatnonzero(finite & (Fv > up)):
+                out.stop(idx[j], 4, _diverged(Fv[j], upper[idx[j]], step))
+            for j in np.flatnonzero(finite & (Fv < low)):
+                out.stop(idx[j], 6, _unbounded(Fv[j], lower[idx[j]], step))
 
 
 # ------------------------------------------------------------------ result

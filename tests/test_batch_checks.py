@@ -1,0 +1,83 @@
+"""The batched loop's compiled tests give the results of its NumPy tests: same statuses,
+messages, counts, best points, for members that converge, diverge, meet NaN or run off."""
+import numpy as np
+import pytest
+
+import dynopt
+from dynopt import batch_checks
+
+
+def _problem():
+    """Rows 0-2 converge, row 3 meets NaN, row 4 diverges (f grows past the bound)."""
+    def fun(X):  # rows are told apart by their coordinates' ratio, which gd keeps
+        f = 0.5 * np.sum(X * X, axis=1)
+        nan = (X[:, 0] == X[:, 1]) & (X[:, 0] < 0.5)
+        saddle = X[:, 1] == 2 * X[:, 0]
+        f[nan] = np.nan
+        f[saddle] = -f[saddle]  # unbounded below
+        return f
+
+    def jac(X):
+        G = X.copy()
+        saddle = X[:, 1] == 2 * X[:, 0]
+        G[saddle] = -X[saddle]
+        return G
+    X0 = np.array([[1.0, 2.5], [0.5, -0.3], [3.0, 1.0], [1.0, 1.0], [0.1, 0.2]])
+    return fun, jac, X0
+
+
+def _run(monkeypatch, fast, norm=np.inf, **options):
+    if not fast:
+        monkeypatch.setattr(batch_checks, "kernels", lambda: None)
+    fun, jac, X0 = _problem()
+    opts = {"lr": 0.1, "maxiter": 400, "gtol": 1e-6, "vectorized": True, "norm": norm,
+            "divergence": 1e3, **options}
+    return dynopt.minimize(fun, X0, jac=jac, method="gd", options=opts)
+
+
+@pytest.mark.parametrize("norm", [np.inf, 1, 2])
+def test_compiled_and_numpy_tests_agree(monkeypatch, norm):
+    assert batch_checks.kernels() is not None
+    fast = _run(monkeypatch, True, norm)
+    with monkeypatch.context() as m:
+        slow = _run(m, False, norm)
+    for key in ("status", "nit", "nfev", "njev", "success"):
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+    assert fast.message == slow.message
+    np.testing.assert_array_equal(fast.x, slow.x)
+    np.testing.assert_array_equal(fast.best_x, slow.best_x)
+    np.testing.assert_array_equal(fast.fun, slow.fun)
+    np.testing.assert_array_equal(fast.jac, slow.jac)
+    # the statuses are what the problem makes them: converged, NaN, unbounded below
+    assert list(fast.status[:3]) == [0, 0, 0] and fast.status[3] == 3 and fast.status[4] == 6
+
+
+def test_gradient_norms_against_numpy():
+    check_positions, record_step = batch_checks.kernels()
+    rng = np.random.default_rng(0)
+    B, n = 50, 7
+    X, G = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+    G[3, 2] = np.nan
+    G[5, 1] = np.inf
+    Fv = rng.standard_normal(B)
+    for code, ref in ((0, np.max(np.abs(G), axis=1)), (1, np.sum(np.abs(G), axis=1)),
+                      (2, np.linalg.norm(G, axis=1))):
+        F, Gout, gnorm = np.empty(B), np.empty((B, n)), np.empty(B)
+        best_f, best_x, best_g = np.full(B, np.inf), np.zeros((B, n)), np.zeros((B, n))
+        codes = np.zeros(B, dtype=np.int8)
+        up, low = np.full(B, np.inf), np.full(B, -np.inf)
+        flagged = record_step(X, Fv, G, code, F, Gout, gnorm, best_f, best_x, best_g,
+                              up, low, 0.0, codes)
+        np.testing.assert_allclose(gnorm, ref, rtol=1e-14)
+        assert np.isnan(gnorm[3]) and np.isinf(gnorm[5])
+        assert flagged == 2 and codes[3] == codes[5] == 3
+        good = np.isfinite(ref)
+        np.testing.assert_array_equal(best_f[good], Fv[good])
+        np.testing.assert_array_equal(best_x[good], X[good])
+    squares, codes = np.empty(B), np.zeros(B, dtype=np.int8)
+    X[7, 0] = np.nan
+    far2 = np.full(B, np.inf)
+    far2[8] = 0.0
+    assert check_positions(X, far2, squares, codes) == 2
+    assert codes[7] == 3 and codes[8] == 4
+    np.testing.assert_allclose(np.delete(squares, 7), np.delete(np.sum(X * X, axis=1), 7))
