@@ -18,14 +18,20 @@ a working Numba, :func:`kernels` returns ``None`` and the loop uses NumPy.
 from __future__ import annotations
 
 __all__ = ["kernels", "NORM_CODES", "OK", "CONVERGED", "NONFINITE", "RAN_OFF", "DIVERGED",
-           "UNBOUNDED"]
+           "UNBOUNDED", "MAX_NORM", "ONE_NORM", "TWO_NORM"]
 
-#: per-member codes the kernels write (the loop's statuses where they stop a member;
-#: ``CONVERGED`` takes effect after the step's callback)
+#: per-member codes the kernels write. ``NONFINITE``, ``RAN_OFF``/``DIVERGED`` and
+#: ``UNBOUNDED`` are also the loop's statuses of a member they stop (``RAN_OFF`` comes from
+#: :func:`check_positions`, ``DIVERGED`` from :func:`record_step`: one status, two causes);
+#: ``CONVERGED`` is not a status (the loop's is 0) and takes effect after the step's callback.
+#: The kernels read these module globals as compile-time constants.
 OK, CONVERGED, NONFINITE, RAN_OFF, DIVERGED, UNBOUNDED = 0, 1, 3, 4, 4, 6
 
-#: the gradient norm as the kernels take it
-NORM_CODES = {float("inf"): 0, 1: 1, 2: 2}
+#: the gradient norms the kernels take: the largest component, the 1-norm, the 2-norm
+MAX_NORM, ONE_NORM, TWO_NORM = 0, 1, 2
+
+#: ``options['norm']`` -> the kernels' code for it
+NORM_CODES = {float("inf"): MAX_NORM, 1: ONE_NORM, 2: TWO_NORM}
 
 _KERNELS: list = []
 
@@ -61,13 +67,13 @@ def _build():
                 s += v * v
             squares[b] = s
             if not finite:
-                codes[b] = 3
+                codes[b] = NONFINITE
                 bad += 1
             elif s > far2[b]:
-                codes[b] = 4
+                codes[b] = RAN_OFF
                 bad += 1
             else:
-                codes[b] = 0
+                codes[b] = OK
         return bad
 
     @numba.njit(cache=True, nogil=True)
@@ -82,15 +88,15 @@ def _build():
                 G[b, j] = v
                 total += v
                 a = abs(v)
-                if norm_code == 0:
+                if norm_code == MAX_NORM:
                     acc = a if a > acc else acc
-                elif norm_code == 1:
+                elif norm_code == ONE_NORM:
                     acc += a
                 else:
                     acc += v * v
             if total != total:
                 acc = math.nan
-            gnorm[b] = math.sqrt(acc) if norm_code == 2 else acc
+            gnorm[b] = math.sqrt(acc) if norm_code == TWO_NORM else acc
 
     @numba.njit(cache=True, nogil=True)
     def record_step(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
@@ -110,7 +116,7 @@ def _build():
             gn = gnorm[b]
             # finite: neither NaN (x != x) nor infinite
             if not (f == f and gn == gn and abs(f) < inf and gn < inf):
-                codes[b] = 3
+                codes[b] = NONFINITE
                 bad += 1
                 continue
             if f < best_f[b]:
@@ -119,16 +125,16 @@ def _build():
                     best_x[b, j] = X[b, j]
                     best_g[b, j] = Gv[b, j]
             if f > upper[b]:
-                codes[b] = 4
+                codes[b] = DIVERGED
                 bad += 1
             elif f < lower[b]:
-                codes[b] = 6
+                codes[b] = UNBOUNDED
                 bad += 1
             elif gtol > 0 and gn <= gtol:
-                codes[b] = 1
+                codes[b] = CONVERGED
                 bad += 1
             else:
-                codes[b] = 0
+                codes[b] = OK
         return bad
 
     return check_positions, record_step

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from scipy.optimize import OptimizeResult
 
+from .batch_checks import CONVERGED, DIVERGED, NONFINITE, OK, RAN_OFF, UNBOUNDED
+
 __all__ = ["run", "STATUS_MESSAGES", "gradient_norms"]
 
 #: status code -> meaning
@@ -485,16 +487,8 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
                                   out.best_f, out.best_x, out.best_g, up, low, gtol, codes)
             running = not flagged and maxfev is None
             if flagged:
-                for j in np.flatnonzero(codes):
-                    if codes[j] == 1:
-                        continue
-                    if codes[j] == 3:
-                        out.stop(j, 3, f"in the objective or gradient at step {step}")
-                    elif codes[j] == 4:
-                        out.stop(j, 4, _diverged(Fv[j], up[j], step))
-                    else:
-                        out.stop(j, 6, _unbounded(Fv[j], low[j], step))
-                converged = codes == 1
+                _stop_flagged(out, codes, all_rows, step, Fv=Fv, upper=up, lower=low)
+                converged = codes == CONVERGED
         else:
             running = False
             _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, arrays,
@@ -531,8 +525,6 @@ def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, 
     ok = finite_rows(X, squares)
     far = ok & (squares > (far2 if whole else far2[rows]))
     if far.any():  # the iterate ran off: no evaluation there
-        for j in np.flatnonzero(far):
-            out.stop(idx[j], 4, _ran_off(squares[j], far2[idx[j]], step))
         ok &= ~far
     all_ok = bool(ok.all())
     if all_ok:
@@ -540,8 +532,8 @@ def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, 
         nfev[rows] += nf
         njev[rows] += nj
     else:
-        for j in np.flatnonzero(~ok & ~far):
-            out.stop(idx[j], 3, f"in the iterate at step {step}")
+        codes = np.where(far, RAN_OFF, np.where(ok, OK, NONFINITE)).astype(np.int8)
+        _stop_flagged(out, codes, idx, step, squares=squares, far2=far2)
         Fv = np.full(X.shape[0], np.nan)
         Gv = np.full(X.shape, np.nan, dtype=dtype)
         if ok.any():
@@ -576,16 +568,49 @@ def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, 
         if better.any():
             bi = idx[better]
             out.best_f[bi], out.best_x[bi], out.best_g[bi] = Fv[better], X[better], Gv[better]
+    codes = None
     if not finite.all():
-        for j in np.flatnonzero(ok & ~finite):
-            out.stop(idx[j], 3, f"in the objective or gradient at step {step}")
+        codes = np.where(ok & ~finite, NONFINITE, OK).astype(np.int8)
     if upper is not None:
         up, low = (upper, lower) if whole else (upper[rows], lower[rows])
-        if (finite & ((Fv > up) | (Fv < low))).any():
-            for j in np.flatnonzero(finite & (Fv > up)):
-                out.stop(idx[j], 4, _diverged(Fv[j], upper[idx[j]], step))
-            for j in np.flatnonzero(finite & (Fv < low)):
-                out.stop(idx[j], 6, _unbounded(Fv[j], lower[idx[j]], step))
+        above, below = finite & (Fv > up), finite & (Fv < low)
+        if above.any() or below.any():
+            if codes is None:
+                codes = np.zeros(len(Fv), dtype=np.int8)
+            codes[above] = DIVERGED
+            codes[below & ~above] = UNBOUNDED
+    if codes is not None:
+        _stop_flagged(out, codes, idx, step, Fv=Fv, upper=upper, lower=lower)
+
+
+def _stop_flagged(out, codes, idx, step, Fv=None, upper=None, lower=None, squares=None,
+                  far2=None):
+    """Stop the members that ``codes`` flags, with their statuses and messages.
+
+    ``codes[j]`` (a code of :mod:`dynopt.batch_checks`) is member ``idx[j]``'s. With
+    ``squares`` and ``far2`` (:math:`\\lVert x\\rVert^2` of the step's positions and the
+    members' squared bounds) the codes are those of the positions, before any
+    evaluation (``NONFINITE`` in the iterate, ``RAN_OFF``); otherwise those of the
+    step's values ``Fv`` against the members' bounds ``upper`` and ``lower``
+    (``NONFINITE`` in the objective or gradient, ``DIVERGED``, ``UNBOUNDED``).
+    ``OK`` and ``CONVERGED`` stop nothing here (convergence takes effect after the
+    step's callback). Each code that stops a member is its status.
+    """
+    positions = squares is not None
+    for j in np.flatnonzero(codes):
+        code, i = int(codes[j]), idx[j]
+        if code == NONFINITE:
+            where = "iterate" if positions else "objective or gradient"
+            out.stop(i, NONFINITE, f"in the {where} at step {step}")
+        elif positions and code == RAN_OFF:
+            out.stop(i, RAN_OFF, _ran_off(squares[j], far2[i], step))
+        elif not positions and code == DIVERGED:
+            out.stop(i, DIVERGED, _diverged(Fv[j], upper[i], step))
+        elif not positions and code == UNBOUNDED:
+            out.stop(i, UNBOUNDED, _unbounded(Fv[j], lower[i], step))
+        elif code != CONVERGED:
+            raise ValueError(f"unknown {'position' if positions else 'value'} code {code} "
+                             f"for member {i}")
 
 
 # ------------------------------------------------------------------ result

@@ -1,5 +1,7 @@
 """The batched loop's compiled tests give the results of its NumPy tests: same statuses,
 messages, counts, best points, for members that converge, diverge, meet NaN or run off."""
+import math
+
 import numpy as np
 import pytest
 
@@ -81,3 +83,69 @@ def test_gradient_norms_against_numpy():
     assert check_positions(X, far2, squares, codes) == 2
     assert codes[7] == 3 and codes[8] == 4
     np.testing.assert_allclose(np.delete(squares, 7), np.delete(np.sum(X * X, axis=1), 7))
+
+
+def _every_stop():
+    """One member per way of stopping, told apart by the ratio ``q = x_2 / x_1``, which
+    gd keeps exactly (the powers of two and -1): ``q = 1`` meets NaN below ``x_1 = 0.5``,
+    ``q = 2`` falls without bound, ``q = 4`` climbs, ``q = -1`` runs off on a flat
+    objective, ``q = -2`` overflows to Inf on one; the rest converge (quadratic)."""
+    def fun(X):
+        q = X[:, 1] / X[:, 0]
+        f = 0.5 * np.sum(X * X, axis=1)
+        f[(q == 1) & (X[:, 0] < 0.5)] = np.nan
+        f[q == 2] *= -1
+        f[(q == -1) | (q == -2)] = 0.0
+        return f
+
+    def jac(X):  # -x (growing by 1 + lr per step) on the members that climb or run off
+        q = (X[:, 1] / X[:, 0])[:, None]
+        return np.where((q == 2) | (q == 4) | (q == -1) | (q == -2), -X, X)
+    X0 = np.array([[1.0, 2.5], [0.5, -0.3], [1.0, 1.0], [0.1, 0.2], [0.1, 0.4], [0.5, -0.5],
+                   [-8e307, 1.6e308]])
+    return fun, jac, X0
+
+
+def _first(start, factor, limit):
+    """The first k with start * factor**k > limit (closed form)."""
+    return math.floor(math.log(limit / start) / math.log(factor)) + 1
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_every_stop_has_its_status_and_message(monkeypatch, fast):
+    if not fast:
+        monkeypatch.setattr(batch_checks, "kernels", lambda: None)
+    fun, jac, X0 = _every_stop()
+    d, lr = 10.0, 0.1
+    with np.errstate(over="ignore", invalid="ignore"):
+        res = dynopt.minimize(fun, X0, jac=jac, method="gd",
+                              options={"lr": lr, "maxiter": 400, "gtol": 1e-6,
+                                       "vectorized": True, "divergence": d})
+        f0 = fun(X0)
+    # the steps at which each bound is crossed, from x_k = (1 +- lr)^k x_0
+    nan_at = _first(1.0, 1 / (1 - lr), 1 / 0.5)                # x_1 < 0.5
+    below_at = _first(-f0[3], (1 + lr) ** 2, -f0[3] + d)       # f < f0 - d max(1, |f0|)
+    above_at = _first(f0[4], (1 + lr) ** 2, f0[4] + d)         # f > f0 + d max(1, |f0|)
+    off_at = _first(np.linalg.norm(X0[5]), 1 + lr, d)           # |x| > d max(1, |x0|)
+    inf_at = _first(1.6e308, 1 + lr, np.finfo(float).max)      # x_2 overflows
+    assert list(res.status) == [0, 0, 3, 6, 4, 4, 3]
+    m = res.message
+    assert m[2].startswith("NaN or Inf met in the objective or gradient at step "
+                           f"{nan_at};")
+    assert m[3].startswith("Unbounded below") and f"at step {below_at})." in m[3]
+    assert m[4].startswith("Diverged f = ") and f"at step {above_at};" in m[4]
+    assert m[5].startswith("Diverged |x| = ") and f"= 10 at step {off_at};" in m[5]
+    assert m[6].startswith(f"NaN or Inf met in the iterate at step {inf_at};")
+    # a member that stops at a position is not evaluated there
+    assert list(res.nit[2:]) == [nan_at, below_at, above_at, off_at - 1, inf_at - 1]
+    np.testing.assert_array_equal(res.nfev, res.nit + 1)
+
+
+def test_codes_that_stop_a_member_are_its_status():
+    from dynopt.loop import STATUS_MESSAGES
+    assert STATUS_MESSAGES[batch_checks.NONFINITE] == "NaN or Inf met"
+    assert STATUS_MESSAGES[batch_checks.DIVERGED] == "Diverged"
+    assert batch_checks.RAN_OFF == batch_checks.DIVERGED
+    assert STATUS_MESSAGES[batch_checks.UNBOUNDED].startswith("Unbounded below")
+    assert batch_checks.OK == 0 and batch_checks.CONVERGED not in (
+        batch_checks.NONFINITE, batch_checks.DIVERGED, batch_checks.UNBOUNDED)
