@@ -68,6 +68,64 @@ def test_decay_rate_matches_an_ode_solver():
             pytest.approx(2 * sigma)
 
 
+@pytest.mark.parametrize("kind", [int, sp.Integer, np.int64, np.int32, float])
+def test_integer_arguments_give_the_oscillators_closed_form_rate(kind):
+    # m x'' + c x' + lambda x = 0, roots (-c +- sqrt(c^2 - 4 m lambda)) / (2m): the slowest
+    # overdamped mode decays at (c - sqrt(c^2 - 4 m lambda)) / (2m), an underdamped one at c/(2m)
+    for mass, damping, lam_ in [(1, 4, 1), (2, 9, 3), (1, 1, 1), (3, 2, 5)]:
+        disc = damping**2 - 4 * mass * lam_
+        closed = (damping - math.sqrt(disc)) / (2 * mass) if disc >= 0 else damping / (2 * mass)
+        sys_ = DampedOscillator(mass=kind(mass), damping=kind(damping))
+        assert decay_rate(sys_, kind(lam_)) == pytest.approx(closed, rel=1e-12)
+        assert energy_decay_rate(sys_, kind(lam_)) == pytest.approx(2 * closed, rel=1e-12)
+        assert damping_ratio(sys_, kind(lam_)) == pytest.approx(
+            damping / (2 * math.sqrt(mass * lam_)), rel=1e-12)
+        assert critical_damping(sys_, kind(lam_)) == pytest.approx(2 * math.sqrt(mass * lam_))
+    # integers stay exact in the symbolic result
+    if kind in (int, sp.Integer, np.int64):
+        lin = linearize_system(DampedOscillator(mass=kind(1), damping=kind(4)), kind(1))
+        assert sp.simplify(lin.decay_rate() - (2 - sp.sqrt(3))) == 0
+
+
+def test_integer_arguments_across_the_analysis():
+    # gradient descent: J = 1 - eta lambda, so rho = |1 - eta lambda| (exact for these values)
+    for lam_ in (2, sp.Integer(2), np.int64(2), sp.Rational(2, 1)):
+        assert predicted_rate("gd", lam_, options={"lr": sp.Rational(1, 10)}) == \
+            pytest.approx(0.8, rel=1e-12)
+    np.testing.assert_allclose(
+        predicted_rates("gd", [1, sp.Integer(2), np.int64(3)], options={"lr": 0.1}),
+        [0.9, 0.8, 0.7], rtol=1e-12)
+    # heavy ball at lr = 1, momentum = 1/2, lambda = 1: T = 1/2, D = 1/2, |z| = sqrt(D)
+    hb = {"lr": 1, "momentum": sp.Rational(1, 2)}
+    assert predicted_rate("heavy_ball", np.int64(1), options=hb) == pytest.approx(math.sqrt(0.5))
+    assert step_matrix("heavy_ball", options=hb).at(sp.Integer(1), lr=sp.Integer(1)).det() == \
+        pytest.approx(0.5)
+    best = optimal_damping(DampedOscillator(mass=1, damping=1), (np.int64(1), sp.Integer(100)))
+    assert best.value == pytest.approx(2.0) and best.rate == pytest.approx(1.0)
+    (lo, hi), = stability_interval("gd", options={"lr": 1}, samples=np.int64(400), scaled=True)
+    assert hi == pytest.approx(2.0, rel=1e-6)
+    table = compare_rates("gd", [sp.Integer(1), np.int64(2)], options={"lr": sp.Rational(1, 10)},
+                          steps=sp.Integer(200))
+    np.testing.assert_allclose(table.column("observed"), [0.9, 0.8], rtol=1e-6)
+
+
+def test_booleans_are_refused_by_name():
+    with pytest.raises(TypeError, match="eigenvalue.*boolean"):
+        decay_rate(DampedOscillator(mass=1, damping=4), True)
+    with pytest.raises(TypeError, match="eigenvalue.*boolean"):
+        predicted_rate("gd", True, options={"lr": 0.1})
+    with pytest.raises(TypeError, match=r"spectrum\[0\].*boolean"):
+        optimal_damping(DampedOscillator(mass=1, damping=1), (True, 10))
+    with pytest.raises(TypeError, match="freeze.*boolean"):
+        predicted_rate("nose_hoover", 1.0, freeze={"zeta": True})
+    with pytest.raises(TypeError, match="eigenvalues.*boolean"):
+        compare_rates("gd", [True, 2.0])
+    with pytest.raises(ValueError, match="steps"):
+        compare_rates("gd", [1.0], steps=True)
+    with pytest.raises(TypeError, match="eigenvalue must be a number"):
+        predicted_rate("gd", sp.Symbol("a"), options={"lr": 0.1})
+
+
 def test_regimes_and_eigenvalues():
     sys_ = DampedOscillator(mass=1.0, damping=2.0)  # critical at lambda = 1
     assert damping_regime(sys_, 0.25) == "overdamped"

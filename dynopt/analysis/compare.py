@@ -40,11 +40,12 @@ import csv
 import html
 import json
 import math
+import numbers
 
 import numpy as np
 
 from .continuous import classify_damping
-from .discrete import continuous_numeric, resolve_program, step_matrix
+from .discrete import _plain_options, continuous_numeric, resolve_program, step_matrix
 from .observed import RateFit, continuous_rate_to_per_step, fit_contraction, fit_energy_decay
 
 __all__ = ["RateTable", "observed_rate", "compare_rates", "compare_spectrum", "sweep_rates"]
@@ -103,7 +104,7 @@ def observed_rate(result, x_star=0.0, quantity: str = "distance", *, coordinate=
     if not batched and member is not None:
         raise ValueError(f"member={member!r} given, but the run is not batched")
     if batched:
-        if not (isinstance(member, (int, np.integer)) and 0 <= member < X.shape[1]):
+        if not (_is_integer(member) and 0 <= member < X.shape[1]):
             raise ValueError(f"member must be an integer in [0, {X.shape[1]}), got {member!r}")
         X = X[:, member, :]
     nit = np.asarray(result["nit"])
@@ -115,7 +116,7 @@ def observed_rate(result, x_star=0.0, quantity: str = "distance", *, coordinate=
         return fit_energy_decay(E[keep], f_star=f_star, steps=steps[keep], **fit_options)
     diff = X - np.asarray(x_star, dtype=float)
     if coordinate is not None:
-        if not (isinstance(coordinate, (int, np.integer)) and 0 <= coordinate < X.shape[1]):
+        if not (_is_integer(coordinate) and 0 <= coordinate < X.shape[1]):
             raise ValueError(f"coordinate must be an integer in [0, {X.shape[1]}), "
                              f"got {coordinate!r}")
         err = np.abs(diff[:, coordinate])
@@ -308,7 +309,16 @@ def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran, repeated=Fals
     return row
 
 
+def _is_integer(value) -> bool:
+    """An integer of Python, NumPy or SymPy, not a boolean."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_positive_array(values, name):
+    if isinstance(values, (bool, np.bool_)) or np.asarray(values).dtype.kind == "b" or (
+            isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_))
+                                                    for v in values)):
+        raise TypeError(f"{name} must be an array of numbers, got the boolean(s) {values!r}")
     try:
         arr = np.asarray(values, dtype=float).reshape(-1)
     except (TypeError, ValueError):
@@ -321,7 +331,7 @@ def _check_positive_array(values, name):
 
 
 def _check_steps(steps):
-    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 10:
+    if not _is_integer(steps) or steps < 10:
         raise ValueError(f"steps must be an integer >= 10, got {steps!r}")
     return int(steps)
 
@@ -364,7 +374,7 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
     """
     lams = _check_positive_array(eigenvalues, "eigenvalues")
     steps = _check_steps(steps)
-    options = dict(options or {})
+    options = _plain_options(dict(options or {}))
     resolve_program(method, integrator, options)  # validates before running
     x0 = np.ones_like(lams) if x0 is None else np.asarray(x0, dtype=float).reshape(-1)
     if x0.shape != lams.shape or not np.all(np.isfinite(x0)) or np.any(x0 == 0):
@@ -445,7 +455,7 @@ def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, para
     from .._minimize import minimize
     lams = _check_positive_array(eigenvalues, "eigenvalues")
     steps = _check_steps(steps)
-    options = dict(options or {})
+    options = _plain_options(dict(options or {}))
     _, params, name = resolve_program(method, integrator, options)
     if (parameter is None) != (values is None):
         raise ValueError("give parameter= and values= together")
@@ -464,7 +474,7 @@ def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, para
     else:
         vals = np.array([math.nan])
         over = {}
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+    if not _is_integer(seed):
         raise TypeError(f"seed must be an integer, got {seed!r}")
     n, batch = lams.size, vals.size
     rng = np.random.default_rng(seed)
@@ -563,7 +573,7 @@ def sweep_rates(method, *, zetas=None, step_sizes=None, eigenvalue: float = 1.0,
     """
     if (zetas is None) == (step_sizes is None):
         raise ValueError("give exactly one of zetas= and step_sizes=")
-    options = dict(options or {})
+    options = _plain_options(dict(options or {}))
     steps = _check_steps(steps)
     if zetas is not None:
         targets = _check_positive_array(zetas, "zetas")
@@ -590,6 +600,8 @@ def sweep_rates(method, *, zetas=None, step_sizes=None, eigenvalue: float = 1.0,
         np.full(hs.size, lam_), **{parameter: hs})
     opts = {"divergence": DIVERGENCE, **options, parameter: hs, "record": True, "gtol": 0.0,
             "maxiter": steps, "vectorized": True}
+    if isinstance(x0, (bool, np.bool_)):
+        raise TypeError(f"x0 must be a number, got the boolean {x0!r}")
     x0_ = float(x0)
     if not (math.isfinite(x0_) and x0_ != 0):
         raise ValueError(f"x0 must be finite and non-zero, got {x0!r}")

@@ -87,6 +87,9 @@ def classify_damping(zeta, tol: float = CRITICAL_TOL):
     -------
     str or ndarray of str
     """
+    if isinstance(zeta, (bool, np.bool_)) or np.asarray(zeta).dtype.kind == "b":
+        raise TypeError(f"zeta must be a damping ratio (a real number), got the boolean "
+                        f"{zeta!r}")
     z = np.asarray(zeta, dtype=float)
     if np.any(np.isnan(z)):
         raise ValueError(f"zeta must not be NaN, got {zeta!r}")
@@ -175,8 +178,9 @@ class LinearSystem:
             return sp.simplify(-self.matrix[0, 0])
         if self.order == 2:
             a, b = self.coefficients()
-            out = decay_rate_from_coefficients(a, b)
-            return out if out.free_symbols else sp.Float(out)
+            # exact coefficients (integer parameters) give an exact rate such as 2 - sqrt(3);
+            # it is kept as it is, and the public functions evaluate it to a float
+            return decay_rate_from_coefficients(a, b)
         ev = self._numeric_eigenvalues("decay_rate")
         return sp.Float(-float(np.max(ev.real)))
 
@@ -217,18 +221,32 @@ class LinearSystem:
 def as_sympy_number(value, what: str, allow_sympy: bool = True):
     """A SymPy number from a real number (or a SymPy expression when ``allow_sympy``).
 
-    Nothing is parsed: a string (even ``'0.5'``), a boolean, ``None`` or any other
-    object is a TypeError naming ``what``. Integers stay exact
-    (:class:`sympy.Integer`), floats become :class:`sympy.Float`.
+    Accepted numbers: Python ``int``, ``float`` and :class:`fractions.Fraction`, NumPy
+    integer and floating scalars (0-d arrays included) and SymPy real numbers
+    (:class:`sympy.Integer`, ``Rational``, ``Float``, or a constant such as
+    ``sqrt(2)``). Integers and fractions stay exact (:class:`sympy.Integer`,
+    :class:`sympy.Rational`), floats become :class:`sympy.Float`.
+
+    Nothing is parsed: a string (even ``'0.5'``), a boolean (``True`` is not the
+    number 1 here), ``None`` or any other object is a TypeError naming ``what``.
     """
-    if isinstance(value, sp.Basic) and allow_sympy:
-        if not isinstance(value, sp.Expr):
-            raise TypeError(f"{what} must be a number or a SymPy expression, got {value!r}")
-        return value
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(
-            value, (int, float, np.integer, np.floating, fractions.Fraction)):
+    if isinstance(value, (bool, np.bool_, sp.logic.boolalg.BooleanAtom)):
+        raise TypeError(f"{what} must be a real number, got the boolean {value!r}; "
+                        "booleans are not taken as 0 or 1")
+    if isinstance(value, sp.Basic):
+        if not isinstance(value, sp.Expr):
+            raise TypeError(f"{what} must be a number or a SymPy expression, got {value!r}")
+        if allow_sympy:
+            return value
+        if value.free_symbols or value.is_real is False:
+            raise TypeError(f"{what} must be a real number, got the SymPy expression "
+                            f"{value!r}")
+        if value.is_Integer or value.is_Rational or value.is_Float:
+            return value
+        return sp.Float(value.evalf())
+    if not isinstance(value, (int, float, np.integer, np.floating, fractions.Fraction)):
         kinds = "a real number or a SymPy expression" if allow_sympy else "a real number"
         note = "; strings are not parsed" if isinstance(value, (str, bytes)) else ""
         raise TypeError(f"{what} must be {kinds}, got {value!r} ({type(value).__name__}{note})")
@@ -268,18 +286,19 @@ def _field_of(system):
 
 
 def _check_eigenvalue(eigenvalue):
+    """The eigenvalue as a SymPy number (exact for integers and fractions), or ``lam``."""
     if eigenvalue is None:
         return lam
     if isinstance(eigenvalue, sp.Basic) and eigenvalue.free_symbols:
         return eigenvalue
+    number = as_sympy_number(eigenvalue, "eigenvalue")
     try:
-        val = float(as_sympy_number(eigenvalue, "eigenvalue"))
+        val = complex(number.evalf())
     except (TypeError, ValueError):
-        raise TypeError(f"eigenvalue must be a number, got {eigenvalue!r}") from None
-    if not math.isfinite(val) or val <= 0:
+        raise TypeError(f"eigenvalue must be a real number, got {eigenvalue!r}") from None
+    if val.imag != 0 or not math.isfinite(val.real) or val.real <= 0:
         raise ValueError(f"eigenvalue must be positive and finite, got {eigenvalue!r}")
-    return sp.Float(val) if not isinstance(eigenvalue, (int, sp.Integer, sp.Rational)) \
-        else sp.nsimplify(eigenvalue)
+    return number
 
 
 def linearize_system(system, eigenvalue=None, frozen=None, symbolic: bool = False,

@@ -54,6 +54,7 @@ criterion) :math:`|D| < 1` and :math:`|T| < 1 + D`; a one-dimensional one when
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -88,8 +89,8 @@ def resolve_program(method, integrator=None, options=None):
     ``record`` ...): they are ignored here.
     """
     from .._minimize import LOOP_OPTIONS, build_program
-    options = {key: val for key, val in dict(options or {}).items()
-               if key not in LOOP_OPTIONS and key != "record_stride"}
+    options = _plain_options({key: val for key, val in dict(options or {}).items()
+                              if key not in LOOP_OPTIONS and key != "record_stride"})
     if isinstance(method, StepProgram):
         if integrator is not None:
             raise ValueError(f"a StepProgram takes no integrator, got integrator={integrator!r}")
@@ -365,7 +366,29 @@ class LinearStep:
 
 
 def _check_eigenvalues(eigenvalue):
-    if np.asarray(eigenvalue).dtype.kind not in "iuf":
+    """Eigenvalue(s) as a float array: ints, floats, NumPy and SymPy numbers (or arrays of
+    them); booleans, strings and symbolic expressions are a TypeError."""
+    if isinstance(eigenvalue, (list, tuple)):
+        try:
+            eigenvalue = np.asarray(eigenvalue)
+        except (TypeError, ValueError):
+            raise TypeError(f"eigenvalue must be a number or an array of numbers, "
+                            f"got {eigenvalue!r}") from None
+    if isinstance(eigenvalue, sp.Basic) or (
+            isinstance(eigenvalue, np.ndarray) and eigenvalue.dtype == object):
+        items = np.asarray(eigenvalue, dtype=object)
+        try:
+            flat = [float(as_sympy_number(item, "eigenvalue", allow_sympy=False))
+                    for item in items.ravel()]
+        except TypeError as exc:
+            raise TypeError(f"eigenvalue must be a number or an array of numbers, "
+                            f"got {eigenvalue!r} ({exc})") from None
+        eigenvalue = np.asarray(flat, dtype=float).reshape(items.shape)
+    kind = np.asarray(eigenvalue).dtype.kind
+    if kind == "b":
+        raise TypeError(f"eigenvalue must be a number or an array of numbers, got the "
+                        f"boolean(s) {eigenvalue!r}; booleans are not taken as 0 or 1")
+    if kind not in "iuf":
         raise TypeError(f"eigenvalue must be a number or an array of numbers, "
                         f"got {eigenvalue!r}")
     try:
@@ -379,6 +402,18 @@ def _check_eigenvalues(eigenvalue):
         raise ValueError(f"eigenvalue must be positive and finite (a Hessian eigenvalue at a "
                          f"minimum), got {eigenvalue!r}")
     return arr
+
+
+def _plain_options(options: dict) -> dict:
+    """Options with SymPy numbers (``sympy.Integer(2)``, ``sympy.Rational(1, 10)``) as Python
+    ints and floats, the types :func:`dynopt.minimize` validates; anything else unchanged
+    (a boolean or a string is refused there, by name)."""
+    out = {}
+    for key, val in options.items():
+        if isinstance(val, sp.Expr) and not val.free_symbols and val.is_real:
+            val = int(val) if val.is_Integer else float(val)
+        out[key] = val
+    return out
 
 
 def _time_step(program):
@@ -814,11 +849,18 @@ def stability_interval(method, integrator=None, options=None, freeze=None, lam_m
         for sym, val in step.params.items():
             if sym.name == name_ and np.ndim(val) == 0:
                 scale = float(val) ** (2 if name_ == "dt" else 1)
+    if lam_max is not None and (isinstance(lam_max, (bool, np.bool_))
+                                or not isinstance(lam_max, numbers.Real)):
+        raise TypeError(f"lam_max must be a real number, got lam_max = {lam_max!r}")
     top = float(lam_max) if lam_max is not None else 1e4 / scale
-    if not top > 0:
-        raise ValueError(f"lam_max must be positive, got {lam_max!r}")
-    if not (isinstance(tol, (int, float)) and 0 <= tol < 1):
+    if not (top > 0 and math.isfinite(top)):
+        raise ValueError(f"lam_max must be positive and finite, got {lam_max!r}")
+    if isinstance(tol, (bool, np.bool_)) or not (isinstance(tol, numbers.Real) and 0 <= tol < 1):
         raise ValueError(f"tol must be a number in [0, 1), got tol = {tol!r}")
+    if isinstance(samples, (bool, np.bool_)) or not isinstance(samples, numbers.Integral) \
+            or samples < 2:
+        raise ValueError(f"samples must be an integer >= 2, got samples = {samples!r}")
+    samples, tol = int(samples), float(tol)
     threshold = 1.0 + tol if marginal else 1.0 - tol
     grid = np.geomspace(top * 1e-12, top, samples)
     margin = step.spectral_radius(grid) - threshold
