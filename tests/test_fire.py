@@ -98,8 +98,8 @@ def test_fire_hyperparameters_are_validated():
 
 
 def test_registry_entries():
-    assert set(FIRE_METHODS) == {"fire", "fire2"}
-    for name in ("fire", "fire2"):
+    assert set(FIRE_METHODS) == {"fire", "fire2", "fire2_ase"}
+    for name in ("fire", "fire2", "fire2_ase"):
         assert dynopt.METHODS[name] is FIRE_METHODS[name]
         assert FIRE_METHODS[name].integrator is None
         physical = FIRE_METHODS[name].physical

@@ -112,7 +112,7 @@ from ..program import Elementwise, Gradient, Reduce, Scalar, StepProgram, f, g, 
 from ..systems.base import v
 from .base import Method
 
-__all__ = ["build_fire", "build_fire2", "METHODS"]
+__all__ = ["build_fire", "build_fire2", "build_fire2_ase", "METHODS"]
 
 # ----------------------------------------------------------------- FIRE (ASE)
 dt = sp.Symbol("dt", positive=True)
@@ -342,6 +342,143 @@ def build_fire2(integrator=None, halfstepback=True, initialdelay=True):
     )
 
 
+# ------------------------------------------------------------- FIRE2 (ASE)
+dtmin = sp.Symbol("dtmin", nonnegative=True)
+
+back_h = sp.Symbol("back_h", real=True)
+kick_h = sp.Symbol("kick_h", real=True)
+vv_kick = sp.Symbol("vv_kick", real=True)
+abc = sp.Symbol("abc", real=True)
+vclip = sp.Symbol("vclip", real=True)
+
+#: ABC-FIRE's floor of the mixing coefficient (ASE's ``max(a, 1e-10)``)
+_ABC_ALPHA_FLOOR = sp.Float(1e-10)
+
+
+def build_fire2_ase(integrator=None, use_abc=False):
+    r"""The step program of ASE's ``FIRE2`` (see the module docstring).
+
+    :class:`ase.optimize.fire2.FIRE2` (ASE 3.29) reads FIRE 2.0 (Guénolé et
+    al., *Comput. Mater. Sci.* 175, 109584, 2020) with semi-implicit Euler and
+    ASE's parameter names, and optionally ABC-FIRE (S. Echeverri Restrepo and
+    P. Andric, "ABC-FIRE: Accelerated bias-corrected fast inertial relaxation
+    engine", *Comput. Mater. Sci.* 218, 111978, 2023). With :math:`F = -g`,
+    one ASE step is:
+
+    1. first step: :math:`v = 0`, no control;
+    2. :math:`P = F\cdot v > 0`: :math:`N \leftarrow N + 1`; if then
+       :math:`N > N_\mathrm{min}`,
+       :math:`\Delta t \leftarrow \min(f_\mathrm{inc}\Delta t, \Delta t_\mathrm{max})`
+       and :math:`\alpha \leftarrow f_\alpha\alpha`;
+    3. :math:`P \le 0`: :math:`N \leftarrow 0`,
+       :math:`\Delta t \leftarrow \max(f_\mathrm{dec}\Delta t, \Delta t_\mathrm{min})`,
+       :math:`\alpha \leftarrow \alpha_\mathrm{start}`, half a step back with
+       the new step, :math:`x \leftarrow x - \tfrac12\Delta t\, v`, and
+       :math:`v \leftarrow 0`; the force is evaluated again at the moved point;
+    4. kick, :math:`v \leftarrow v + \Delta t\, F`, then the mixing with the
+       norm of the kicked velocity, on every step (after a reset it returns
+       :math:`v = \Delta t F` up to round-off):
+       :math:`v \leftarrow (1-\alpha) v + \alpha \lVert v\rVert \hat F`;
+    5. without ABC: :math:`\delta = \Delta t\, v` capped in Euclidean norm,
+       :math:`\delta \leftarrow \delta \min(1, \mathrm{maxstep}/\lVert\delta\rVert_2)`
+       (the velocity is not rescaled), :math:`x \leftarrow x + \delta`;
+       with ABC (``use_abc=True``): :math:`\alpha \leftarrow \max(\alpha, 10^{-10})`
+       before the mixing, the mixed velocity is bias-corrected,
+       :math:`v \leftarrow v / (1 - (1-\alpha)^{N+1})`, then clipped per
+       coordinate to :math:`|v_j| \le \mathrm{maxstep}/\Delta t` (the clipped
+       velocity is kept), and :math:`x \leftarrow x + \Delta t\, v`.
+
+    So without ABC no step moves :math:`x` by more than ``maxstep`` in
+    Euclidean norm (hence no atom by more); with ABC no coordinate moves more
+    than ``maxstep`` in one step. The half step back of item 3 is not capped
+    (as in ASE). ASE's ``position_reset_callback`` is never called by ASE's
+    own step and has no counterpart here.
+
+    Step 3 moves :math:`x`, so the kick needs the force at the new point. Every
+    step of a step program evaluates the gradient once, so an ASE step with a
+    reset takes two steps here: the first goes back and sets ``pending``, the
+    second kicks with the force at the moved point. The sequence of positions
+    after each kick and the number of force evaluations are ASE's.
+
+    Parameters
+    ----------
+    integrator : None
+        FIRE2 is a discrete rule.
+    use_abc : bool
+        ABC-FIRE instead of FIRE 2.0 (ASE's option of that name, default ``False``).
+
+    Returns
+    -------
+    StepProgram
+    """
+    if not isinstance(use_abc, bool):
+        raise TypeError(f"fire2_ase: use_abc must be True or False, got {use_abc!r}")
+    due = pending > 0                        # the kick of an ASE step that went back
+    active = sp.And(sp.Not(due), sp.Not(sp.Eq(k, 0)))
+    pos = sp.And(active, P > 0)
+    neg = sp.And(active, P <= 0)
+    back = sp.And(neg, vv > 0)               # v = 0: the point does not move, no new force
+    grow = sp.And(pos, Nsteps + 1 > Nmin)    # ASE increments N before its test
+    h_new = sp.Piecewise((sp.Min(h * finc, dtmax), grow), (sp.Max(h * fdec, dtmin), neg),
+                         (h, True))
+    alpha_new = sp.Piecewise((alpha * fa, grow), (astart, neg), (alpha, True))
+    if use_abc:
+        alpha_new = sp.Max(alpha_new, _ABC_ALPHA_FLOOR)
+    # Scalar assignments run in order: every temporary below reads the state of
+    # before the step, the state itself is written last (pending at the very end).
+    stages = [
+        Reduce(P, -g * v, "sum"),
+        Reduce(vv, v * v, "sum"),
+        Scalar([
+            (back_h, sp.Piecewise((h_new / 2, back), (0, True))),
+            (kick_h, sp.Piecewise((0, back), (h_new, True))),
+            # 0: the velocity is reset (a flag read only in a branch condition)
+            (rest, sp.Piecewise((0, neg), (1, True))),
+            (h, h_new),
+            (alpha, alpha_new),
+            (Nsteps, sp.Piecewise((Nsteps + 1, pos), (0, neg), (Nsteps, True))),
+            (pending, sp.Piecewise((1, back), (0, True))),
+        ]),
+        # half a step back with the velocity before the reset; semi-implicit Euler kick
+        Elementwise([
+            (x, x - back_h * v),
+            (v, sp.Piecewise((v, rest > 0), (0, True)) - kick_h * g),
+        ]),
+        Reduce(vv_kick, v * v, "sum"),
+        Reduce(FF, g * g, "sum"),
+        # (the floor only keeps the mixing finite where F = 0)
+        Scalar([(keep, 1 - alpha),
+                (steer, alpha * sp.sqrt(vv_kick / sp.Max(FF, _TINY)))]),
+    ]
+    if use_abc:
+        stages += [
+            Scalar([(abc, 1 / (1 - (1 - alpha) ** (Nsteps + 1))),
+                    (vclip, maxstep / h)]),
+            Elementwise([(v, sp.Min(sp.Max(abc * (keep * v - steer * g), -vclip), vclip)),
+                         (x, x + h * v)]),
+        ]
+    else:
+        stages += [
+            Elementwise([(v, keep * v - steer * g)]),
+            Reduce(dr2, (h * v) ** 2, "sum"),
+            # min(1, maxstep / |dr|) without dividing by zero
+            Scalar([(cap, maxstep / sp.Max(sp.sqrt(dr2), maxstep))]),
+            Elementwise([(x, x + cap * h * v)]),
+        ]
+    stages.append(Gradient())
+    return StepProgram(
+        "fire2_ase" + ("_abc" if use_abc else ""),
+        vectors={v: 0},
+        scalars={alpha: astart, h: dt, Nsteps: 0, pending: 0},
+        params={dt: 0.1, maxstep: 0.2, dtmax: 1.0, dtmin: 2e-3, Nmin: 20, finc: 1.1,
+                fdec: 0.5, astart: 0.25, fa: 0.99},
+        stages=stages,
+        energies={"kinetic": ("sum", v ** 2 / 2)},
+        description="FIRE2 as ase.optimize.fire2.FIRE2" + (" (ABC-FIRE)" if use_abc else "")
+                    + " (Guenole et al., Comput. Mater. Sci. 175, 109584, 2020)",
+    )
+
+
 _PHYSICAL = ("unit-mass molecular dynamics xddot = -grad f with velocity mixing toward the "
              "force direction while P = F.v > 0, a freeze (v = 0) when P <= 0, and an adaptive "
              "time step")
@@ -362,5 +499,13 @@ METHODS = {
         summary="FIRE 2.0 (Guenole et al. 2020), semi-implicit Euler, LAMMPS' parameter names",
         physical=_PHYSICAL + "; semi-implicit Euler, half a step back on P <= 0, "
                              "per-coordinate move limit dmax"),
+    "fire2_ase": Method(
+        "fire2_ase", build_fire2_ase, integrator=None, flags={"use_abc": False},
+        bounds={"finc": (1, None), "fdec": (None, 1), "astart": (0, 1), "fa": (None, 1)},
+        summary="FIRE2 exactly as ase.optimize.fire2.FIRE2 (dt, maxstep, dtmax, dtmin, Nmin, "
+                "finc, fdec, astart, fa, use_abc)",
+        physical=_PHYSICAL + "; half a step back on P <= 0, semi-implicit Euler, displacement "
+                             "capped at maxstep (ABC-FIRE: bias-corrected, clipped per "
+                             "coordinate)"),
 }
 """The FIRE family: ``'fire'`` (ASE's FIRE) and ``'fire2'`` (FIRE 2.0)."""
