@@ -1,4 +1,7 @@
 """The benchmark's bookkeeping: bytes per step, the targets table, option errors."""
+import sys
+
+import numpy as np
 import pytest
 
 import dynopt
@@ -48,3 +51,64 @@ def test_bad_options_exit_with_a_message(argv, capsys):
     with pytest.raises(SystemExit):
         bench.main(argv)
     assert "--" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the JAX/optax rows
+def test_jax_rows_are_skipped_without_jax(monkeypatch, capsys):
+    from dynopt.bench import engine, jax_loops
+    monkeypatch.setitem(sys.modules, "jax", None)  # import jax raises ImportError
+    monkeypatch.setitem(sys.modules, "optax", None)
+    assert jax_loops.load() is None
+    b = engine.batched(batch=3, steps=2, rounds=1)
+    assert b["jax"] is None and b["jax_step"] is None
+    assert b["minimize_over_jax"] is None and b["compiled_over_jax"] is None
+    assert b["minimize_over_hand"]["min"] > 0 and b["compiled_over_hand"]["min"] > 0
+    rows = engine.large_n(n=64, steps=2, rounds=1, methods=("adam", "fanos"))
+    assert rows[0]["minimize_over_jax"] is None and rows[0]["jax_step"] is None
+    assert "minimize_over_jax" not in rows[1]  # optax has no FANoS: no row to skip
+    engine.print_report({"large_n": rows, "batched": b})
+    out = capsys.readouterr().out
+    assert out.count(jax_loops.MISSING) == 2
+
+
+def _jax():
+    pytest.importorskip("jax")
+    pytest.importorskip("optax")
+    from dynopt.bench import jax_loops
+    return jax_loops
+
+
+@pytest.mark.parametrize("steps", [1, 3, 25])
+def test_optax_batched_heavy_ball_follows_dynopt(steps):
+    jax_loops = _jax()
+    from dynopt.bench import engine
+    X0 = engine.batched_start(4)
+    lr, mu = engine.BATCHED_SETTINGS["lr"], engine.BATCHED_SETTINGS["momentum"]
+    X = np.asarray(jax_loops.batched_heavy_ball(X0, steps, lr, mu)())
+    opts = {"lr": lr, "momentum": mu, "maxiter": steps, "gtol": 0}
+    loop = dynopt.minimize(engine.rosen2_rows, X0, jac=engine.rosen2_rows_grad,
+                           method="heavy_ball", options={**opts, "vectorized": True})
+    from dynopt.problems import rosenbrock_fun_and_grad_nb
+    compiled = dynopt.minimize(rosenbrock_fun_and_grad_nb, X0, jac=True, method="heavy_ball",
+                               backend="numba", options={**opts, "compiled": True})
+    assert list(loop.nit) == [steps] * 4 and list(compiled.nit) == [steps] * 4
+    assert not np.allclose(X, X0)  # the runs moved
+    np.testing.assert_allclose(X, loop.x, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(X, compiled.x, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("method,opts", [("adam", {"lr": 1e-2}),
+                                         ("heavy_ball", {"lr": 0.1, "momentum": 0.9})])
+def test_optax_step_loop_follows_dynopt(method, opts):
+    jax_loops = _jax()
+    from dynopt.bench import engine
+    n, steps = 7, 4
+    fun, jac = engine._quadratic(n)
+    x0 = np.random.default_rng(1).standard_normal(n)
+    res = dynopt.minimize(fun, x0, jac=jac, method=method,
+                          options={**opts, "maxiter": 3 * steps, "gtol": 0, "record": 1})
+    run = jax_loops.step_loop(method, x0, engine._diagonal(n), steps, opts)
+    for call in range(1, 4):  # the loop carries its state from call to call
+        x = np.array(run())
+        np.testing.assert_allclose(x, res.trajectory["x"][call * steps], rtol=1e-12, atol=0)
+    assert jax_loops.step_loop("fanos", x0, engine._diagonal(n), steps, {}) is None

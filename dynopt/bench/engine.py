@@ -12,11 +12,19 @@ stopping tests, the result) timed in the same interleaved rounds
   (a run of ``steps`` steps less a run of none, which is reported as the setup
   and result) against the step kernel plus the same gradient, and PyTorch's
   ``SGD(momentum, foreach=True)`` and ``Adam(fused=True)`` loops with that
-  gradient when PyTorch is installed; peak memory of the run over the size of
-  ``x`` (``tracemalloc``, which sees NumPy's allocations);
-* **batched**: 10 000 two-dimensional Rosenbrock problems, heavy ball, a
-  vectorised objective, against a hand-vectorised NumPy loop, and the compiled
-  whole run.
+  gradient when PyTorch is installed, and the same methods in optax (a Python
+  loop over a ``jax.jit`` step, :func:`~dynopt.bench.jax_loops.step_loop`) when
+  JAX and optax are; peak memory of the run over the size of ``x``
+  (``tracemalloc``, which sees NumPy's allocations);
+* **batched**: 10 000 two-dimensional Rosenbrock problems, heavy ball, per step:
+  ``minimize`` with a vectorised objective (the batched Python loop) and the
+  compiled whole run of every member (``options={'compiled': True}`` with a
+  ``numba.njit`` objective) against a hand-vectorised NumPy loop, and against
+  ``jax.jit(jax.vmap(...))`` of an optax run
+  (:func:`~dynopt.bench.jax_loops.batched_heavy_ball`) when JAX is installed.
+
+Rows that need JAX are ``None`` without it, and the report prints
+``jax not installed`` in their place.
 """
 from __future__ import annotations
 
@@ -25,10 +33,12 @@ import tracemalloc
 
 import numpy as np
 
+from . import jax_loops
 from .handwritten import HANDWRITTEN
 from .timing import interleaved, ratio
 
-__all__ = ["SMALL_SETTINGS", "small_n", "per_call", "large_n", "batched", "engine_targets"]
+__all__ = ["SMALL_SETTINGS", "BATCHED_SETTINGS", "small_n", "per_call", "large_n", "batched",
+           "batched_start", "rosen2_rows", "rosen2_rows_grad", "engine_targets"]
 
 #: method -> hyperparameters for the small-n comparison (stable on Rosenbrock)
 SMALL_SETTINGS = {"heavy_ball": {"lr": 1e-4, "momentum": 0.9}, "adam": {"lr": 1e-3},
@@ -76,8 +86,14 @@ def per_call(methods=tuple(SMALL_SETTINGS), rounds=20) -> list:
     return rows
 
 
+def _diagonal(n, seed=0):
+    """The diagonal of the large-n quadratic."""
+    return np.random.default_rng(seed).uniform(0.5, 2.0, n)
+
+
 def _quadratic(n, seed=0):
-    d = np.random.default_rng(seed).uniform(0.5, 2.0, n)
+    """``fun, jac`` of :math:`f = \\tfrac12 \\sum_i d_i x_i^2`, ``d`` from :func:`_diagonal`."""
+    d = _diagonal(n, seed)
 
     def fun(x):
         return 0.5 * float(np.dot(d * x, x))
@@ -88,10 +104,12 @@ def _quadratic(n, seed=0):
 
 
 def large_n(n=10**7, steps=20, rounds=3, methods=("heavy_ball", "adam", "fanos")) -> list:
-    """Per step at large ``n`` on the Numba backend against kernel + gradient (and torch)."""
+    """Per step at large ``n`` on the Numba backend against kernel + gradient (and torch,
+    and optax under ``jax.jit``)."""
     from .. import minimize
     from ..stepper import get_stepper
     fun, jac = _quadratic(n)
+    libs = jax_loops.load()
     x0 = np.random.default_rng(1).standard_normal(n)
     rows = []
     for m in methods:
@@ -114,6 +132,10 @@ def large_n(n=10**7, steps=20, rounds=3, methods=("heavy_ball", "adam", "fanos")
         torch_loop = _torch_loop(m, x0, steps, opts)
         if torch_loop is not None:
             c["torch"] = torch_loop
+        jax_loop = None if libs is None else jax_loops.step_loop(m, x0, _diagonal(n), steps,
+                                                                 opts, libs)
+        if jax_loop is not None:
+            c["jax"] = jax_loop
         t = interleaved(c, rounds=rounds)
         per_step = {q: (t["minimize"][q] - t["setup"][q]) / steps for q in ("min", "median")}
         kg = {q: t["kernel+gradient"][q] / steps for q in ("min", "median")}
@@ -125,6 +147,11 @@ def large_n(n=10**7, steps=20, rounds=3, methods=("heavy_ball", "adam", "fanos")
         if "torch" in t:
             row["torch_step"] = t["torch"]["min"] / steps
             row["minimize_over_torch"] = ratio(t, "minimize", "torch")
+        if libs is None and m in jax_loops.STEP_METHODS:
+            row["jax_step"] = row["minimize_over_jax"] = None
+        elif "jax" in t:
+            row["jax_step"] = t["jax"]["min"] / steps
+            row["minimize_over_jax"] = {q: per_step[q] / (t["jax"][q] / steps) for q in per_step}
         tracemalloc.start()
         minimize(fun, x0, jac=jac, method=m, backend="numba",
                  options={**opts, "maxiter": 3, "gtol": 0})
@@ -163,22 +190,38 @@ def _torch_loop(method, x0, steps, opts):
     return loop
 
 
+def rosen2_rows(X):
+    """The two-dimensional Rosenbrock function of each row of ``X`` (shape ``(batch, 2)``)."""
+    return 100.0 * (X[:, 1] - X[:, 0] ** 2) ** 2 + (1.0 - X[:, 0]) ** 2
+
+
+def rosen2_rows_grad(X):
+    """The gradient of :func:`rosen2_rows`, row by row."""
+    G = np.empty_like(X)
+    r = X[:, 1] - X[:, 0] ** 2
+    G[:, 0] = -400.0 * r * X[:, 0] - 2.0 * (1.0 - X[:, 0])
+    G[:, 1] = 200.0 * r
+    return G
+
+
+#: heavy ball on the batch: step and momentum (PyTorch's meaning)
+BATCHED_SETTINGS = {"lr": 1e-4, "momentum": 0.9}
+
+
+def batched_start(batch, seed=0):
+    """The batch's starting points, uniform in :math:`[-1.5, 1.5]^2`."""
+    return np.random.default_rng(seed).uniform(-1.5, 1.5, (batch, 2))
+
+
 def batched(batch=10000, steps=2000, rounds=3) -> dict:
-    """``batch`` two-dimensional Rosenbrock problems, heavy ball, vectorised objective."""
+    """``batch`` two-dimensional Rosenbrock problems, heavy ball, per step of the batch:
+    the batched Python loop (vectorised objective), the compiled whole run of every
+    member, a hand-vectorised NumPy loop and, with JAX, ``jit(vmap)`` of an optax run."""
     from .. import minimize
-    rng = np.random.default_rng(0)
-    X0 = rng.uniform(-1.5, 1.5, (batch, 2))
-    lr, mu = 1e-4, 0.9
-
-    def fun(X):
-        return 100.0 * (X[:, 1] - X[:, 0] ** 2) ** 2 + (1.0 - X[:, 0]) ** 2
-
-    def jac(X):
-        G = np.empty_like(X)
-        r = X[:, 1] - X[:, 0] ** 2
-        G[:, 0] = -400.0 * r * X[:, 0] - 2.0 * (1.0 - X[:, 0])
-        G[:, 1] = 200.0 * r
-        return G
+    from ..problems import rosenbrock_fun_and_grad_nb
+    X0 = batched_start(batch)
+    lr, mu = BATCHED_SETTINGS["lr"], BATCHED_SETTINGS["momentum"]
+    fun, jac = rosen2_rows, rosen2_rows_grad
 
     def hand():
         X, V = X0.copy(), np.zeros_like(X0)
@@ -191,13 +234,27 @@ def batched(batch=10000, steps=2000, rounds=3) -> dict:
             G = jac(X)
         return X
 
+    opts = {"lr": lr, "momentum": mu, "maxiter": steps, "gtol": 0}
     c = {"hand": hand,
          "minimize": lambda: minimize(fun, X0, jac=jac, method="heavy_ball",
-                                      options={"lr": lr, "momentum": mu, "maxiter": steps,
-                                               "gtol": 0, "vectorized": True})}
+                                      options={**opts, "vectorized": True}),
+         "compiled": lambda: minimize(rosenbrock_fun_and_grad_nb, X0, jac=True,
+                                      method="heavy_ball", backend="numba",
+                                      options={**opts, "compiled": True})}
+    jax_run = jax_loops.batched_heavy_ball(X0, steps, lr, mu)
+    if jax_run is not None:
+        c["jax"] = jax_run
     t = interleaved(c, rounds=rounds)
-    return {"batch": batch, "steps": steps, "hand": t["hand"]["min"],
-            "minimize": t["minimize"]["min"], "minimize_over_hand": ratio(t, "minimize", "hand")}
+    out = {"batch": batch, "steps": steps}
+    for name in c:
+        out[name] = t[name]["min"]
+        out[f"{name}_step"] = t[name]["min"] / steps
+    for a, b in (("minimize", "hand"), ("compiled", "hand"), ("minimize", "jax"),
+                 ("compiled", "jax")):
+        out[f"{a}_over_{b}"] = ratio(t, a, b) if b in t else None
+    if jax_run is None:
+        out["jax"] = out["jax_step"] = None
+    return out
 
 
 def engine_targets(report: dict) -> list:
@@ -251,25 +308,43 @@ def measure(quick=False) -> dict:
 def print_report(report: dict) -> None:
     print("\nminimize against a hand-written NumPy loop (SciPy rosen/rosen_der; ratio of the")
     print("  minima over interleaved rounds, median ratio in brackets)")
-    for row in report["small_n"]:
+    for row in report.get("small_n", []):
         a, b = row["numpy_over_hand"], row["numba_over_hand"]
         print(f"  {row['method']:<11} n={row['n']:<4d} hand {row['hand_step'] * 1e6:7.1f} us/step"
               f"   numpy {a['min']:.2f} ({a['median']:.2f})   numba {b['min']:.2f} "
               f"({b['median']:.2f})")
     print("\nwarm call, maxiter=0 (setup and result)")
-    for row in report["per_call"]:
+    for row in report.get("per_call", []):
         print(f"  {row['method']:<11} {row['backend']:<6} {row['overhead'] * 1e3:6.3f} ms")
     print("\nlarge n, Numba backend, diagonal quadratic")
-    for row in report["large_n"]:
+    for row in report.get("large_n", []):
         r = row["minimize_over_kernel_gradient"]
         extra = ""
         if "torch_step" in row:
             extra = (f"   torch {row['torch_step'] * 1e3:.2f} ms, minimize/torch "
                      f"{row['minimize_over_torch']['min']:.2f}")
+        if row.get("minimize_over_jax") is not None:
+            extra += (f"   optax jit {row['jax_step'] * 1e3:.2f} ms, minimize/optax "
+                      f"{row['minimize_over_jax']['min']:.2f} "
+                      f"({row['minimize_over_jax']['median']:.2f})")
+        elif "minimize_over_jax" in row:
+            extra += f"   optax: {jax_loops.MISSING}"
         print(f"  {row['method']:<11} n={row['n']:.0e} minimize {row['minimize_step'] * 1e3:.2f} "
               f"ms/step (setup + result {row['setup_and_result'] * 1e3:.0f} ms), "
               f"/ (kernel+gradient) {r['min']:.2f} ({r['median']:.2f}), peak memory "
               f"{row['peak_memory_over_x']:.1f} x{extra}")
-    b = report["batched"]
-    print(f"\nbatched: {b['batch']} x 2-D Rosenbrock, heavy ball, {b['steps']} steps: minimize "
-          f"{b['minimize']:.2f} s, hand {b['hand']:.2f} s, ratio {b['minimize_over_hand']['min']:.2f}")
+    b = report.get("batched")
+    if b:
+        print(f"\nbatched: {b['batch']} x 2-D Rosenbrock, heavy ball, {b['steps']} steps, per "
+              "step of the batch (ratios: minima, medians in brackets)")
+        for name, label in (("hand", "hand-vectorised NumPy"), ("minimize", "minimize, vectorised"),
+                            ("compiled", "minimize, compiled"), ("jax", "optax jit(vmap)")):
+            if b.get(f"{name}_step") is None:
+                print(f"  {label:<22} {jax_loops.MISSING}")
+                continue
+            line = f"  {label:<22} {b[name + '_step'] * 1e6:8.1f} us/step"
+            for ref in ("hand", "jax"):
+                r = b.get(f"{name}_over_{ref}")
+                if r is not None:
+                    line += f"   / {ref} {r['min']:.2f} ({r['median']:.2f})"
+            print(line)

@@ -1,0 +1,150 @@
+"""The loops a JAX user would write with optax: what ``minimize`` is also measured against.
+
+JAX and optax are optional (``pip install 'dynopt-physics[jax]'``): :func:`load`
+imports them on first use and returns ``None`` when either is missing, and the
+engine benchmark then skips these rows. Everything runs in float64
+(``jax_enable_x64``), as dynopt's runs do, on JAX's CPU backend.
+
+Two loops, with the updates of the matching dynopt methods:
+
+* :func:`batched_heavy_ball`: ``jax.jit(jax.vmap(run))`` of a whole run of
+  ``optax.sgd(lr, momentum)`` on the two-dimensional Rosenbrock function, the
+  objective and its gradient from ``jax.value_and_grad`` at every step, the steps
+  in ``jax.lax.fori_loop``. optax's trace is PyTorch's buffer
+  :math:`b \\leftarrow \\mu b + g`, :math:`x \\leftarrow x - \\eta b` (Polyak 1964;
+  :mod:`dynopt.methods.momentum`), which dynopt's ``heavy_ball`` carries as the
+  velocity :math:`v = -\\eta b`: the same trajectory up to round-off.
+* :func:`step_loop`: a Python loop over a ``jax.jit`` step (the gradient, the
+  objective, ``optax.adam`` or ``optax.sgd`` with momentum, the buffers donated)
+  on the diagonal quadratic :math:`f = \\tfrac12 \\sum_i d_i x_i^2`. ``optax.adam``
+  with ``eps_root = 0`` is Kingma & Ba's bias-corrected Adam (ICLR 2015) with
+  :math:`\\varepsilon` outside the square root, as dynopt's ``adam``.
+
+Each builder returns a callable that runs the loop and returns the final ``x``, a
+JAX array that is ready (``block_until_ready``), so a timing includes everything up
+to a result the caller can read; it is not copied to NumPy (``numpy.asarray`` does
+that where a caller needs it).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["load", "batched_heavy_ball", "step_loop", "STEP_METHODS", "MISSING"]
+
+#: what the benchmark prints for the rows it skips
+MISSING = "jax not installed"
+
+#: the dynopt methods :func:`step_loop` has in optax
+STEP_METHODS = ("adam", "heavy_ball")
+
+
+def load():
+    """``(jax, jax.numpy, optax)`` with float64 enabled, or ``None`` when JAX or optax
+    cannot be imported."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        import optax
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    return jax, jnp, optax
+
+
+def _check_steps(steps):
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer, got {steps!r}")
+    return int(steps)
+
+
+def batched_heavy_ball(X0, steps, lr, momentum, libs=None):
+    """``optax.sgd(lr, momentum)`` on each row of ``X0`` (the 2-D Rosenbrock function
+    :math:`100(x_2 - x_1^2)^2 + (1 - x_1)^2`), ``steps`` steps, under ``jit(vmap)``.
+
+    Returns
+    -------
+    callable or None
+        ``run() -> X`` (shape of ``X0``), compiled on its first call; ``None`` without
+        JAX.
+    """
+    libs = load() if libs is None else libs
+    if libs is None:
+        return None
+    jax, jnp, optax = libs
+    steps = _check_steps(steps)
+    X0 = np.asarray(X0, dtype=np.float64)
+    if X0.ndim != 2 or X0.shape[1] != 2:
+        raise ValueError(f"X0 must have shape (batch, 2), got {X0.shape}")
+    opt = optax.sgd(lr, momentum=momentum)
+
+    def rosen(x):
+        return 100.0 * (x[1] - x[0] ** 2) ** 2 + (1.0 - x[0]) ** 2
+
+    value_and_grad = jax.value_and_grad(rosen)
+
+    def one(x0):
+        def body(_, carry):
+            x, state, _f, g = carry
+            updates, state = opt.update(g, state, x)
+            x = optax.apply_updates(x, updates)
+            f, g = value_and_grad(x)
+            return x, state, f, g
+
+        f0, g0 = value_and_grad(x0)
+        x, _, f, _ = jax.lax.fori_loop(0, steps, body, (x0, opt.init(x0), f0, g0))
+        return x, f
+
+    compiled = jax.jit(jax.vmap(one))
+    X0_dev = jnp.asarray(X0)
+
+    def run():
+        X, F = compiled(X0_dev)
+        F.block_until_ready()
+        return X
+    return run
+
+
+def step_loop(method, x0, d, steps, opts, libs=None):
+    """A Python loop of ``steps`` calls of a jitted optax step on
+    :math:`f = \\tfrac12 \\sum_i d_i x_i^2` (gradient :math:`d \\odot x`).
+
+    ``method``: ``"adam"`` (``optax.adam(opts['lr'])``) or ``"heavy_ball"``
+    (``optax.sgd(opts['lr'], momentum=opts['momentum'])``). The loop carries its
+    state from call to call (as a training loop does; the timing does not include
+    a fresh start): the first call runs from ``x0``.
+
+    Returns
+    -------
+    callable or None
+        ``run() -> x``, valid until the next call (which donates its buffer); ``None``
+        without JAX or for another method.
+    """
+    libs = load() if libs is None else libs
+    if libs is None or method not in STEP_METHODS:
+        return None
+    jax, jnp, optax = libs
+    steps = _check_steps(steps)
+    if method == "adam":
+        opt = optax.adam(opts["lr"])
+    else:
+        opt = optax.sgd(opts["lr"], momentum=opts["momentum"])
+
+    def step(x, state, dd):
+        g = dd * x
+        f = 0.5 * jnp.dot(g, x)
+        updates, state = opt.update(g, state, x)
+        return optax.apply_updates(x, updates), state, f
+
+    jstep = jax.jit(step, donate_argnums=(0, 1))
+    dd = jnp.asarray(np.asarray(d, dtype=np.float64))
+    x = jnp.asarray(np.array(x0, dtype=np.float64))
+    carry = {"x": x, "state": opt.init(x)}
+
+    def run():
+        x, state = carry["x"], carry["state"]
+        for _ in range(steps):
+            x, state, f = jstep(x, state, dd)
+        x.block_until_ready()
+        carry["x"], carry["state"] = x, state
+        return x
+    return run
