@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 __all__ = ["Reproduction", "ReproConfig", "Report", "SIZES", "RunLog", "OutputFolderError",
-           "check_out", "open_run", "sweep", "RUNLOG_SUFFIX"]
+           "check_out", "open_run", "sweep", "RUNLOG_SUFFIX", "WIDTH", "fit_table", "wrap"]
 
 #: the sizes a reproduction knows: CI's, the default (minutes on 2 cores), the papers'
 SIZES = ("quick", "default", "full")
@@ -65,6 +65,9 @@ class ReproConfig:
     runlog
         The :class:`RunLog` the sweeps append to (set by
         :func:`dynopt.reproduce.reproduce`; ``None``: no log).
+    on_record
+        Called with each run's record as it finishes (after the run log has
+        it), e.g. to drive an overall progress bar; ``None``: nothing.
     """
 
     size: str = "default"
@@ -76,6 +79,7 @@ class ReproConfig:
     options: dict = field(default_factory=dict)
     resume: bool = True
     runlog: object = field(default=None, repr=False, compare=False)
+    on_record: Callable | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
         if self.size not in SIZES:
@@ -90,6 +94,8 @@ class ReproConfig:
             raise TypeError(f"resume must be True or False, got {self.resume!r}")
         if not isinstance(self.options, dict):
             raise TypeError(f"options must be a dict, got {type(self.options).__name__}")
+        if self.on_record is not None and not callable(self.on_record):
+            raise TypeError(f"on_record must be callable or None, got {self.on_record!r}")
         self.out = Path(self.out)
 
 
@@ -151,17 +157,29 @@ class Report:
             drawn.append(result)
         return drawn
 
-    def table(self) -> str:
-        from ..stats import format_table
-        return format_table(self.rows, self.columns)
+    def table(self, width: int | None = None) -> str:
+        """The table in at most ``width`` columns (default :data:`WIDTH`), see :func:`fit_table`."""
+        return fit_table(self.rows, self.columns, WIDTH if width is None else width)
+
+    def text(self, width: int | None = None) -> str:
+        """Title, table, notes and the incomplete mark in at most ``width`` columns.
+
+        The title and the notes are wrapped by :mod:`textwrap` (a word longer
+        than the width, such as a long path, stays whole on its own line).
+        """
+        width = WIDTH if width is None else width
+        lines = [*wrap(self.title, width), "", self.table(width)]
+        if self.notes:
+            lines.append("")
+            for note in self.notes:
+                lines += wrap(str(note), width, initial="- ", subsequent="  ")
+        if not self.complete:
+            lines += ["", *wrap("INCOMPLETE: the sweep was interrupted; unfinished runs are "
+                                "marked 'not run'.", width)]
+        return "\n".join(lines)
 
     def __str__(self) -> str:
-        lines = [self.title, "", self.table()]
-        if self.notes:
-            lines += [""] + [f"- {n}" for n in self.notes]
-        if not self.complete:
-            lines += ["", "INCOMPLETE: the sweep was interrupted; unfinished runs are marked 'not run'."]
-        return "\n".join(lines)
+        return self.text()
 
     def to_dict(self) -> dict:
         return {"name": self.name, "title": self.title, "columns": self.columns,
@@ -232,6 +250,141 @@ def _jsonable(value):
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+# --------------------------------------------------------------------------- terminal text
+#: the widest line a report prints (columns of a terminal)
+WIDTH = 100
+
+
+def wrap(text, width: int = WIDTH, initial: str = "", subsequent: str = "") -> list:
+    """``text`` as lines of at most ``width`` columns (:func:`textwrap.wrap`).
+
+    Each line of ``text`` is wrapped on its own; words (numbers, paths) are
+    never broken, so a single word longer than ``width`` stays whole; a
+    no-break space (U+00A0) joins two words on one line and prints as a space.
+    ``initial`` starts the first line, ``subsequent`` every other one.
+    """
+    import textwrap
+    lines = []
+    for k, paragraph in enumerate(str(text).split("\n")):
+        first = initial if k == 0 else subsequent
+        lines += textwrap.wrap(paragraph, width, initial_indent=first,
+                               subsequent_indent=subsequent, break_long_words=False,
+                               break_on_hyphens=False) or [first.rstrip()]
+    return [line.replace("\u00a0", " ") for line in lines]
+
+
+@dataclass
+class _Column:
+    """One column of a table as printed: its width, header, rule and each row's lines."""
+
+    width: int
+    header: str
+    rule: str
+    cells: list  # one list of padded lines per row
+
+
+def _is_text(values) -> bool:
+    present = [v for v in values if v is not None]
+    return bool(present) and all(isinstance(v, str) for v in present)
+
+
+def _key_columns(rows, columns) -> list:
+    """The columns naming a row: the leading ones up to the end of the first run of
+    text columns (at most three), e.g. ``kappa, method`` or ``starts, method, swept``."""
+    key, in_text = [], False
+    for c in columns[:3]:
+        text = _is_text([r.get(c) if hasattr(r, "get") else None for r in rows])
+        if in_text and not text:
+            break
+        in_text = in_text or text
+        key.append(c)
+    if not in_text or len(key) == len(columns):
+        return list(columns[:1])
+    return key
+
+
+def fit_table(rows, columns, width: int = WIDTH, key_columns=None) -> str:
+    """A :func:`dynopt.stats.format_table` table in at most ``width`` columns, every cell kept.
+
+    The table as :func:`~dynopt.stats.format_table` prints it when it fits;
+    else with one space between columns if that fits; else as blocks stacked
+    one under the other, each repeating the columns that name a row
+    (``key_columns``, by default the leading columns up to the first run of text
+    columns, such as ``method``) and holding as many of the other columns, in
+    order, as fit. A text column too wide even alone beside the key has its
+    cells wrapped onto several lines.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The table's rows.
+    columns : list of str
+        Column names, in order (also the headers).
+    width : int
+        The widest line allowed.
+    key_columns : list of str, optional
+        Columns repeated in every block.
+
+    Returns
+    -------
+    str
+        The table's lines joined by newlines.
+    """
+    from ..stats import format_table
+    rows, columns = list(rows), list(columns)
+    whole = format_table(rows, columns)
+    if not columns or max(len(line) for line in whole.split("\n")) <= width:
+        return whole
+    printed = {}
+    for c in columns:
+        lines = format_table(rows, [c]).split("\n")
+        printed[c] = _Column(len(lines[0]), lines[0], lines[1], [[x] for x in lines[2:]])
+    if sum(col.width for col in printed.values()) + len(columns) - 1 <= width:
+        return _render([printed[c] for c in columns], " ")
+    key = list(key_columns) if key_columns is not None else _key_columns(rows, columns)
+    unknown = [c for c in key if c not in printed]
+    if unknown:
+        raise ValueError(f"key_columns {unknown} are not columns of the table {columns}")
+    key_width = sum(printed[c].width for c in key) + 2 * (len(key) - 1)
+    if key_width > width // 2:
+        key = columns[:1]
+        key_width = printed[key[0]].width
+    rest = [c for c in columns if c not in key]
+    avail = max(width - key_width - 2, 10)
+    blocks, current, used = [], [], key_width
+    for c in rest:
+        col = printed[c]
+        if col.width > avail and _is_text([r.get(c) for r in rows]):
+            col = _wrapped(col, avail)
+        if current and used + 2 + col.width > width:
+            blocks.append(current)
+            current, used = [], key_width
+        current.append(col)
+        used += 2 + col.width
+    if current:
+        blocks.append(current)
+    return "\n\n".join(_render([printed[c] for c in key] + block, "  ") for block in blocks)
+
+
+def _wrapped(col: _Column, width: int) -> _Column:
+    """A text column with its cells wrapped to ``width`` (header and rule cut to match)."""
+    cells = [wrap(lines[0].rstrip(), width) or [""] for lines in col.cells]
+    wide = max([len(col.header.rstrip())] + [len(x) for c in cells for x in c])
+    wide = min(wide, max(width, len(col.header.rstrip())))
+    return _Column(wide, col.header.rstrip().ljust(wide), "-" * wide,
+                   [[x.ljust(wide) for x in c] for c in cells])
+
+
+def _render(cols: list, sep: str) -> str:
+    out = [sep.join(c.header for c in cols).rstrip(), sep.join(c.rule for c in cols)]
+    for i in range(len(cols[0].cells)):
+        height = max(len(c.cells[i]) for c in cols)
+        for j in range(height):
+            out.append(sep.join(c.cells[i][j] if j < len(c.cells[i]) else " " * c.width
+                                for c in cols).rstrip())
+    return "\n".join(out)
 
 
 @dataclass
@@ -477,7 +630,8 @@ def open_run(out, name: str, label: str, settings: dict, *, resume: bool = True)
     log : RunLog
         Open (and locked) run log, ready to append to.
     message : str
-        One line saying which folder, and whether the run is new or resumed.
+        Which folder, and whether the run is new or resumed: its first line says
+        so, a second one (for a resumed run or one beside an earlier run) why.
 
     Raises
     ------
@@ -509,9 +663,9 @@ def open_run(out, name: str, label: str, settings: dict, *, resume: bool = True)
                 done = sum(r.get("status") == "ok" for c in log.entries.values()
                            for r in c.values())
                 return folder, log, (
-                    f"{name}: resuming the run in {_show(folder)}: {done} finished runs in "
-                    f"{path.name} are kept, only the missing ones run (--fresh: start afresh "
-                    f"beside it)")
+                    f"{name}: resuming the run in {_show(folder)}\n"
+                    f"{done} finished runs in {path.name} are kept, only the missing ones run "
+                    f"(--fresh: start afresh beside it)")
             log.close()
             if why is None:
                 why = ("--fresh: it is kept as it is" if log.settings == settings else
@@ -523,8 +677,9 @@ def open_run(out, name: str, label: str, settings: dict, *, resume: bool = True)
         log = RunLog.create(path, header)
         if folder == out:
             return folder, log, f"{name}: writing to {_show(folder)} (run log {path.name})"
-        return folder, log, (f"{name}: {_show(out)} holds an earlier {label} run ({why}); "
-                             f"writing beside it to {_show(folder)}")
+        return folder, log, (f"{name}: an earlier run is kept; writing beside it to "
+                             f"{_show(folder)}\n"
+                             f"{_show(out)} holds an earlier {label} run ({why})")
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -542,7 +697,7 @@ def sweep(config, task, points, *, identity=None):
     Parameters
     ----------
     config : ReproConfig
-        Executor, workers, progress bar and run log.
+        Executor, workers, progress bar, run log and ``on_record``.
     task : callable
         The sweep's task, usually :func:`functools.partial` of a module-level function.
     points : iterable of dict
@@ -557,8 +712,9 @@ def sweep(config, task, points, *, identity=None):
     kwargs = ({"executor": config.executor} if config.executor is not None
               else {"max_workers": config.workers})
     log = config.runlog
+    tell = config.on_record
     if log is None:
-        return run_sweep(task, points, progress=config.progress, **kwargs)
+        return run_sweep(task, points, progress=config.progress, on_result=tell, **kwargs)
     if identity is None:
         func, keywords = task, {}
         if isinstance(task, functools.partial):
@@ -571,6 +727,8 @@ def sweep(config, task, points, *, identity=None):
 
     def keep(record):
         log.append(identity, _point_of(record), record)
+        if tell is not None:
+            tell(record)
 
     before = log.appended
     result = run_sweep(task, points, progress=config.progress, on_result=keep,
