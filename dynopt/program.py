@@ -25,6 +25,10 @@ Stages run in order:
     elementwise expression: random pairings of particles (KO's collisions),
     operations on rows of weight matrices. It reads and writes named entries
     of the state and may draw from the run's random generator ``S['rng']``.
+:class:`Noise`
+    independent standard normal draws, one per coordinate, into a
+    per-coordinate symbol (the random force of Langevin dynamics), from the
+    run's seeded generator.
 
 Every program evaluates the gradient exactly once per step and does not change
 ``x`` after that evaluation, so on entry to a step ``g`` and ``f`` always belong
@@ -43,11 +47,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+import numpy
 import sympy as sp
 
 __all__ = [
     "x", "g", "f", "k", "N",
-    "Elementwise", "Reduce", "Scalar", "Gradient", "Custom", "StepProgram", "REDUCTION_OPS",
+    "Elementwise", "Reduce", "Scalar", "Gradient", "Custom", "Noise", "StepProgram",
+    "REDUCTION_OPS",
 ]
 
 #: position (per coordinate)
@@ -206,6 +212,58 @@ class Custom:
             object.__setattr__(self, what, syms)
 
 
+class _StandardNormalDraw:
+    """``S[name] <- `` standard normal draws of the shape and dtype of ``S['x']``."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.__name__ = self.__qualname__ = f"standard_normal_{name}"
+
+    def __call__(self, S, P) -> None:
+        x_ = S["x"]
+        dtype = x_.dtype if x_.dtype in (numpy.float32, numpy.float64) else numpy.float64
+        # the draws are made on the host, so every backend sees the same numbers
+        S[self.name] = S["rng"].standard_normal(x_.shape, dtype=dtype)
+
+    def __repr__(self) -> str:
+        return f"standard_normal({self.name})"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, _StandardNormalDraw) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(("standard_normal", self.name))
+
+
+class Noise(Custom):
+    r"""``target <- \xi``: independent standard normal draws, one per coordinate.
+
+    The draws :math:`\xi_i \sim \mathcal N(0, 1)` come from the run's seeded
+    generator (``options['seed']`` of :func:`dynopt.minimize`), so a fixed seed
+    gives the same run twice and every backend (NumPy, Numba, CuPy) the same
+    numbers: the stage runs on the host between the compiled parts of the step,
+    as a :class:`Custom` stage does (it is one, with a fixed function). In a
+    batch, each member gets its own draws. ``target`` is a per-coordinate
+    temporary that later stages read, e.g. the Ornstein–Uhlenbeck part of
+    Langevin dynamics, :math:`v \leftarrow c_1 v + c_2 \xi`.
+
+    Parameters
+    ----------
+    target : sympy.Symbol
+        The symbol that holds the draws.
+    """
+
+    def __init__(self, target, label: str = "noise"):
+        if not isinstance(target, sp.Symbol):
+            raise TypeError(f"noise stage: target must be a sympy Symbol, got {target!r}")
+        check_symbol_name(target, "noise stage")
+        super().__init__(_StandardNormalDraw(target.name), (), (target,), label)
+
+    @property
+    def target(self) -> sp.Symbol:
+        return self.writes[0]
+
+
 @dataclass
 class StepProgram:
     """One optimiser step as stages over symbolic state.
@@ -305,8 +363,10 @@ class StepProgram:
         self._validate_dataflow(grads[0])
 
     def _stage_label(self, i: int, st) -> str:
-        kind = {Elementwise: "elementwise", Scalar: "scalar", Reduce: "reduce",
-                Custom: "custom", Gradient: "gradient"}[type(st)]
+        kind = next(label for cls, label in ((Elementwise, "elementwise"), (Scalar, "scalar"),
+                                             (Reduce, "reduce"), (Noise, "noise"),
+                                             (Custom, "custom"), (Gradient, "gradient"))
+                    if isinstance(st, cls))
         extra = f" {st.label!r}" if isinstance(st, Custom) else ""
         return f"program {self.name!r}, stage {i} ({kind}{extra})"
 

@@ -4,7 +4,7 @@ import importlib
 from .base import Method, check_value, reparametrize, system_method
 
 #: modules of this package that define a ``METHODS`` dict, merged in this order
-_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko")
+_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko", "langevin")
 
 METHODS: dict = {}
 for _name in _MODULES:

@@ -70,6 +70,15 @@ EXAMPLE_SETTINGS = {
            "rosenbrock": ({"lr": 1e-3, "momentum": 0.9}, 5000, 1e-5)},
     "ko_dsmc": {"quadratic": ({"dt": 0.1, "damping": 4.0, "seed": 0}, 2000, 2e-8),
                 "rosenbrock": ({"dt": 0.03, "damping": 5.0, "seed": 0}, 15000, 1e-5)},
+    # the sampler at T = 0 is damped Verlet; annealing cools to T = 0 by step anneal_steps
+    "langevin_baoab": {
+        "quadratic": ({"temperature": 0.0, "dt": 0.3, "gamma": 3.0}, 1000, 1e-8),
+        "rosenbrock": ({"temperature": 0.0, "dt": 0.03, "gamma": 1.0}, 5000, 1e-5)},
+    "langevin_annealed": {
+        "quadratic": ({"temperature": 0.01, "dt": 0.3, "gamma": 3.0, "schedule": "linear",
+                       "anneal_steps": 300, "seed": 0}, 2000, 1e-8),
+        "rosenbrock": ({"temperature": 1e-3, "dt": 0.03, "gamma": 1.0, "schedule": "linear",
+                        "anneal_steps": 2000, "seed": 0}, 10000, 1e-5)},
     "ko_bgk": {"quadratic": ({"dt": 0.1, "damping": 4.0}, 2000, 1e-8),
                "rosenbrock": ({"dt": 0.02}, 5000, 1e-5)},
 }

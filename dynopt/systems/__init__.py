@@ -5,11 +5,14 @@
 from .base import System, VectorField
 from .damped_oscillator import DampedOscillator, GradientFlow, NesterovODE
 from .lagrangian import BregmanLagrangian, LagrangianSystem
+from .langevin import UnderdampedLangevin
 from .nose_hoover import NoseHoover
 from .nose_hoover_chain import NoseHooverChain
 
 SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover,
-                                      NoseHooverChain, BregmanLagrangian)}
+                                      NoseHooverChain, BregmanLagrangian,
+                                      UnderdampedLangevin)}
 
 __all__ = ["System", "VectorField", "DampedOscillator", "GradientFlow", "NesterovODE",
-           "NoseHoover", "NoseHooverChain", "LagrangianSystem", "BregmanLagrangian", "SYSTEMS"]
+           "NoseHoover", "NoseHooverChain", "LagrangianSystem", "BregmanLagrangian", "UnderdampedLangevin",
+           "SYSTEMS"]

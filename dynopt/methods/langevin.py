@@ -1,0 +1,148 @@
+"""Underdamped Langevin dynamics as a method: BAOAB sampling and annealing.
+
+Leimkuhler & Matthews, "Rational construction of stochastic numerical methods
+for molecular sampling", Appl. Math. Res. Express 2013(1), 34–56; and
+*Molecular Dynamics*, Springer 2015, ch. 7. The system is
+:class:`~dynopt.systems.UnderdampedLangevin`; one BAOAB step of length
+:math:`h` composes the kick **B** (:math:`v \\leftarrow v - \\tfrac h2 \\nabla f/m`),
+the drift **A** (:math:`x \\leftarrow x + \\tfrac h2 v`) and the exact
+Ornstein–Uhlenbeck solve **O** of the friction and the noise,
+
+.. math::
+
+    v \\leftarrow c_1 v + c_2 \\xi, \\qquad c_1 = e^{-\\gamma h}, \\qquad
+    c_2 = \\sqrt{(1 - c_1^2)\\,T/m}, \\qquad \\xi \\sim \\mathcal N(0, I),
+
+as B A O A B. Every coefficient is derived by SymPy from the system (the
+kick and the drift from its drift field, :math:`c_1, c_2` from
+:meth:`~dynopt.systems.UnderdampedLangevin.ornstein_uhlenbeck`), the draws
+come from a :class:`~dynopt.program.Noise` stage. On a quadratic :math:`f`
+BAOAB samples the positions' Gibbs distribution exactly at every stable
+:math:`h` (Leimkuhler & Matthews 2013, sec. 4).
+
+``'langevin_baoab'``
+    the sampler at a fixed ``temperature``; hyperparameters ``dt``, ``gamma``,
+    ``temperature``, ``mass``.
+``'langevin_annealed'``
+    the same step with a falling temperature :math:`T_k`, an optimiser that
+    can leave shallow minima early and settles as :math:`T_k \\to 0`. The
+    flag ``schedule`` chooses :math:`T_k`: ``'exponential'`` (default,
+    :math:`T_k = T_0\\,r^k` with ``cooling`` :math:`= r`), ``'logarithmic'``
+    (:math:`T_k = T_0 \\log 2 / \\log(k + 2)`, the schedule of Geman & Geman,
+    IEEE PAMI 6, 1984, under which annealing provably reaches a global
+    minimiser, slowly) or ``'linear'`` (:math:`T_k = T_0 \\max(0, 1 - k/K)`
+    with ``anneal_steps`` :math:`= K`).
+
+The runs are seeded by ``options['seed']`` of :func:`dynopt.minimize`.
+"""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..program import Elementwise, Gradient, Noise, Scalar, StepProgram, g, k, x
+from ..systems.base import v
+from ..systems.langevin import UnderdampedLangevin, gamma, h, mass, temperature
+from .base import Method
+
+__all__ = ["build_langevin_baoab", "build_langevin_annealed", "SCHEDULES", "METHODS"]
+
+dt = sp.Symbol("dt", positive=True)
+cooling = sp.Symbol("cooling", positive=True)
+anneal_steps = sp.Symbol("anneal_steps", positive=True)
+#: the temperature of the step being taken (annealing)
+temperature_k = sp.Symbol("temperature_k", nonnegative=True)
+#: the standard normal draws of the O step
+xi = sp.Symbol("xi", real=True)
+ou_decay = sp.Symbol("ou_decay", positive=True)
+ou_noise = sp.Symbol("ou_noise", nonnegative=True)
+
+#: name -> (T_k as an expression in the step index k, extra hyperparameters with defaults)
+SCHEDULES = {
+    "exponential": (temperature * cooling**k, {cooling: 0.999}),
+    "logarithmic": (temperature * sp.log(2) / sp.log(k + 2), {}),
+    "linear": (temperature * sp.Max(0, 1 - k / anneal_steps), {anneal_steps: 1000}),
+}
+
+
+def _baoab(name: str, T, params: dict, description: str) -> StepProgram:
+    """B A O A B with the bath at temperature ``T`` (an expression in ``k``);
+    ``params``: the hyperparameters besides ``dt``, ``gamma`` and ``mass``."""
+    system = UnderdampedLangevin()
+    xdot, vdot = system.velocity_drift()
+    force = vdot.subs(v, 0)                      # -g/m: the kick's acceleration
+    c1, c2 = system.ornstein_uhlenbeck(h)
+    c1, c2 = c1.subs(h, dt), c2.subs({h: dt, temperature: temperature_k})
+    half = dt / 2
+    stages = [
+        Scalar([(temperature_k, T), (ou_decay, c1), (ou_noise, c2)]),
+        Elementwise([(v, v + half * force), (x, x + half * xdot)]),      # B, A
+        Noise(xi),
+        Elementwise([(v, ou_decay * v + ou_noise * xi)]),                # O
+        Elementwise([(x, x + half * xdot)]),                             # A
+        Gradient(),
+        Elementwise([(v, v + half * force)]),                            # B
+    ]
+    return StepProgram(
+        name, vectors={v: 0}, scalars={},
+        params={dt: 0.1, gamma: 1.0, mass: 1.0, **params},
+        stages=stages,
+        energies={"kinetic": ("sum", mass * v**2 / 2)},
+        description=description,
+    )
+
+
+def build_langevin_baoab(integrator=None):
+    """The BAOAB step of underdamped Langevin dynamics at a fixed temperature.
+
+    Parameters
+    ----------
+    integrator : None
+        BAOAB is its own splitting.
+
+    Returns
+    -------
+    StepProgram
+        Hyperparameters ``dt`` (:math:`h`), ``gamma`` (:math:`\\gamma`),
+        ``temperature`` (:math:`T`, units of :math:`f`) and ``mass``.
+    """
+    return _baoab("langevin_baoab", temperature, {temperature: 1.0},
+                  "underdamped Langevin dynamics, BAOAB (Leimkuhler & Matthews 2013)")
+
+
+def build_langevin_annealed(integrator=None, schedule="exponential"):
+    """BAOAB with the temperature of ``schedule`` (see the module docstring).
+
+    Parameters
+    ----------
+    integrator : None
+        BAOAB is its own splitting.
+    schedule : {'exponential', 'logarithmic', 'linear'}
+        The cooling schedule :math:`T_k`.
+
+    Returns
+    -------
+    StepProgram
+    """
+    if not isinstance(schedule, str) or schedule not in SCHEDULES:
+        raise ValueError(f"langevin_annealed: schedule must be one of {sorted(SCHEDULES)}, "
+                         f"got {schedule!r}")
+    T, extra = SCHEDULES[schedule]
+    return _baoab(f"langevin_annealed_{schedule}", T, {temperature: 0.1, **extra},
+                  f"annealed Langevin dynamics, BAOAB, {schedule} cooling")
+
+
+_PHYSICAL = ("underdamped Langevin dynamics m*xddot = -grad f - m*gamma*xdot + "
+             "sqrt(2*m*gamma*T)*white noise, stationary density exp(-E/T)")
+
+METHODS = {
+    "langevin_baoab": Method(
+        "langevin_baoab", build_langevin_baoab, integrator=None,
+        summary="underdamped Langevin sampler, BAOAB (Leimkuhler & Matthews 2013): dt, gamma, "
+                "temperature, mass",
+        physical=_PHYSICAL),
+    "langevin_annealed": Method(
+        "langevin_annealed", build_langevin_annealed, integrator=None,
+        flags={"schedule": "exponential"}, bounds={"cooling": (None, 1)},
+        summary="annealed Langevin dynamics (BAOAB with a cooling schedule) as an optimiser",
+        physical=_PHYSICAL + ", with T falling to 0 along the run"),
+}
