@@ -75,7 +75,11 @@ def observed_rate(result, x_star=0.0, quantity: str = "distance", *, coordinate=
     f_star : float
         The minimum value, for ``'energy'``.
     **fit_options
-        Passed to :func:`~dynopt.analysis.observed.fit_contraction`.
+        Passed to :func:`~dynopt.analysis.observed.fit_contraction`. At a repeated root of
+        the one-step map (optimally tuned heavy ball, critical damping; see
+        :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`) the error is
+        :math:`(a + bk)\,r^k`, not :math:`C r^k`: pass ``double_root=True`` to fit that
+        model. By default the fit chooses it only where it is clearly better.
 
     Returns
     -------
@@ -243,10 +247,16 @@ def _batched_quadratic(lams):
     return fun
 
 
-def _fit_or_none(err, steps):
+def _double_root_option(repeated) -> bool | None:
+    """``double_root`` of the fit: the (a + bk) r^k model where the analysis flags a repeated
+    root of the one-step map, else the automatic choice."""
+    return True if repeated else None
+
+
+def _fit_or_none(err, steps, repeated=False):
     """A fit, or the reason there is none."""
     try:
-        return fit_contraction(err, steps=steps), ""
+        return fit_contraction(err, steps=steps, double_root=_double_root_option(repeated)), ""
     except ValueError as exc:
         return None, str(exc)
 
@@ -258,7 +268,7 @@ def _growing(fit, err):
     return (not np.all(np.isfinite(err))) or (finite.size > 1 and finite[-1] > 1e3 * finite[0])
 
 
-def _run_diagonal(method, lams, integrator, options, steps, x0):
+def _run_diagonal(method, lams, integrator, options, steps, x0, repeated):
     """Observe every coordinate; rerun the converging ones if growing ones stopped the run."""
     from .._minimize import minimize
     n = lams.size
@@ -278,7 +288,7 @@ def _run_diagonal(method, lams, integrator, options, steps, x0):
         grown = []
         for j, i in enumerate(active):
             err = np.abs(X[:, j])
-            fits[i], notes[i] = _fit_or_none(err, traj["step"][keep])
+            fits[i], notes[i] = _fit_or_none(err, traj["step"][keep], repeated[i])
             status[i], ran[i] = res.status, res.nit
             if _growing(fits[i], err):
                 grown.append(i)
@@ -303,6 +313,7 @@ def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran, repeated=Fals
         "converging": bool(fit.converging) if fit is not None else False,
         "predicted_stable": bool(predicted < 1.0),
         "repeated_root": bool(repeated),
+        "double_root_fit": bool(fit.double_root) if fit is not None else False,
         "status": int(status), "steps": int(ran),
         "note": note or (fit.message if fit is not None else ""),
     }
@@ -369,7 +380,9 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
         (:math:`|r_{obs} - r_{pred}|/r_{pred}`), ``linear_regime``, ``oscillating``,
         ``converging``, ``predicted_stable``, ``repeated_root`` (the slowest root of the
         one-step map is double: :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`),
-        ``status`` and ``steps`` of the run,
+        ``double_root_fit`` (the observed rate comes from the fit of
+        :math:`\lvert a + bk\rvert r^k`, which is used where ``repeated_root`` holds and
+        wherever it fits clearly better than :math:`C r^k`), ``status`` and ``steps`` of the run,
         and ``note``.
     """
     lams = _check_positive_array(eigenvalues, "eigenvalues")
@@ -383,8 +396,9 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
     step = step_matrix(method, integrator, options, freeze)
     predicted = np.asarray(step.spectral_radius(lams))
     zeta, sigma, hh = continuous_numeric(method, integrator, options, freeze)(lams)
-    fits, notes, status, ran = _run_diagonal(method, lams, integrator, options, steps, x0)
-    repeated = np.asarray(step.repeated_root(lams))
+    repeated = np.asarray(step.repeated_root(lams)).reshape(-1)
+    fits, notes, status, ran = _run_diagonal(method, lams, integrator, options, steps, x0,
+                                             repeated)
     rows = [_row(lams[i], zeta[i], sigma[i], hh[i], predicted[i], fits[i], notes[i],
                  status[i], ran[i], repeated[i]) for i in range(lams.size)]
     return RateTable(rows, step.name, {"integrator": str(integrator), "steps": steps,
@@ -504,7 +518,8 @@ def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, para
     rows = []
     for b in range(batch):
         try:
-            fit, note = observed_rate(res, x_star, member=b), ""
+            fit, note = observed_rate(res, x_star, member=b, double_root=_double_root_option(
+                repeated[b, slowest[b]])), ""
         except ValueError as exc:
             fit, note = None, str(exc)
         j = int(np.argmin(sigma[b]))
@@ -610,7 +625,8 @@ def sweep_rates(method, *, zetas=None, step_sizes=None, eigenvalue: float = 1.0,
     rows = []
     for i in range(hs.size):
         try:
-            fit, note = observed_rate(res, 0.0, member=i, coordinate=0), ""
+            fit, note = observed_rate(res, 0.0, member=i, coordinate=0,
+                                      double_root=_double_root_option(repeated[i])), ""
         except ValueError as exc:
             fit, note = None, str(exc)
         row = _row(lam_, zeta[i], sigma[i], hh[i], predicted[i], fit, note, res.status[i],

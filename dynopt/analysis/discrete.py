@@ -313,8 +313,10 @@ class LinearStep:
 
         At a repeated root :math:`z` a non-diagonal :math:`M` has a Jordan block and the
         error is :math:`(a + bk)\,|z|^k`, not geometric (the discrete analogue of critical
-        damping): a fitted rate is then biased upwards by about
-        :math:`\ln(k_1/k_0)/(k_1 - k_0)` over records :math:`[k_0, k_1]`.
+        damping): a geometric fit over records :math:`[k_0, k_1]` is biased upwards by about
+        :math:`\ln(k_1/k_0)/(k_1 - k_0)` in :math:`\ln r`, so the comparison functions
+        (:mod:`dynopt.analysis.compare`) fit :math:`(a + bk)\,r^k` where this flag holds
+        (:func:`~dynopt.analysis.observed.fit_contraction` with ``double_root=True``).
 
         Returns
         -------

@@ -15,7 +15,7 @@ to a recorded error sequence :math:`e_k \ge 0` (for instance
 an uncertainty and diagnostics.  Everything operates on plain NumPy arrays, so it does not depend
 on how the run was produced.
 
-The fit proceeds in four stages.
+The fit proceeds in five stages.
 
 1. **Round-off floor.**  The record is cut at the first index after which it never again exceeds
    a threshold :math:`\max(\text{floor},\ \rho\,\max_k e_k)` (:math:`\rho` = ``rel_floor``,
@@ -62,16 +62,33 @@ The fit proceeds in four stages.
    by the delta method.  Residuals of real records are correlated, so ``stderr`` is a nominal
    uncertainty.
 
-Critical damping gives :math:`e_k = \lvert a + b k\rvert\, r^k`, which is not geometric: its
-local log-slope is :math:`\ln r + 1/(k + a/b)`.  The regime detection starts the fit where
-:math:`1/k` has become small compared with :math:`\lvert\ln r\rvert`; over a range
-:math:`[k_0, k_1]` the remaining bias of the fitted :math:`\ln r` is about
-:math:`+\ln(k_1/k_0)/(k_1-k_0)`, so :math:`r` is over-estimated.  Recorded down to the round-off
-floor (:math:`k_1 \approx 30/\lvert\ln r\rvert`) this is roughly
-:math:`0.05\,\lvert\ln r\rvert` relative: for heavy ball at critical damping we measure about
-0.1 % at :math:`r = 0.97`, 0.5 % at :math:`r = 0.9`, 1 % at :math:`r = 0.8` and 4 % at
-:math:`r = 0.45`; an energy record, :math:`(a + bk)^2 r^{2k}`, roughly doubles this.  A record
-that is short compared with :math:`1/\lvert\ln r\rvert` is biased more.
+5. **Repeated root.**  At a double root :math:`z` of the one-step map (critical damping:
+   optimally tuned heavy ball, Nesterov's momentum at :math:`\mu`) the map has a Jordan block and
+   the error is :math:`e_k = \lvert a + b k\rvert\, r^k`, not geometric: its local log-slope is
+   :math:`\ln r + 1/(k + a/b)`.  The geometric fit starts where :math:`1/k` has become small
+   compared with :math:`\lvert\ln r\rvert`, but over records :math:`[k_0, k_1]` a bias of about
+   :math:`+\ln(k_1/k_0)/(k_1-k_0)` in :math:`\ln r` remains; recorded down to the round-off floor
+   (:math:`k_1 \approx 30/\lvert\ln r\rvert`) that is some 4-5 % of :math:`1 - r`.  So the model
+
+   .. math::
+
+       \log e_k = \beta + k\ln r + p \log(k - k_0 + \tau), \qquad \tau > 0,
+
+   (:math:`p = 1` for an amplitude, :math:`p = 2` for an energy, :math:`(a + bk)^2 r^{2k}`) is
+   fitted as well: linear in :math:`(\beta, \ln r)` for each :math:`\tau`, the offset of the zero
+   of :math:`a + bk` before the first record :math:`k_0`, and profiled over :math:`\log\tau`.
+   It is used when the caller says the root is repeated (``double_root=True``: the comparison
+   functions pass the flag of :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`), and
+   otherwise only when, over the records of the geometric fit, its residual RMS is
+   ``DOUBLE_ROOT_GAIN`` (30) times smaller than the geometric fit's (a clean double root gives a
+   factor of :math:`10^3` or more; a geometric record with noise, or two well separated real
+   roots after their transient, a factor near 1).  With it the range is re-chosen on the whole
+   record after its last dip, trimmed by the residuals of this model as in stage 4.  On heavy
+   ball at critical damping the fitted :math:`1 - r` then agrees with the analytic
+   :math:`1 - \sqrt{\eta\lambda}` to about :math:`10^{-5}` relative.  Two real roots that are
+   close but distinct (a momentum a relative :math:`10^{-4}` off the critical one) are neither
+   geometric nor :math:`(a + bk) r^k` over the record: either fit is then off by up to a few
+   percent of :math:`1 - r`.
 
 References
 ----------
@@ -81,6 +98,7 @@ References
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from dataclasses import dataclass
@@ -133,6 +151,10 @@ class RateFit:
         missed, giving a multiple of the period.
     message : str
         Human-readable account of the trimming and any problem.
+    double_root : bool
+        Whether the fitted model is :math:`e_k \approx \lvert a + bk\rvert^p r^k` (a repeated
+        root of the one-step map; :math:`p = 1` for an amplitude, 2 for an energy) rather than
+        the geometric :math:`C r^k`.
     """
 
     rate: float
@@ -147,6 +169,7 @@ class RateFit:
     converging: bool
     period: float | None
     message: str
+    double_root: bool = False
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +280,7 @@ def _robust_noise(y: np.ndarray) -> float:
     return 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6.0)
 
 
-def _refine_run(t, y, i0, i1, *, resid_tol):
+def _refine_run(t, y, i0, i1, *, resid_tol, model=None):
     """Trim curved edges off (or extend) the run ``[i0, i1)`` using point residuals.
 
     A line is fitted to the central half of the run; the range is the contiguous block around
@@ -271,13 +294,19 @@ def _refine_run(t, y, i0, i1, *, resid_tol):
     if length < 8:
         return i0, i1
     c0, c1 = i0 + length // 4, i1 - length // 4
-    b, a, _ = _linfit(t[c0:c1], y[c0:c1])
+    if model is None:
+        b, a, _ = _linfit(t[c0:c1], y[c0:c1])
+        predicted = a + b * t
+    else:
+        predicted = model(t[c0:c1], y[c0:c1])(t)
     m = max(1, min(50, length // 20))
-    resid = y - (a + b * t)
-    smooth = np.convolve(resid, np.ones(m) / m, mode="same")
+    with np.errstate(invalid="ignore"):
+        resid = np.where(np.isfinite(predicted), y - predicted, np.inf)
+    smooth = np.convolve(np.where(np.isfinite(resid), resid, 1e300), np.ones(m) / m, mode="same")
     # about t.size / m independent averages are tested: allow for the largest of them
     z = 1.0 + math.sqrt(2.0 * math.log(max(t.size / m, 2.0)))
     ok = np.abs(smooth) <= z * _robust_noise(y[i0:i1]) / math.sqrt(m) + resid_tol
+    ok &= np.isfinite(resid)
     j0 = c0
     while j0 > 0 and ok[j0 - 1]:
         j0 -= 1
@@ -285,6 +314,72 @@ def _refine_run(t, y, i0, i1, *, resid_tol):
     while j1 < t.size and ok[j1]:
         j1 += 1
     return j0, j1
+
+
+@dataclass(frozen=True)
+class _DoubleRootFit:
+    """``y ~ intercept + slope t + power log(t - t[0] + tau)`` (see :func:`_fit_double_root`)."""
+
+    slope: float
+    intercept: float
+    slope_se: float
+    tau: float
+    t0: float
+    power: float
+    rss: float
+    at_bound: bool
+
+    def predict(self, t):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (self.intercept + self.slope * t
+                    + self.power * np.log(np.where(t - self.t0 + self.tau > 0,
+                                                   t - self.t0 + self.tau, np.nan)))
+
+
+#: the offset tau of the zero of a + bk before the first record, searched on a log grid from
+#: this fraction of a step to this multiple of the span (beyond it a + bk is constant to within
+#: 1e-4 over the records: the record cannot tell the model from a geometric one)
+_TAU_MIN, _TAU_SPAN = 1e-3, 1e4
+
+
+def _fit_double_root(t, y, power: float = 1.0) -> "_DoubleRootFit | None":
+    r"""Least squares of :math:`\log e_k = \beta + k \ln r + p\log(k - k_0 + \tau)`.
+
+    This is :math:`e_k = \lvert a + bk\rvert^p r^k` with the zero :math:`-a/b` of
+    :math:`a + bk` at :math:`k_0 - \tau`, before the first record :math:`k_0`. For each
+    :math:`\tau > 0` the model is linear in :math:`(\beta, \ln r)`; the residual sum of squares
+    is profiled over :math:`\log\tau` (grid, then Brent's bounded search about the best grid
+    point). ``slope_se`` is the least-squares standard error of :math:`\ln r` at the optimal
+    :math:`\tau` (conditional on it: nominal).
+    """
+    from scipy.optimize import minimize_scalar
+    if t.size < 5:
+        return None
+    t0 = float(t[0])
+    span = max(float(t[-1] - t0), 1.0)
+    lo_, hi_ = math.log(_TAU_MIN), math.log(_TAU_SPAN * span)
+
+    def solve(log_tau):
+        u = y - power * np.log(t - t0 + math.exp(log_tau))
+        b, a, se = _linfit(t, u)
+        r = u - a - b * t
+        return float(r @ r), b, a, se
+
+    grid = np.linspace(lo_, hi_, 90)
+    vals = np.array([solve(g_)[0] for g_ in grid])
+    i = int(np.argmin(vals))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    best = minimize_scalar(lambda g_: solve(g_)[0], bounds=(lo, hi), method="bounded",
+                           options={"xatol": 1e-8})
+    log_tau = float(best.x) if best.fun <= vals[i] else float(grid[i])
+    rss, b, a, se = solve(log_tau)
+    return _DoubleRootFit(slope=b, intercept=a, slope_se=se, tau=math.exp(log_tau), t0=t0,
+                          power=power, rss=rss, at_bound=log_tau > hi_ - 0.5)
+
+
+#: automatic model choice: the (a + bk) r^k model is taken when its residual RMS over the
+#: geometric fit's records is this many times smaller than the geometric fit's
+DOUBLE_ROOT_GAIN = 30.0
 
 
 def _troughs(t, y, finite, prominence):
@@ -362,6 +457,7 @@ def fit_contraction(
     osc_prominence: float = 1.0,
     max_gap_cv: float = 0.35,
     resid_tol: float = 1e-3,
+    double_root: bool | None = None,
 ) -> RateFit:
     r"""Fit the per-step contraction factor :math:`r` in :math:`e_k \approx C r^k`.
 
@@ -399,6 +495,12 @@ def fit_contraction(
         Edge refinement: beyond the central half of the constant-slope run, records are kept
         while their (locally averaged) residual from the central line of :math:`\log e` stays
         within :math:`z\sigma/\sqrt{m}` plus this (see module docstring, stage 4).
+    double_root : bool, optional
+        The model at a repeated root of the one-step map (module docstring, stage 5):
+        ``True`` fits :math:`e_k \approx \lvert a + bk\rvert\, r^k` (what
+        :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root` flags: optimally tuned heavy
+        ball, critical damping), ``False`` the geometric :math:`C r^k` only, ``None``
+        (default) chooses by comparing the two fits over the geometric fit's records.
 
     Returns
     -------
@@ -418,7 +520,20 @@ def fit_contraction(
     The algorithm, its assumptions and the behaviour at critical damping are described in the
     module docstring.
     """
+    return _fit_contraction(errors, 1.0, steps=steps, window=window, min_points=min_points,
+                            floor=floor, rel_floor=rel_floor, slope_tol=slope_tol,
+                            min_decades=min_decades, osc_prominence=osc_prominence,
+                            max_gap_cv=max_gap_cv, resid_tol=resid_tol,
+                            double_root=double_root)
+
+
+def _fit_contraction(errors, power, *, steps, window, min_points, floor, rel_floor, slope_tol,
+                     min_decades, osc_prominence, max_gap_cv, resid_tol, double_root) -> RateFit:
+    r""":func:`fit_contraction`; ``power`` is :math:`p` of the double-root model
+    :math:`\lvert a + bk\rvert^p r^k` (1 for an amplitude, 2 for an energy)."""
     e = _as_1d_float(errors, "errors")
+    if double_root is not None and not isinstance(double_root, (bool, np.bool_)):
+        raise TypeError(f"double_root must be True, False or None, got {double_root!r}")
     min_points = _check_int(min_points, "min_points", 3)
     rel_floor = _check_positive_real(rel_floor, "rel_floor", allow_zero=True)
     if rel_floor >= 1.0:
@@ -586,7 +701,40 @@ def fit_contraction(
     i0, i1 = run
     if window is None:
         i0, i1 = _refine_run(ts, ys, i0, i1, resid_tol=resid_tol)
-    b, _, se = _linfit(ts[i0:i1], ys[i0:i1])
+    b, a_, se = _linfit(ts[i0:i1], ys[i0:i1])
+    double = False
+    if double_root is None or double_root:
+        # ---- stage 5: a repeated root, e_k = |a + b k|^p r^k ---------------------------------
+        trial = _fit_double_root(ts[i0:i1], ys[i0:i1], power)
+        if double_root is None and trial is not None:
+            resid = ys[i0:i1] - a_ - b * ts[i0:i1]
+            rss_geo = float(resid @ resid)
+            double = (not trial.at_bound
+                      and DOUBLE_ROOT_GAIN**2 * trial.rss < rss_geo)
+        else:
+            double = trial is not None
+        if double:
+            j0, j1 = i0, i1
+            if window is None:
+                # the whole record after its last dip, trimmed by the residuals of the model
+                first = 0
+                if not oscillating and troughs.size:
+                    first = int(np.searchsorted(ts, t[troughs[-1]], side="right"))
+                j0, j1 = _refine_run(ts, ys, first, ts.size, resid_tol=resid_tol,
+                                     model=lambda tc, yc: _fit_double_root(tc, yc,
+                                                                           power).predict)
+                if j1 - j0 < i1 - i0:
+                    j0, j1 = i0, i1
+            fit_dr = _fit_double_root(ts[j0:j1], ys[j0:j1], power)
+            if fit_dr is not None:
+                i0, i1 = j0, j1
+                b, se = fit_dr.slope, fit_dr.slope_se
+                notes.append(f"fitted |a + b k|{'^2' if power == 2 else ''} r^k (a repeated "
+                             f"root{'' if double_root else ', chosen by the fit'}): zero of "
+                             f"a + b k {fit_dr.tau:.3g} steps before record "
+                             f"{lo + int(idx[i0])}")
+            else:
+                double = False
     rate = math.exp(b)
     if oscillating:
         notes.append(f"oscillating (period ~{period:.3g} steps); fitted {i1 - i0} crests")
@@ -603,7 +751,14 @@ def fit_contraction(
         converging=rate < 1.0,
         period=period,
         message="; ".join(notes),
+        double_root=bool(double),
     )
+
+
+#: the keyword defaults of fit_contraction, shared by fit_energy_decay
+_FIT_DEFAULTS = {name: param.default for name, param in
+                 inspect.signature(fit_contraction).parameters.items()
+                 if param.kind is param.KEYWORD_ONLY}
 
 
 def fit_energy_decay(energies, f_star: float = 0.0, **kw) -> RateFit:
@@ -656,7 +811,11 @@ def fit_energy_decay(energies, f_star: float = 0.0, **kw) -> RateFit:
         _check_positive_real(floor, "floor", allow_zero=True), resolution
     )
     try:
-        return fit_contraction(gap, floor=floor, **kw)
+        options = {**_FIT_DEFAULTS, **kw, "floor": floor}
+        unknown = set(options) - set(_FIT_DEFAULTS)
+        if unknown:
+            raise TypeError(f"fit_energy_decay got unexpected keyword(s) {sorted(unknown)}")
+        return _fit_contraction(gap, 2.0, **options)
     except ValueError as exc:
         raise ValueError(f"energy gap energies - f_star: {exc}") from None
 
