@@ -108,15 +108,15 @@ def test_registry_entries():
         "dt": 0.1, "dtmax": 1.0, "Nmin": 5, "finc": 1.1, "fdec": 0.5, "astart": 0.1, "fa": 0.99,
         "a": 0.1, "maxstep": 0.2, "downhill_check": False}
     assert FIRE_METHODS["fire2"].hyperparameters() == {
-        "dt": 0.1, "delaystep": 20, "dtgrow": 1.1, "dtshrink": 0.5, "alpha0": 0.25,
+        "dt": 0.05, "delaystep": 20, "dtgrow": 1.1, "dtshrink": 0.5, "alpha0": 0.25,
         "alphashrink": 0.99, "tmax": 10.0, "tmin": 0.02, "dmax": 0.1,
         "halfstepback": True, "initialdelay": True}
 
 
 # ------------------------------------------------------------------ 'fire2'
-def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshrink=0.5,
+def fire2_reference(fg, x0, iterations, dt, delaystep=20, dtgrow=1.1, dtshrink=0.5,
                     alpha0=0.25, alphashrink=0.99, tmax=10.0, tmin=0.02, dmax=0.1,
-                    halfstepback=True, initialdelay=True):
+                    halfstepback=True, initialdelay=True, move_bound=True, fmax=None):
     """FIRE 2.0 with semi-implicit Euler written as a plain loop over iterations.
 
     Follows Guenole et al. (2020), Algorithm 2, with the details of the authors'
@@ -128,6 +128,9 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
     after a reset without a move; that returns the same force and is not
     counted here.) Returns positions after each iteration, the step sizes,
     mixing values, the number of evaluations and of kicks shortened by dmax.
+    ``move_bound=False`` leaves out dynopt's bound on the actual move and on the
+    half step back: LAMMPS' rule as it is. ``fmax``: stop early once the largest
+    per-atom force is below it.
     """
     x = np.array(x0, dtype=float)
     _, g = fg(x)
@@ -137,6 +140,8 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
     h, alpha, last_negative, reset, limited = dt, alpha0, 0, True, 0
     xs, hs, alphas = [x.copy()], [h], [alpha]
     for i in range(1, iterations + 1):
+        if fmax is not None and max_atom_force(force) < fmax:
+            break
         power = force @ v
         if power > 0:
             scale1 = 1 - alpha
@@ -152,7 +157,7 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
                     h *= dtshrink
             if halfstepback and np.any(v != 0):
                 back = 0.5 * h
-                if back * np.abs(v).max() > dmax:        # dmax holds for this move too
+                if move_bound and back * np.abs(v).max() > dmax:   # dmax for this move too
                     back = dmax / np.abs(v).max()
                 x = x - back * v
                 _, g = fg(x)
@@ -168,7 +173,7 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
         v = v + step * force
         if power > 0:
             v = scale1 * v + scale2 * force
-        if step * np.abs(v).max() > dmax:             # dmax on the actual move
+        if move_bound and step * np.abs(v).max() > dmax:   # dmax on the actual move
             v = v * (dmax / (step * np.abs(v).max()))
         x = x + step * v
         _, g = fg(x)
@@ -188,6 +193,8 @@ def fire2_reference(fg, x0, iterations, dt=0.1, delaystep=20, dtgrow=1.1, dtshri
      "tmax": 4.0, "tmin": 0.1, "dmax": 0.05, "dt": 0.05},
 ])
 def test_fire2_matches_reference_loop(flags):
+    # the step explicit (the reference has no default), as the other parameters where given
+    flags = {"dt": 0.1, **flags}
     pos0 = random_cluster(13, seed=2).ravel()
     res = dynopt.minimize(lj_energy_and_gradient, pos0, jac=True, method="fire2",
                           options={"maxiter": 2000, "gtol": 1e-7, "record": True, **flags})
@@ -266,3 +273,36 @@ def test_fire2_argon_dimer_started_almost_on_top_stays_together():
     assert res.success
     assert np.abs(np.diff(res.trajectory["x"], axis=0)).max() <= 0.1 * (1 + 1e-12)
     assert np.linalg.norm(res.x[3:] - res.x[:3]) == pytest.approx(2 ** (1 / 6), rel=1e-6)
+
+
+# --------------------------------------------------------------------------- defaults on LJ38
+def test_fire2_defaults_keep_lj38_clusters_together_and_bound_every_move():
+    """Starts 0-9 of the LJ38 reproduction at the defaults: none fragments, all converge,
+    and no step moves a coordinate by more than dmax (the bound the docstring states)."""
+    from dynopt.reproduce.lj38 import FMAX, fragments, start
+    dmax = FIRE_METHODS["fire2"].hyperparameters()["dmax"]
+    binds = 0
+    for seed in range(10):
+        res = dynopt.minimize(lj_energy_and_gradient, start(seed), jac=True, method="fire2",
+                              options={"norm": max_atom_force, "gtol": FMAX, "maxiter": 9999,
+                                       "record": True})
+        assert res.success, seed
+        assert max_atom_force(lj_energy_and_gradient(res.x)[1]) <= FMAX
+        assert fragments(res.x) == 1, seed
+        moves = np.abs(np.diff(res.trajectory["x"], axis=0)).max(axis=1)
+        assert moves.max() <= dmax * (1 + 1e-12), seed
+        binds += moves.max() > dmax * (1 - 1e-12)
+    assert binds > 0                     # the bound is met, so the test could fail
+
+
+def test_lammps_rule_without_the_move_bound_fragments_lj38_at_dt_0_1_but_not_at_0_05():
+    """Why the default is dt = 0.05: LAMMPS' own rule (the reference loop without dynopt's
+    bound on the move) throws start 9 of the LJ38 reproduction apart at dt = 0.1."""
+    from dynopt.reproduce.lj38 import FMAX, fragments, start
+    parts = {}
+    for dt in (0.1, 0.05):
+        xs, *_ = fire2_reference(lj_energy_and_gradient, start(9), 5000, dt=dt,
+                                 move_bound=False, fmax=FMAX)
+        parts[dt] = fragments(xs[-1])
+        assert max_atom_force(lj_energy_and_gradient(xs[-1])[1]) < FMAX
+    assert parts[0.1] > 1 and parts[0.05] == 1
