@@ -279,6 +279,61 @@ def test_observed_rate_of_nesterov_at_critical_damping(eta_lam):
     assert abs((1 - row["observed"]) / (1 - want) - 1) < 0.005, row
 
 
+def test_the_seed_articles_mass_convention_against_dynopts():
+    # the seed article's rule: expand x_{k+1} - x_k = h v + h^2 a / 2 (and x_k - x_{k-1} =
+    # h v - h^2 a / 2) about t_k, keep the h^2 term; written here with symbols x, v, a
+    xs, vs, acc = sp.symbols("x v a")
+    fwd, bwd = h * vs + h**2 * acc / 2, h * vs - h**2 * acc / 2
+    ode = sp.expand((fwd - alpha * bwd + eta * lam * xs) / eta)  # heavy ball; alpha = 0: GD
+    m_seed, c_seed = ode.coeff(acc), ode.coeff(vs)
+    assert sp.expand(ode.coeff(xs)) == lam  # the force is lambda x
+    assert same(m_seed.subs(alpha, 0), h**2 / (2 * eta))  # the seed's gradient descent
+    def canon(e):  # dynopt's symbols by name, all taken positive like the ones here
+        e = sp.sympify(e)
+        return e.xreplace({q_: sp.Symbol(q_.name, positive=True) for q_ in e.free_symbols})
+
+    hb = {key: canon(val) for key, val in continuous_equivalent("heavy_ball").items()}
+    gd = {key: canon(val) for key, val in continuous_equivalent("gd").items()}
+    assert hb["h"] == h and gd["h"] == h  # a method without dt: one step is h
+    m_dyn, c_dyn = hb["mass"], hb["damping"]
+    # the damping coefficient coincides, for heavy ball and for gradient descent
+    assert same(c_seed, c_dyn)
+    assert same(c_seed.subs(alpha, 0), gd["damping"]) and gd["mass"] == 0
+    # the masses differ by (1 + alpha)/2; at fixed (M, C), eta = h^2/M, alpha = 1 - C h/M,
+    # both tend to M as h -> 0 (the seed's is M - C h/2)
+    assert same(m_seed / m_dyn, (1 + alpha) / 2)
+    M, C = sp.symbols("M C", positive=True)
+    phys = {eta: h**2 / M, alpha: 1 - C * h / M}
+    assert same(m_dyn.subs(phys), M) and same(m_seed.subs(phys), M - C * h / 2)
+    assert same(c_seed.subs(phys), C) and same(c_dyn.subs(phys), C)
+    # gradient descent at fixed c = h/eta: the seed's mass c h / 2 vanishes with h
+    assert same(m_seed.subs({alpha: 0, eta: h / C}), C * h / 2)
+    # rates of gradient descent, q = eta lambda: exact 1 - q; the seed's equation
+    # e^{-sigma h} = 1 - q - q^3/6 + ..., dynopt's first-order flow e^{-q}
+    q = sp.Symbol("q", positive=True)
+    m0, c0 = m_seed.subs(alpha, 0), c_seed.subs(alpha, 0)
+    sigma_seed = sp.simplify(((c0 - sp.sqrt(c0**2 - 4 * m0 * lam)) / (2 * m0)).subs(lam, q / eta))
+    assert same(sigma_seed, (1 - sp.sqrt(1 - 2 * q)) / h)
+    assert sp.series(sigma_seed * h - q, q, 0, 2).removeO() == 0  # = dynopt's q to first order
+    assert sp.simplify(sp.series(sp.exp(-sigma_seed * h), q, 0, 4).removeO()
+                       - (1 - q - q**3 / 6)) == 0
+    lr, lam_ = 0.01, 3.0
+    assert predicted_rate("gd", lam_, options={"lr": lr}) == pytest.approx(1 - lr * lam_)
+    assert continuous_rate("gd", lam_, options={"lr": lr}) == pytest.approx(math.exp(-lr * lam_))
+    assert decay_rate(DampedOscillator(mass=0.5 / lr, damping=1 / lr), lam_) == pytest.approx(
+        1 - math.sqrt(1 - 2 * lr * lam_))  # h = 1: the closed form through the analysis
+    # critical momentum, r = sqrt(eta lambda): the map's double root is (1 - r)^2; zeta = 1 of
+    # the seed's rule, (1 - alpha)^2 = 2 (1 + alpha) r^2, agrees to O(r^3), dynopt's to O(r^2)
+    r_ = sp.Symbol("r", positive=True)
+    exact = (1 - r_)**2
+    roots = sp.solve(sp.Eq((1 - alpha)**2, 2 * (1 + alpha) * r_**2), alpha)
+    seed_alpha = next(a_ for a_ in roots if abs(float(a_.subs(r_, 0.01)) - 0.98) < 0.01)
+    assert sp.series(seed_alpha - exact, r_, 0, 3).removeO() == 0
+    dyn_alpha = canon(critical_hyperparameter("heavy_ball", "momentum"))
+    dyn_alpha = dyn_alpha.subs({eta: r_**2, sp.Symbol("lambda", positive=True): 1})
+    assert same(dyn_alpha, 1 - 2 * r_) and same(sp.expand(dyn_alpha - exact), -r_**2)
+
+
 def test_programs_written_differently_give_the_same_map():
     # PyTorch's buffer form b <- alpha b + g, x <- x - eta b, written by hand
     b = sp.Symbol("b", real=True)
