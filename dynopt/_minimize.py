@@ -6,6 +6,8 @@ a :class:`scipy.optimize.OptimizeResult`.
 from __future__ import annotations
 
 import inspect
+import warnings
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 
@@ -16,7 +18,22 @@ from .objective import Objective, check_rel_step
 from .stepper import resolve_program, stepper_for
 from .systems.base import System
 
+if TYPE_CHECKING:  # annotations only
+    from numpy.typing import ArrayLike
+    from scipy.optimize import OptimizeResult
+
+    from .backends.base import Backend
+    from .integrators.base import Integrator
+    from .methods.base import Method
+    from .program import StepProgram
+
 __all__ = ["minimize", "LOOP_OPTIONS", "STATUS_MESSAGES", "build_program"]
+
+#: what the dynamics methods are, for the refusals of SciPy's other arguments
+UNCONSTRAINED = "the dynamics methods are unconstrained first-order methods"
+
+#: a structural option -> the scalar hyperparameters whose defaults it sets
+_FLAG_PARAMETERS = {"betas": ("beta1", "beta2")}
 
 #: options of the loop itself (everything else in ``options`` is a hyperparameter)
 LOOP_OPTIONS = {
@@ -37,15 +54,36 @@ LOOP_OPTIONS = {
 from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
 
 
-def build_program(method, integrator=None, options=None):
+def method_name(method):
+    """A method given by name in lower case, as SciPy reads ``method=`` ('FANoS' is 'fanos').
+
+    Anything else (a :class:`Method`, a system object) is returned as it is.
+    """
+    return method.lower() if isinstance(method, str) else method
+
+
+def build_program(method: str | Method | System, integrator: str | Integrator | None = None,
+                  options: Mapping[str, Any] | None = None,
+                  ) -> tuple[StepProgram, dict[str, Any], str]:
     """Resolve ``method`` (a name, a :class:`Method` or a system object) to a program.
 
     Returns ``(program, params, name)`` where ``params`` are the hyperparameter
     values (defaults updated by ``options``, validated). The program is built once
     per process for each method, integrator and structural flags
-    (:func:`dynopt.stepper.resolve_program`).
+    (:func:`dynopt.stepper.resolve_program`). A name is read in lower case, as
+    SciPy reads its own (``'FANoS'``, ``'Heavy_Ball'``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, and for a structural option given together with
+        a different value of a hyperparameter it sets (``betas=(0.9, 0.999)``
+        with ``beta1=0.8``).
+    TypeError
+        For an unknown option or a missing hyperparameter.
     """
     options = dict(options or {})
+    method = method_name(method)
     if isinstance(method, System):
         flags = {}
         spec_flags, bounds = {}, {}
@@ -53,6 +91,7 @@ def build_program(method, integrator=None, options=None):
         spec = get_method(method)
         flags = {k: options.pop(k) for k in list(options) if k in spec.flags}
         spec_flags, bounds = spec.flags, spec.bounds
+        _check_flag_conflicts(spec.name, flags, options)
     program, spec, name = resolve_program(method, integrator, flags)
     defaults = program.param_defaults()
     unknown = set(options) - set(defaults)
@@ -75,6 +114,37 @@ def build_program(method, integrator=None, options=None):
 
 #: (method, symbol, type, value, bounds) of plain numbers already validated
 _VALIDATED: set = set()
+
+
+def _check_flag_conflicts(name, flags, options) -> None:
+    """A structural option and a hyperparameter it sets, given with different values."""
+    for flag, targets in _FLAG_PARAMETERS.items():
+        if flag not in flags:
+            continue
+        given = [t for t in targets if t in options]
+        if not given:
+            continue
+        value = flags[flag]
+        try:
+            pair = [float(v) for v in value]
+        except (TypeError, ValueError):
+            pair = None  # a malformed value: the method's own check names it
+        if pair is None or len(pair) != len(targets):
+            continue
+        clash = []
+        for target in given:
+            want = pair[targets.index(target)]
+            try:
+                same = bool(np.all(np.asarray(options[target], dtype=float) == want))
+            except (TypeError, ValueError):
+                same = False
+            if not same:
+                clash.append(f"{target}={options[target]!r}")
+        if clash:
+            raise ValueError(
+                f"method {name!r}: {flag}={tuple(value)!r} and {', '.join(clash)} were given "
+                f"together with different values; give either {flag} or "
+                f"{'/'.join(targets)}, not both")
 
 
 def _check_x0(x0):
@@ -113,8 +183,14 @@ def _wrap_callback(callback):
     return lambda res: callback(np.copy(res.x))
 
 
-def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, backend="numpy",
-             tol=None, callback=None, options=None):
+def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
+             method: str | Method | System = "heavy_ball",
+             jac: Callable[..., Any] | bool | str | None = None,
+             integrator: str | Integrator | None = None, backend: str | Backend = "numpy",
+             tol: float | None = None, callback: Callable[..., Any] | None = None,
+             options: Mapping[str, Any] | None = None, *, hess: None = None,
+             hessp: None = None, bounds: None = None, constraints: None = None,
+             ) -> OptimizeResult:
     """Minimise ``fun`` by running a dynamical system.
 
     Parameters
@@ -130,8 +206,9 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     args : tuple
         Extra arguments of ``fun`` and ``jac``.
     method : str, Method or System
-        A registered name (see :data:`dynopt.methods`) or a system object, which
-        then runs under ``integrator``.
+        A registered name (see :data:`dynopt.methods`), in any case as in SciPy
+        (``'FANoS'`` is ``'fanos'``), or a system object, which then runs under
+        ``integrator``.
     jac : callable, True, None, '2-point' or '3-point'
         The gradient. ``None`` means forward differences, costing ``n + 1``
         evaluations of ``fun`` per step ('3-point': central, ``2n + 1``).
@@ -165,7 +242,15 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         loop lacks is asked for; ``True`` insists, ``False`` keeps the Python
         loop) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
-        An unknown name raises :class:`TypeError`.
+        An unknown name raises :class:`TypeError`. ``disp=True`` prints a
+        summary at the end as SciPy's methods do: the message (on failure an
+        :class:`~scipy.optimize.OptimizeWarning` instead), then the current
+        function value, iterations, function and gradient evaluations.
+    hess, hessp, bounds, constraints
+        SciPy's names, accepted so that a call written for
+        :func:`scipy.optimize.minimize` reads the same; anything but ``None``
+        (or an empty ``constraints``) raises :class:`ValueError`: the dynamics
+        methods are unconstrained first-order methods.
 
     Returns
     -------
@@ -189,6 +274,7 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
     The method's program is derived and compiled once per process
     (:func:`dynopt.stepper.stepper_for`); later calls reuse it.
     """
+    _refuse_unsupported(hess=hess, hessp=hessp, bounds=bounds, constraints=constraints)
     options = dict(options or {})
     loop = {name: options.pop(name, default) for name, default in LOOP_OPTIONS.items()}
     record_stride = options.pop("record_stride", None)
@@ -209,14 +295,64 @@ def minimize(fun, x0, args=(), method="heavy_ball", jac=None, integrator=None, b
         compiled = wants_compiled(be, program, name, fun, jac, args, loop, callback)
     if compiled:
         from .compiled import run_compiled
-        return run_compiled(be, program, params, name, fun, jac, X0.astype(dtype, copy=False), loop, stride,
-                            callback, batched, integrator)
-    stepper = stepper_for(program, name, be, dtype)
-    objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"], dtype=dtype,
-                          vectorized=loop["vectorized"])
-    callback = _wrap_callback(callback)
-    return run(objective, X0.astype(dtype, copy=False), stepper, params, loop, callback, stride, batched,
-               integrator)
+        result = run_compiled(be, program, params, name, fun, jac, X0.astype(dtype, copy=False),
+                              loop, stride, callback, batched, integrator)
+    else:
+        stepper = stepper_for(program, name, be, dtype)
+        objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"],
+                              dtype=dtype, vectorized=loop["vectorized"])
+        callback = _wrap_callback(callback)
+        result = run(objective, X0.astype(dtype, copy=False), stepper, params, loop, callback,
+                     stride, batched, integrator)
+    if loop["disp"]:
+        _display(result, batched)
+    return result
+
+
+def _refuse_unsupported(**given) -> None:
+    """``hess``, ``hessp``, ``bounds``, ``constraints``: only ``None`` (or no constraints)."""
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name == "constraints" and isinstance(value, (tuple, list)) and len(value) == 0:
+            continue
+        why = (", using gradients only" if name in ("hess", "hessp") else "")
+        raise ValueError(f"dynopt.minimize takes no {name}: {UNCONSTRAINED}{why} "
+                         f"(got {name}={value!r:.80})")
+
+
+def _display(res, batched: bool) -> None:
+    """``disp=True``: the summary SciPy's methods print (scipy.optimize._minimize_bfgs).
+
+    The message is printed on success and issued as an
+    :class:`~scipy.optimize.OptimizeWarning` otherwise, as SciPy does; then the
+    function value (``{:f}``), iterations, function and gradient evaluations,
+    indented by nine spaces. A batch reports every member on one line each
+    (lowest and highest value, most iterations and evaluations).
+    """
+    from scipy.optimize import OptimizeWarning
+    if not batched:
+        if res.success:
+            print(res.message)
+        else:
+            warnings.warn(res.message, OptimizeWarning, stacklevel=3)
+        print(f"         Current function value: {float(res.fun):f}")
+        print(f"         Iterations: {int(res.nit):d}")
+        print(f"         Function evaluations: {int(res.nfev):d}")
+        print(f"         Gradient evaluations: {int(res.njev):d}")
+        return
+    success = np.asarray(res.success)
+    if success.all():
+        print(f"Optimization terminated successfully for all {success.size} members.")
+    else:
+        first = int(np.flatnonzero(~success)[0])
+        warnings.warn(f"{int((~success).sum())} of {success.size} members did not converge "
+                      f"(member {first}: {res.message[first]})", OptimizeWarning, stacklevel=3)
+    fun = np.asarray(res.fun, dtype=float)
+    print(f"         Current function value: {fun.min():f} (lowest), {fun.max():f} (highest)")
+    print(f"         Iterations: {int(np.max(res.nit)):d} (most)")
+    print(f"         Function evaluations: {int(np.max(res.nfev)):d} (most)")
+    print(f"         Gradient evaluations: {int(np.max(res.njev)):d} (most)")
 
 
 def _check_loop_options(loop):
@@ -250,6 +386,9 @@ def _check_loop_options(loop):
     for name in ("vectorized",):
         if not isinstance(loop[name], (bool, np.bool_)):
             raise TypeError(f"options[{name!r}] must be True or False, got {loop[name]!r}")
+    disp = loop["disp"]
+    if not isinstance(disp, (bool, np.bool_, int, np.integer)):  # SciPy's disp=1 too
+        raise TypeError(f"options['disp'] must be True or False, got {disp!r}")
     if loop["compiled"] is not None and not isinstance(loop["compiled"], (bool, np.bool_)):
         raise TypeError(f"options['compiled'] must be None, True or False, got {loop['compiled']!r}")
     check_rel_step(loop["finite_diff_rel_step"])
