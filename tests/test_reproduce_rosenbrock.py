@@ -101,6 +101,36 @@ def test_batched_starts_run_independently():
     assert np.all(np.asarray(both["nfev"]) == 60)
 
 
+def test_fire_dtmax_is_tied_to_the_swept_step():
+    assert R.tied_parameters("fire", 3e-3) == {"dtmax": pytest.approx(10 * 3e-3)}
+    assert R.tied_parameters("fire", 3e-3, dtmax_ratio=None) == {}
+    assert R.tied_parameters("fanos", 3e-2) == {} and R.tied_parameters("fire2", 3e-3) == {}
+    with pytest.raises(ValueError, match="dtmax_ratio"):
+        R.tied_parameters("fire", 3e-3, dtmax_ratio=0.5)
+    # two of the paper's starts, 1000 evaluations: with ASE's atomistic dtmax = 1.0 FIRE's step
+    # outgrows the Rosenbrock valley and the loss stays large; tied to dt it converges
+    tied = R.run_point("paper", "fire", 3e-3, seeds=2, evaluations=1000)
+    ase_default = R.run_point("paper", "fire", 3e-3, seeds=2, evaluations=1000,
+                              dtmax_ratio=None)
+    assert np.max(tied["final_loss"]) < 1e-4
+    assert np.min(ase_default["final_loss"]) > 10.0
+    # the tied run is FIRE with dtmax = 0.03 given by hand
+    from dynopt.problems import rosenbrock_fun_and_grad
+    by_hand = dynopt.minimize(rosenbrock_fun_and_grad, R.paper_starts()[:2], jac=True,
+                              method="fire", options={"dt": 3e-3, "dtmax": 0.03, "maxiter": 999,
+                                                      "gtol": 0.0, "vectorized": True})
+    np.testing.assert_allclose(tied["final_loss"], by_hand.fun, rtol=1e-12)
+
+
+def test_quick_fire_rows_say_dtmax_is_tied(quick):
+    report, _ = quick
+    assert report.meta["dtmax_ratio"] == R.DTMAX_RATIO == 10
+    for row in report.rows:
+        if row["method"] == "fire":
+            assert row["swept"] == "dt (dtmax = 10 dt)"
+    assert any("dtmax = 10 dt" in note for note in report.notes)
+
+
 def _adamw_reference(x, lr, steps, clip=None, wd=1e-2, b1=0.9, b2=0.999, eps=1e-8):
     """AdamW as torch.optim.AdamW documents it, on scipy's Rosenbrock."""
     m = np.zeros_like(x)

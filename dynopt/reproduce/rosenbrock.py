@@ -28,8 +28,17 @@ Methods
 -------
 Every method in :data:`dynopt.METHODS` at run time. The swept hyperparameter
 is ``lr`` where the method has one, otherwise its time step ``dt`` (the
-physical-unit systems, FIRE's initial step); all others keep their defaults
-(``heavy_ball``'s momentum 0.9 is the paper's "SGD + momentum 0.9",
+physical-unit systems, FIRE's initial step). A method with a largest time step
+``dtmax`` (FIRE) has it tied to the swept one, :math:`\Delta t_{\max} =
+10\,\Delta t` (:data:`DTMAX_RATIO`): ASE's defaults, ``dt = 0.1`` and
+``dtmax = 1.0``, have that ratio, and ``fire2`` bounds its step the same way
+(``tmax = 10`` time steps, after Guénolé et al., Comput. Mater. Sci. 175,
+109584, 2020). ASE's absolute ``dtmax = 1.0`` is an atomistic scale: on this
+problem FIRE's step grows towards it and every rate of the grid ends near
+:math:`f \approx 13`, while with the bound tied to the step FIRE reaches
+:math:`f \approx 10^{-26}` (rounding) at :math:`\Delta t = 3\cdot10^{-3}`.
+All others keep their
+defaults (``heavy_ball``'s momentum 0.9 is the paper's "SGD + momentum 0.9",
 ``adamw``'s weight decay :math:`10^{-2}` is PyTorch's default, ``fanos``'s
 ``grad_clip = 1`` is the paper's). Two rows are added:
 
@@ -60,7 +69,8 @@ from .base import Report, Reproduction
 
 __all__ = [
     "DIM", "EVALUATIONS", "LR_GRID", "DIVERGED_LOSS", "PAPER", "PLANS", "ADAMW_CLIP", "LBFGS",
-    "paper_starts", "fresh_starts", "start_points", "step_parameter", "prebuilt",
+    "DTMAX_RATIO", "paper_starts", "fresh_starts", "start_points", "step_parameter",
+    "tied_parameters", "prebuilt",
     "method_names", "clipped_rosenbrock", "run_point", "sweep_task", "single_threaded_blas",
     "flatten", "counted_loss", "aggregate", "best_curves", "executor_args", "run",
     "REPRODUCTION",
@@ -78,6 +88,8 @@ DIVERGED_LOSS = 1e9
 DIVERGED_STATUSES = (3, 4)
 #: the gradient-norm bound of the clipped AdamW row
 CLIP_NORM = 1.0
+#: a method's largest time step ``dtmax`` (FIRE) is this multiple of the swept ``dt``
+DTMAX_RATIO = 10.0
 ADAMW_CLIP = "adamw+clip"
 LBFGS = "scipy L-BFGS-B"
 #: the paper's figures (mean final loss), keyed by the row they compare with
@@ -146,6 +158,24 @@ def step_parameter(name: str) -> str | None:
     return None
 
 
+def tied_parameters(name: str, value, dtmax_ratio=DTMAX_RATIO) -> dict:
+    """Hyperparameters set with the swept one: ``{'dtmax': dtmax_ratio * dt}`` for a method
+    that sweeps ``dt`` and has a ``dtmax`` (FIRE), else nothing.
+
+    ``dtmax_ratio=None`` keeps the method's own ``dtmax`` (ASE's 1.0 for FIRE).
+    """
+    import dynopt
+    if name == ADAMW_CLIP:
+        name = "adamw"
+    if dtmax_ratio is None or step_parameter(name) != "dt" \
+            or "dtmax" not in dynopt.METHODS[name].hyperparameters():
+        return {}
+    if isinstance(dtmax_ratio, bool) or not isinstance(dtmax_ratio, (int, float)) \
+            or not (math.isfinite(dtmax_ratio) and dtmax_ratio >= 1):
+        raise ValueError(f"dtmax_ratio must be a number >= 1 or None, got {dtmax_ratio!r}")
+    return {"dtmax": float(dtmax_ratio) * float(value)}
+
+
 @functools.lru_cache(maxsize=None)
 def prebuilt(name: str):
     """The registered method ``name`` with its default step program built once per process.
@@ -194,7 +224,8 @@ def _curve_grid(evaluations: int) -> np.ndarray:
     return np.unique(np.round(np.geomspace(1, evaluations, CURVE_POINTS)).astype(int))
 
 
-def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int) -> dict:
+def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int,
+              dtmax_ratio=DTMAX_RATIO) -> dict:
     """Run one method at one learning rate from every start of a section.
 
     Parameters
@@ -209,6 +240,9 @@ def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int) -> 
         Number of starts.
     evaluations : int
         Gradient evaluations per run, the one at :math:`x_0` included.
+    dtmax_ratio : float or None
+        ``dtmax = dtmax_ratio * dt`` for a method with a ``dtmax`` (FIRE; see
+        :func:`tied_parameters`); ``None`` keeps the method's default.
 
     Returns
     -------
@@ -223,7 +257,7 @@ def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int) -> 
     with single_threaded_blas():
         if method == LBFGS:
             return _run_lbfgs(X0, evaluations)
-        return _run_dynopt(method, lr, X0, evaluations)
+        return _run_dynopt(method, lr, X0, evaluations, dtmax_ratio)
 
 
 def single_threaded_blas():
@@ -240,7 +274,7 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _run_dynopt(method, lr, X0, evaluations):
+def _run_dynopt(method, lr, X0, evaluations, dtmax_ratio=DTMAX_RATIO):
     import dynopt
     from ..problems import rosenbrock_fun_and_grad
     fun = clipped_rosenbrock if method == ADAMW_CLIP else rosenbrock_fun_and_grad
@@ -254,7 +288,8 @@ def _run_dynopt(method, lr, X0, evaluations):
         losses.append(np.array(intermediate_result.fun, dtype=float))
 
     res = dynopt.minimize(fun, X0, jac=True, method=prebuilt(name), callback=keep,
-                          options={key: float(lr), "maxiter": evaluations - 1, "gtol": 0.0,
+                          options={key: float(lr), **tied_parameters(name, lr, dtmax_ratio),
+                                   "maxiter": evaluations - 1, "gtol": 0.0,
                                    "vectorized": True, "seed": 0})
     status = np.asarray(res.status)
     nit = np.asarray(res.nit)
@@ -430,13 +465,16 @@ def run(config) -> Report:
     points = [{"starts": sec, "method": m, "lr": lr}
               for sec in plan["sections"] for m in names
               for lr in ([None] if m == LBFGS else plan["lrs"])]
+    # the tie of FIRE's dtmax is part of the task: a run log of another protocol is not reused
     task = functools.partial(sweep_task, seeds={s: seeds_of(s) for s in plan["sections"]},
-                             evaluations=plan["evaluations"])
+                             evaluations=plan["evaluations"], dtmax_ratio=DTMAX_RATIO)
     result = sweep(config, task, points)
     records = flatten(result.records, seeds_of)
     rows = aggregate(records)
     for row in rows:
         row["swept"] = "" if row["method"] == LBFGS else step_parameter(row["method"])
+        if row["method"] != LBFGS and tied_parameters(row["method"], 1.0):
+            row["swept"] += f" (dtmax = {DTMAX_RATIO:g} dt)"
         row["paper"] = PAPER.get(row["method"]) if row["starts"] == "paper" else None
     rows.sort(key=lambda r: (plan["sections"].index(r["starts"]),
                              math.inf if r["mean"] is None else r["mean"]))
@@ -449,7 +487,7 @@ def run(config) -> Report:
         notes=_notes(rows, records, plan, seeds_of, n_paper, seeds),
         meta={"size": config.size, "seeds": {s: seeds_of(s) for s in plan["sections"]},
               "evaluations": plan["evaluations"], "lrs": list(plan["lrs"]), "methods": names,
-              "diverged_loss": DIVERGED_LOSS, "curves": curves,
+              "diverged_loss": DIVERGED_LOSS, "dtmax_ratio": DTMAX_RATIO, "curves": curves,
               "starts_file": "dynopt/reproduce/data/rosenbrock100_paper_starts.npy"})
     report.plan_figure(config.out / "rosenbrock_final.png", functools.partial(_plot_final, rows))
     report.plan_figure(config.out / "rosenbrock_curves.png",
@@ -458,9 +496,10 @@ def run(config) -> Report:
     return report
 
 
-def sweep_task(starts, method, lr, *, seeds, evaluations):
+def sweep_task(starts, method, lr, *, seeds, evaluations, dtmax_ratio=DTMAX_RATIO):
     """The sweep's task: :func:`run_point` with ``seeds`` a mapping section -> count."""
-    return run_point(starts, method, lr, seeds=seeds[starts], evaluations=evaluations)
+    return run_point(starts, method, lr, seeds=seeds[starts], evaluations=evaluations,
+                     dtmax_ratio=dtmax_ratio)
 
 
 def executor_args(config) -> dict:
@@ -510,7 +549,9 @@ def _notes(rows, records, plan, seeds_of, n_paper, seeds) -> list:
                      f"s = 0-{seeds_of('fresh') - 1}: the same protocol on other starts.")
     notes += [
         "Swept hyperparameter ('swept'): lr where the method has one, else its time step dt "
-        "(physical-unit systems; FIRE/FIRE 2.0's initial step); all others at their defaults "
+        "(physical-unit systems; FIRE/FIRE 2.0's initial step), FIRE's largest step tied to it, "
+        f"dtmax = {DTMAX_RATIO:g} dt (ASE's default ratio 1.0/0.1; FIRE 2.0's own bound is "
+        "tmax = 10 steps); all others at their defaults "
         "(heavy_ball momentum 0.9 = the paper's SGD + momentum 0.9; adamw weight decay 1e-2 as "
         "in PyTorch; fanos grad_clip 1.0, the paper's default). All runs in float64.",
         "adamw+clip: dynopt's adamw has no gradient-clipping option; the clip is applied to the "
