@@ -89,10 +89,14 @@ def _methods(args) -> int:
     if args.json:
         print(json.dumps(listing, indent=2, default=str))
         return 0
+    from dynopt.reproduce.base import wrap
+    indent = " " * 21
     for name, info in listing.items():
         hyper = ", ".join(f"{k}={v!r}" for k, v in info["hyperparameters"].items())
         integ = info["integrator"] or "discrete rule"
-        print(f"{name:18s} [{integ}] {info['summary']}\n{'':18s}   {hyper}")
+        lines = wrap(f"{name:18s} [{integ}] {info['summary']}", subsequent=indent)
+        lines += wrap(hyper, initial=indent, subsequent=indent)
+        print("\n".join(lines))
     return 0
 
 

@@ -125,14 +125,26 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_reproduce_quick_output_fits_100_columns_and_keeps_every_number(in_tmp, capsys):
+def _as_terminal(monkeypatch, terminal):
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: terminal, raising=False)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_reproduce_quick_output_fits_100_columns_and_keeps_every_number(in_tmp, capsys,
+                                                                         monkeypatch, terminal):
+    _as_terminal(monkeypatch, terminal)
     code = cli.main(["reproduce", "quadratic", "--quick", "--out", "r", "--no-progress",
                      "--workers", "1"])
     out, err = capsys.readouterr()
     assert code == 0
     lines = out.split("\n")
     too_wide = [ln for ln in lines + err.split("\n") if len(ln) > WIDTH]
-    assert not too_wide, too_wide
+    files = sorted(p.name for p in (in_tmp / "r").iterdir())
+    if terminal:
+        assert not too_wide, too_wide
+    else:   # in a pipe the list of files stays one line, for scripts; nothing else is wider
+        assert [ln.startswith("written to r/: ") for ln in too_wide] == [True]
+        assert sorted(too_wide[0].split(": ", 1)[1].split(", ")) == files
     import json
     data = json.loads((in_tmp / "r" / "quadratic.json").read_text())
     assert len(format_table(data["rows"], data["columns"]).split("\n")[0]) > WIDTH
@@ -141,6 +153,8 @@ def test_reproduce_quick_output_fits_100_columns_and_keeps_every_number(in_tmp, 
     for note in data["notes"]:                # the notes are all there, wrapped
         assert " ".join(note.split()) in " ".join(out.split())
     written = next(k for k, ln in enumerate(lines) if ln.startswith("written to r/"))
+    listed = " ".join(lines[written:]).split(": ", 1)[1]
+    assert sorted(" ".join(listed.split()).split(", ")) == files
     # the saved table file is the printed report, line for line
     assert (in_tmp / "r" / "quadratic.txt").read_text() == "\n".join(lines[1:written - 1]) + "\n"
 
@@ -150,6 +164,7 @@ def test_all_shows_one_overall_bar_with_the_estimate(in_tmp, capsys, monkeypatch
     """Two quick reproductions (the quadratics, twice: the second resumes the first)."""
     from dynopt import reproduce as R
     monkeypatch.setattr(Q, "METHODS", ("gd", "heavy_ball"))
+    _as_terminal(monkeypatch, True)   # stdout only: the bar's stderr stays captured as a file
     args = cli.build_parser().parse_args(["reproduce", "all", "--quick", "--out", "r",
                                           "--workers", "1"])
     assert R.run_reproductions(["quadratic", "quadratic"], args) == 0
@@ -237,6 +252,17 @@ def test_every_reproduction_has_a_default_estimate():
                                            (90, "2 min"), (185, "3 min"), (3900, "1 h 05 min")])
 def test_duration_words(seconds, text):
     assert duration(seconds) == text
+
+
+def test_methods_listing_fits_100_columns(capsys):
+    import dynopt
+    assert cli.main(["methods"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(ln) for ln in out.split("\n")) <= WIDTH
+    starts = [ln.split()[0] for ln in out.split("\n") if ln and not ln.startswith(" ")]
+    assert starts == list(dynopt.METHODS)
+    for name, info in dynopt.describe_methods().items():   # every summary whole, rewrapped
+        assert " ".join(info["summary"].split()) in " ".join(out.split())
 
 
 # --------------------------------------------------------------------------- help, version

@@ -178,10 +178,7 @@ class OverallProgress:
         self.names = list(names)
         self.size = size
         self.stream = sys.stderr if stream is None else stream
-        try:
-            self.tty = bool(self.stream.isatty())
-        except (AttributeError, ValueError):
-            self.tty = False
+        self.tty = _is_terminal(self.stream)
         self.interval = (0.5 if self.tty else 30.0) if interval is None else float(interval)
         #: the size's estimates, else the default size's as relative weights only
         own = [estimate(n, size) for n in self.names]
@@ -402,7 +399,11 @@ def _run_each(names, args, size, options, resume, bar) -> int:
             with _paused(bar):
                 print(report)  # already in 100 columns (Report.text)
                 print()
-                _say(f"written to {report.meta['out']}/: " + ", ".join(report.meta["files"]))
+                files = f"written to {report.meta['out']}/: " + ", ".join(report.meta["files"])
+                if _is_terminal(sys.stdout):
+                    _say(files)
+                else:  # one line for whatever reads the output (grep, a script)
+                    print(files)
                 if args.json:
                     json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
                     print()
@@ -414,6 +415,13 @@ def _run_each(names, args, size, options, resume, bar) -> int:
                      progress=bar)
                 return 1
     return 0
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _paused(bar):
