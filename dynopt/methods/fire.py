@@ -145,7 +145,9 @@ Three methods are registered:
     P. Andric, *Comput. Mater. Sci.* 218, 111978, 2023). The rule is spelled
     out in :func:`build_fire2_ase`. Checked step by step against ASE in the
     tests: positions after every ASE step within :math:`10^{-10}` and the same
-    number of force calls, on LJ38 starts.
+    number of force calls, on LJ38 starts. The scalar state is ``alpha``
+    (ASE's attribute ``a``), ``h`` (ASE's ``dt``, the current step),
+    ``Nsteps`` and ``pending``.
 
     As in ``'fire2'``, an ASE step with a reset (half a step back, a force
     call at the moved point, then the kick) is two steps here; the first
