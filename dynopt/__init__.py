@@ -35,7 +35,7 @@ __all__ = ["minimize", "method", "methods", "METHODS", "describe_methods", "syst
            "integrators", "stepper", "__version__"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> object:
     try:
         module, attribute = _LAZY[name]
     except KeyError:
@@ -47,5 +47,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list:
     return sorted(set(globals()) | set(_LAZY))
