@@ -46,7 +46,8 @@ def relax(cls, pos0, fmax=0.01, steps=5000, **kwargs):
     def observe():
         frames.append(atoms.get_positions().ravel().copy())
         state = getattr(opt, "state", None)
-        pending.append(float(state.arrays["pending"][0, 0]) if state is not None else 0.0)
+        pending.append(float(state.arrays["pending"][0, 0])
+                       if state is not None and "pending" in state.arrays else 0.0)
     opt.attach(observe)
     converged = opt.run(fmax=fmax, steps=steps)
     return np.array(frames), np.array(pending), opt, calc.calls, converged
@@ -142,3 +143,18 @@ def test_fire2_ase_bad_input():
                       ({"a": 0.1}, TypeError)]:
         with pytest.raises(kind, match=next(iter(bad))):
             dynopt.minimize(fun, [1.0, 2.0], jac=True, method="fire2_ase", options=bad)
+
+
+@pytest.mark.parametrize("use_abc", [False, True])
+@pytest.mark.parametrize("batched", [False, True])
+def test_fire2_ase_float32_runs_stay_float32(use_abc, batched):
+    x0 = np.full((2, 3) if batched else 3, 1.3, dtype=np.float32)
+
+    def fg(x):
+        return (np.sum(x**2, axis=-1) if batched else float(np.sum(x**2))), 2 * x
+    res = dynopt.minimize(fg, x0, jac=True, method="fire2_ase",
+                          options={"maxiter": 60, "vectorized": batched, "use_abc": use_abc})
+    assert res.x.dtype == np.float32
+    arrays = {k: v for k, v in res.state.items() if isinstance(v, np.ndarray)}
+    assert arrays and all(v.dtype == np.float32 for v in arrays.values()), \
+        {k: v.dtype for k, v in arrays.items()}

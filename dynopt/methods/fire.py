@@ -151,7 +151,7 @@ Three methods are registered:
 
     As in ``'fire2'``, an ASE step with a reset (half a step back, a force
     call at the moved point, then the kick) is two steps here; the first
-    leaves ``pending = 1``. So ``DynOpt.nsteps`` (and ``res.nit``) is ASE's
+    leaves ``pending > 0``. So ``DynOpt.nsteps`` (and ``res.nit``) is ASE's
     ``nsteps`` plus the number of resets, while the positions after each
     kick and the force calls are ASE's. The convergence test also sees the
     point after a half step back, which ASE's does not: a run whose forces
@@ -461,8 +461,8 @@ def build_fire2_ase(integrator=None, use_abc=False):
 
     Step 3 moves :math:`x`, so the kick needs the force at the new point. Every
     step of a step program evaluates the gradient once, so an ASE step with a
-    reset takes two steps here: the first goes back and sets ``pending``, the
-    second kicks with the force at the moved point. The sequence of positions
+    reset takes two steps here: the first goes back and sets ``pending`` (to
+    the half step, :math:`\tfrac12\Delta t`), the second kicks with the force at the moved point. The sequence of positions
     after each kick and the number of force evaluations are ASE's.
 
     Parameters
@@ -502,7 +502,9 @@ def build_fire2_ase(integrator=None, use_abc=False):
             (h, h_new),
             (alpha, alpha_new),
             (Nsteps, sp.Piecewise((Nsteps + 1, pos), (0, neg), (Nsteps, True))),
-            (pending, sp.Piecewise((1, back), (0, True))),
+            # the half step taken back while the kick is due, else 0 (a float, as h is,
+            # so that a float32 run stays float32)
+            (pending, back_h),
         ]),
         # half a step back with the velocity before the reset; semi-implicit Euler kick
         Elementwise([
