@@ -114,9 +114,16 @@ def run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback
         raise ValueError(reason)
     fun = compiled_objective(fun, jac)
     runs = []
+    from .backends._noise import member_keys
+    from .program import uses_noise
+    keys = None
+    if uses_noise(program):  # the members' keys, as the Python loop draws them
+        keys = member_keys(np.random.default_rng(loop["seed"]), X0.shape[0])[:, 0]
     for b in range(X0.shape[0]):
         member = {k: (float(v[b, 0]) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
         compiled_loop = {**loop, "record": stride}
+        if keys is not None:
+            compiled_loop["noise_key"] = float(keys[b])
         runs.append(be.run_compiled(program, member, fun, X0[b].copy(), compiled_loop))
     results = [_one(r, name, be, integrator, params) for r in runs]
     if not batched:

@@ -27,8 +27,8 @@ Stages run in order:
     of the state and may draw from the run's random generator ``S['rng']``.
 :class:`Noise`
     independent standard normal draws, one per coordinate, into a
-    per-coordinate symbol (the random force of Langevin dynamics), from the
-    run's seeded generator.
+    per-coordinate symbol (the random force of Langevin dynamics): an
+    elementwise assignment of counter-based draws, the same on every backend.
 
 Every program evaluates the gradient exactly once per step and does not change
 ``x`` after that evaluation, so on entry to a step ``g`` and ``f`` always belong
@@ -47,13 +47,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
-import numpy
 import sympy as sp
 
 __all__ = [
     "x", "g", "f", "k", "N",
-    "Elementwise", "Reduce", "Scalar", "Gradient", "Custom", "Noise", "StepProgram",
-    "REDUCTION_OPS",
+    "Elementwise", "Reduce", "Scalar", "Gradient", "Custom", "Noise", "StandardNormal",
+    "StepProgram", "REDUCTION_OPS", "noise_key", "uses_noise",
 ]
 
 #: position (per coordinate)
@@ -212,56 +211,79 @@ class Custom:
             object.__setattr__(self, what, syms)
 
 
-class _StandardNormalDraw:
-    """``S[name] <- `` standard normal draws of the shape and dtype of ``S['x']``."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.__name__ = self.__qualname__ = f"standard_normal_{name}"
-
-    def __call__(self, S, P) -> None:
-        x_ = S["x"]
-        dtype = x_.dtype if x_.dtype in (numpy.float32, numpy.float64) else numpy.float64
-        # the draws are made on the host, so every backend sees the same numbers
-        S[self.name] = S["rng"].standard_normal(x_.shape, dtype=dtype)
-
-    def __repr__(self) -> str:
-        return f"standard_normal({self.name})"
-
-    def __eq__(self, other) -> bool:
-        return isinstance(other, _StandardNormalDraw) and other.name == self.name
-
-    def __hash__(self) -> int:
-        return hash(("standard_normal", self.name))
+#: the scalar state that holds a run's noise key (set from the seed when a run starts)
+noise_key = sp.Symbol("noise_key", real=True)
 
 
-class Noise(Custom):
+class StandardNormal(sp.Function):
+    r"""One standard normal draw per coordinate: ``StandardNormal(key, step, stream)``.
+
+    A counter-based generator: the draw for coordinate :math:`i` (counted over
+    the whole batch, member by member) is a fixed function of the run's key,
+    the step index and the stream, so that every backend computes the same
+    numbers in its own kernels, in any order and on any number of threads.
+    The 64-bit counter is mixed by SplitMix64 (Steele, Lea & Flood, OOPSLA
+    2014) into two uniforms, turned into a normal by the Box–Muller transform;
+    see :mod:`dynopt.backends._noise`. Programs use it through :class:`Noise`.
+    """
+
+    nargs = 3
+    is_real = True
+
+    @classmethod
+    def eval(cls, key, step, stream):
+        return None  # never evaluated symbolically: it is a random variable
+
+    def _eval_derivative(self, s):
+        return sp.S.Zero  # the draws do not depend on the state
+
+
+class Noise(Elementwise):
     r"""``target <- \xi``: independent standard normal draws, one per coordinate.
 
-    The draws :math:`\xi_i \sim \mathcal N(0, 1)` come from the run's seeded
-    generator (``options['seed']`` of :func:`dynopt.minimize`), so a fixed seed
-    gives the same run twice and every backend (NumPy, Numba, CuPy) the same
-    numbers: the stage runs on the host between the compiled parts of the step,
-    as a :class:`Custom` stage does (it is one, with a fixed function). In a
-    batch, each member gets its own draws. ``target`` is a per-coordinate
-    temporary that later stages read, e.g. the Ornstein–Uhlenbeck part of
-    Langevin dynamics, :math:`v \leftarrow c_1 v + c_2 \xi`.
+    The draws :math:`\xi_i \sim \mathcal N(0, 1)` are counter-based
+    (:class:`StandardNormal` of the run's ``noise_key``, the step index
+    :data:`k` and the stage's ``stream``): a fixed seed (``options['seed']`` of
+    :func:`dynopt.minimize`) gives the same run twice, and the NumPy, Numba
+    and CUDA kernels compute the same numbers, fused into their passes like
+    any elementwise assignment (it *is* one). In a batch, each member gets
+    its own draws. A program with a Noise stage holds the scalar state
+    ``noise_key``, set from the seed when a run starts.
 
     Parameters
     ----------
     target : sympy.Symbol
-        The symbol that holds the draws.
+        The per-coordinate symbol that holds the draws, e.g. :math:`\xi` in the
+        Ornstein–Uhlenbeck update :math:`v \leftarrow c_1 v + c_2 \xi`.
+    stream : int
+        Distinguishes the Noise stages of one program (each needs its own,
+        or they draw the same numbers); 0 to 65535.
     """
 
-    def __init__(self, target, label: str = "noise"):
+    def __init__(self, target, stream: int = 0):
         if not isinstance(target, sp.Symbol):
             raise TypeError(f"noise stage: target must be a sympy Symbol, got {target!r}")
-        check_symbol_name(target, "noise stage")
-        super().__init__(_StandardNormalDraw(target.name), (), (target,), label)
+        if (not isinstance(stream, int) or isinstance(stream, bool)
+                or not 0 <= stream < 2**16):
+            raise ValueError(f"noise stage: stream must be an integer in [0, 65535], "
+                             f"got {stream!r}")
+        check_symbol_name(target, "noise stage", loaded=False)
+        super().__init__([(target, StandardNormal(noise_key, k, sp.Integer(stream)))])
 
     @property
     def target(self) -> sp.Symbol:
-        return self.writes[0]
+        return self.assignments[0][0]
+
+    @property
+    def stream(self) -> int:
+        return int(self.assignments[0][1].args[2])
+
+
+def uses_noise(program) -> bool:
+    """Whether any expression of ``program`` draws :class:`StandardNormal` numbers."""
+    return any(isinstance(st, (Elementwise, Scalar)) and
+               any(e.has(StandardNormal) for _, e in st.assignments)
+               for st in program.stages)
 
 
 @dataclass
@@ -319,6 +341,8 @@ class StepProgram:
                                 f"(op, expression) pair, got {entry!r}") from None
             energies[name] = (op, _as_expr(expr, f"program {self.name!r}: energy {name!r}"))
         self.energies = energies
+        if uses_noise(self) and noise_key not in self.scalars:
+            self.scalars[noise_key] = sp.Integer(0)   # set from the seed when a run starts
         self._validate()
 
     # ------------------------------------------------------------------ checks
@@ -361,10 +385,34 @@ class StepProgram:
             raise ValueError(f"program {name!r} uses the names {sorted(dup)} twice")
         self._validate_names()
         self._validate_dataflow(grads[0])
+        self._validate_noise()
+
+    def _validate_noise(self) -> None:
+        """Draws only per coordinate, as ``StandardNormal(noise_key, k, stream)`` with a
+        literal stream, and no stream drawn by two stages (they would agree)."""
+        seen: dict = {}
+        for i, st in enumerate(self.stages):
+            if not isinstance(st, (Elementwise, Scalar)):
+                continue
+            where = self._stage_label(i, st)
+            for target, e in st.assignments:
+                for draw in e.atoms(StandardNormal):
+                    key, step, stream = draw.args
+                    if isinstance(st, Scalar):
+                        raise ValueError(f"{where} draws noise in the value of {target.name!r}; "
+                                         "draws are per coordinate (use a Noise stage)")
+                    if key != noise_key or step != k or not stream.is_Integer:
+                        raise ValueError(f"{where}: a draw must read StandardNormal(noise_key, "
+                                         f"k, <integer stream>), got {draw}")
+                    if seen.setdefault(int(stream), i) != i:
+                        raise ValueError(
+                            f"{where} draws from stream {int(stream)}, as stage "
+                            f"{seen[int(stream)]} does: the two would draw the same numbers; "
+                            "give each Noise stage its own stream")
 
     def _stage_label(self, i: int, st) -> str:
-        kind = next(label for cls, label in ((Elementwise, "elementwise"), (Scalar, "scalar"),
-                                             (Reduce, "reduce"), (Noise, "noise"),
+        kind = next(label for cls, label in ((Noise, "noise"), (Elementwise, "elementwise"),
+                                             (Scalar, "scalar"), (Reduce, "reduce"),
                                              (Custom, "custom"), (Gradient, "gradient"))
                     if isinstance(st, cls))
         extra = f" {st.label!r}" if isinstance(st, Custom) else ""

@@ -117,7 +117,7 @@ class Stepper:
     fused_threshold = FUSED_THRESHOLD
 
     def __init__(self, program, backend, dtype=np.float64, name=None):
-        from .program import Custom, x as x_symbol
+        from .program import Custom, uses_noise, x as x_symbol
         self.program = program
         self.backend = backend
         self.dtype = np.dtype(dtype)
@@ -130,6 +130,8 @@ class Stepper:
         self._writes_x = any(isinstance(st, Custom) and x_symbol in st.writes
                              for st in program.stages)
         self.has_after = bool(program.after_gradient)
+        #: whether the program draws noise (its state then holds ``noise_key``)
+        self.noise = uses_noise(program)
         self._single = False  # not built yet
         self._fused = False  # not built yet
 
@@ -178,10 +180,20 @@ class Stepper:
             fused = self.fused_kernels()
         if fused is not None:
             fused.init(arrays, P)
+            self._set_noise_keys(arrays)
             return State(arrays, P, fused, False, True)
         self.kernels.init(arrays, P)
+        self._set_noise_keys(arrays)
         kernels, fresh = self.kernels_for(B, n)
         return State(arrays, P, kernels, fresh)
+
+    def _set_noise_keys(self, arrays: dict) -> None:
+        """The members' noise keys (`dynopt.backends._noise.member_keys`) from the
+        run's generator, for programs with Noise stages."""
+        if self.noise:
+            from .backends._noise import member_keys
+            keys = member_keys(arrays["rng"], arrays["x"].shape[0])
+            arrays["noise_key"] = self.xp.asarray(keys.astype(self.dtype))
 
     def substate(self, state: State, arrays: dict, params: dict) -> State:
         """A state over some members of ``state`` (their arrays and hyperparameters)."""

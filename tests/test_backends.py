@@ -21,12 +21,14 @@ import sympy as sp
 import dynopt
 from dynopt._minimize import build_program
 from dynopt.backends import get_backend
+from dynopt.backends._noise import member_keys
 from dynopt.backends._schedule import plan_part
 from dynopt.backends.codegen import program_key
 from dynopt.backends.numba_backend import NumbaBackend
 from dynopt.integrators import INTEGRATORS
 from dynopt.methods import Method
-from dynopt.program import Custom, Elementwise, Gradient, Reduce, Scalar, StepProgram, g, x
+from dynopt.program import (Custom, Elementwise, Gradient, Reduce, Scalar, StepProgram, g,
+                            uses_noise, x)
 from dynopt.problems import rosenbrock_fun_and_grad, rosenbrock_fun_and_grad_nb
 
 X0 = np.random.default_rng(7).uniform(-1.5, 1.5, 7)
@@ -322,6 +324,9 @@ def test_compiled_whole_run_every_method(name, integ):
     program, params, _ = build_program(name, integ, {k: v for k, v in opts.items()
                                                      if k in ("lr", "dt")})
     loop = {"maxiter": opts["maxiter"], "gtol": 0.0, "record": 5}
+    if uses_noise(program):  # the compiled run draws with the key the Python loop derives
+        opts["seed"] = 4
+        loop["noise_key"] = float(member_keys(np.random.default_rng(4), 1)[0, 0])
     ref = dynopt.minimize(_py_objective, X0, jac=True, method=name, integrator=integ,
                           options=dict(opts))
     r = get_backend("numba").run_compiled(program, params, rosenbrock_fun_and_grad_nb, X0, loop)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import dynopt
-from dynopt.backends._cuda_source import cuda_source
+from dynopt.backends._cuda_source import CUDA_NOISE, cuda_source
 from dynopt.backends.codegen import program_key
 from dynopt.backends.cupy_backend import LaunchBackend
 from dynopt.integrators import INTEGRATORS
@@ -63,13 +63,15 @@ def test_each_source_is_a_standalone_translation_unit(tmp_path, name, dtype):
 def test_every_method_compiles_with_nvcc(tmp_path, dtype):
     programs = _programs()
     names = {m for (m, _), _ in programs}
-    assert {"heavy_ball", "nose_hoover"} <= names
+    assert {"heavy_ball", "nose_hoover", "langevin_baoab"} <= names
+    assert sum("dyn_gauss" in cuda_source(p, dtype) for _, p in programs) >= 2
     unique = {program_key(p, "cuda"): p for _, p in programs}  # identical programs share kernels
     sources = [cuda_source(p, dtype) for p in unique.values()]
     for src in sources:
         assert 'extern "C" __global__ void' in src
         other = r"\bdouble\b" if dtype == np.float32 else r"\bfloat\b"
-        assert not re.search(other, src)  # no accidental mixed precision
+        # no accidental mixed precision (the draws' helpers convert on purpose)
+        assert not re.search(other, src.replace(CUDA_NOISE, ""))
     src = tmp_path / "all.cu"
     src.write_text("\n".join(sources))  # one translation unit: a single nvcc start-up
     _nvcc(src, tmp_path / "all.o")

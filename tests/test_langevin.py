@@ -2,11 +2,13 @@
 import numpy as np
 import pytest
 import sympy as sp
-from scipy import integrate
+from scipy import integrate, stats
 
 import dynopt
 from dynopt.methods.langevin import SCHEDULES
-from dynopt.program import Noise, StepProgram
+from dynopt.backends._noise import standard_normal
+from dynopt.program import (Elementwise, Gradient, Noise, Scalar, StandardNormal, StepProgram, k,
+                            noise_key, uses_noise)
 from dynopt.stepper import get_stepper
 from dynopt.systems import UnderdampedLangevin
 from dynopt.systems.langevin import gamma, h, mass, temperature
@@ -66,7 +68,45 @@ def test_noise_draws_are_per_coordinate_state():
     prog = dynopt.methods.get_method("langevin_baoab").program()
     assert isinstance(prog, StepProgram)
     assert sp.Symbol("xi", real=True) in prog.elementwise_symbols()
-    assert "noise" in str(prog)
+    assert noise_key in prog.scalars and uses_noise(prog)
+    assert not uses_noise(dynopt.methods.get_method("heavy_ball").program())
+
+
+def _program_with(stages):
+    v = sp.Symbol("v", real=True)
+    return StepProgram("p", vectors={v: 0}, scalars={}, params={}, stages=stages)
+
+
+def test_draws_are_validated_when_the_program_is_built():
+    v, a, b = (sp.Symbol(n, real=True) for n in ("v", "a", "b"))
+    with pytest.raises(ValueError, match="stream 0"):
+        _program_with([Noise(a), Noise(b), Elementwise([(v, a + b)]), Gradient()])
+    _program_with([Noise(a), Noise(b, stream=1), Elementwise([(v, a + b)]), Gradient()])
+    c = sp.Symbol("c", real=True)
+    with pytest.raises(ValueError, match="per coordinate"):
+        _program_with([Scalar([(c, StandardNormal(noise_key, k, 0))]), Gradient()])
+    with pytest.raises(ValueError, match="StandardNormal"):
+        _program_with([Elementwise([(v, StandardNormal(noise_key, k + 1, 0))]), Gradient()])
+    with pytest.raises(ValueError, match="stream"):
+        Noise(a, stream=-1)
+
+
+def test_draws_are_standard_normal_and_independent():
+    """Kolmogorov-Smirnov against scipy.stats.norm; no correlation between neighbouring
+    coordinates, consecutive steps, streams or members (each |r| within 5/sqrt(n))."""
+    n = 200_000
+    keys, steps = np.array([[3.0], [4.0]]), np.array([[10.0], [10.0]])
+    z = standard_normal(keys, steps, 0, n)
+    assert stats.kstest(z[0], "norm").pvalue > 1e-3
+    assert abs(z[0].mean()) < 5 / np.sqrt(n) and abs(z[0].var() - 1) < 5 * np.sqrt(2 / n)
+    tol = 5 / np.sqrt(n)
+    later = standard_normal(keys, steps + 1, 0, n)
+    other_stream = standard_normal(keys, steps, 1, n)
+    for a, b in ((z[0, 1:], z[0, :-1]), (z[0], z[1]), (z[0], later[0]), (z[0], other_stream[0])):
+        assert abs(np.corrcoef(a, b)[0, 1]) < tol
+    np.testing.assert_array_equal(standard_normal(keys, steps, 0, n), z)   # a pure function
+    nb = pytest.importorskip("dynopt.backends._numba_support")
+    np.testing.assert_array_equal([nb.gauss(4.0, 10.0, 0, i) for i in range(1000)], z[1, :1000])
 
 
 # ------------------------------------------------------------------ sampling
@@ -139,6 +179,47 @@ def test_a_fixed_seed_gives_the_same_run_twice_and_backends_agree():
     other = dynopt.minimize(_quadratic, x0, jac=True, method="langevin_baoab",
                             options={**opts, "seed": 4})
     assert np.max(np.abs(other.x - runs[0].x)) > 1e-3
+
+
+def test_batch_members_draw_their_own_numbers():
+    """Member 0 of a batch equals the lone run with the same seed, member 1 differs."""
+    x0 = np.linspace(-1, 1, 30)
+    opts = {"maxiter": 100, "seed": 8, "temperature": 0.3, "dt": 0.2}
+    lone = dynopt.minimize(_quadratic, x0, jac=True, method="langevin_baoab",
+                           options=dict(opts))
+    batch = dynopt.minimize(_quadratic, np.stack([x0, x0]), jac=True, method="langevin_baoab",
+                            options=dict(opts))
+    np.testing.assert_allclose(batch.x[0], lone.x, rtol=1e-13, atol=1e-15)
+    assert np.max(np.abs(batch.x[1] - batch.x[0])) > 1e-3
+
+
+def test_compiled_whole_run_draws_the_python_loops_numbers():
+    numba = pytest.importorskip("numba")
+
+    @numba.njit
+    def fg(x):
+        w = 1.0 + np.arange(x.size) % 3
+        return 0.5 * np.sum(w * x * x), w * x
+
+    x0 = np.linspace(-1, 1, 40)
+    opts = {"maxiter": 200, "seed": 5, "temperature": 0.4, "dt": 0.2, "gtol": 0.0}
+    compiled = dynopt.minimize(fg, x0, jac=True, method="langevin_baoab", backend="numba",
+                               options={**opts, "compiled": True})
+    loop = dynopt.minimize(fg, x0, jac=True, method="langevin_baoab", backend="numba",
+                           options={**opts, "compiled": False})
+    np.testing.assert_allclose(compiled.x, loop.x, rtol=1e-11, atol=1e-12)
+
+
+def test_float32_runs_stay_float32_and_follow_float64():
+    x0 = np.linspace(-1, 1, 20)
+    opts = {"maxiter": 50, "seed": 1, "temperature": 0.1, "dt": 0.2, "gtol": 0.0}
+    for backend in ("numpy", "numba"):
+        r32 = dynopt.minimize(_quadratic, x0.astype(np.float32), jac=True,
+                              method="langevin_baoab", backend=backend, options=dict(opts))
+        r64 = dynopt.minimize(_quadratic, x0, jac=True, method="langevin_baoab",
+                              backend=backend, options=dict(opts))
+        assert r32.x.dtype == np.float32
+        np.testing.assert_allclose(r32.x, r64.x, rtol=0, atol=1e-4)
 
 
 def test_zero_temperature_is_a_deterministic_damped_verlet():

@@ -127,6 +127,7 @@ def run_module_source(program: StepProgram, key: str, cache: bool = True) -> str
          f"(key {key}); do not edit",
          "import math", "", "import numba", "import numpy as np", "",
          "from dynopt.backends._numba_support import fmax, fmin, sign",
+         "from dynopt.backends._numba_support import gauss as _gauss",
          "from dynopt.backends._numba_support import BLOCK as _BL",
          "from dynopt.backends._numba_support import block_max as _bmax",
          "from dynopt.backends._numba_support import block_min as _bmin",

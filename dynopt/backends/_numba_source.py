@@ -42,6 +42,7 @@ from dynopt.backends._numba_support import block_min as _bmin
 from dynopt.backends._numba_support import block_sum as _bsum
 from dynopt.backends._numba_support import const_scalar as _cs
 from dynopt.backends._numba_support import fmax, fmin, sign
+from dynopt.backends._numba_support import gauss as _gauss
 from dynopt.backends._numba_support import param as _pa
 from dynopt.backends._numba_support import state_scalar as _ss
 from dynopt.backends._numba_support import state_vector as _sv
@@ -77,6 +78,16 @@ class NumbaPrinter(BranchPrinting, PythonCodePrinter):
 
     def _print_NegativeInfinity(self, expr):
         return "(-math.inf)"
+
+    def _print_StandardNormal(self, expr):
+        # the coordinate's index is the loop variable of the pass (see emit_levels)
+        key, step, stream = expr.args
+        return f"_gauss({self._print(key)}, {self._print(step)}, {int(stream)}, {NOISE_INDEX})"
+
+
+#: what the printer writes for the coordinate index of a draw; `emit_levels`
+#: puts the pass's loop variable in its place (no symbol may start with "_")
+NOISE_INDEX = "_NOISE_INDEX"
 
 
 _INIT = {"sum": "0.0", "mean": "0.0", "max": "(-math.inf)", "min": "math.inf"}
@@ -164,9 +175,10 @@ def emit_levels(seg: Segment, storage: dict, vec_syms: set, pr, nm, *, parallel:
         for s in loads:
             lines.append(f"{body}{nm(s)} = {_row(storage[s])}[{idx}]")
         for it in lv.elems:
-            lines.append(f"{body}{nm(it.target)} = {pr(it.expr)}")
+            code = pr(it.expr).replace(NOISE_INDEX, idx)
+            lines.append(f"{body}{nm(it.target)} = {code}")
         for (acc, it), buf in zip(accs, bufs):
-            lines.append(f"{body}{buf}[_q] = {pr(it.expr)}")
+            lines.append(f"{body}{buf}[_q] = {pr(it.expr).replace(NOISE_INDEX, idx)}")
         for it in lv.elems:
             if it.target in storage:
                 lines.append(f"{body}{_row(storage[it.target])}[{idx}] = {nm(it.target)}")

@@ -18,10 +18,10 @@ import math
 import numba
 import numpy as np
 
-from . import _scalar_math
+from . import _noise, _scalar_math
 
 __all__ = ["state_vector", "state_scalar", "const_scalar", "param", "fmax", "fmin", "sign",
-           "block_sum", "block_max", "block_min", "CHUNK", "BLOCK", "LANES"]
+           "block_sum", "block_max", "block_min", "gauss", "CHUNK", "BLOCK", "LANES"]
 
 #: coordinates per chunk of a fused reduction (partial sums are combined in
 #: chunk order, so results do not depend on the number of threads)
@@ -162,3 +162,28 @@ def block_min(buf, m, acc):
     for q in range(m):
         acc = fmin(acc, buf[q])
     return acc
+
+
+_GOLDEN = np.uint64(_noise.GOLDEN)
+_MIX1 = np.uint64(_noise.MIX1)
+_MIX2 = np.uint64(_noise.MIX2)
+
+
+@numba.njit(cache=True, inline="always")
+def _mix(z):
+    z = z + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+@numba.njit(cache=True, inline="always")
+def gauss(key, step, stream, idx):
+    """The standard normal draw of `dynopt.backends._noise` for one coordinate."""
+    base = _mix(_mix(_mix(np.uint64(key)) ^ np.uint64(step)) ^ np.uint64(stream))
+    i2 = np.uint64(idx) * np.uint64(2)
+    w1 = _mix(base ^ i2)
+    w2 = _mix(base ^ (i2 + np.uint64(1)))
+    u1 = np.float64((w1 >> np.uint64(11)) + np.uint64(1)) * 1.1102230246251565e-16
+    u2 = np.float64(w2 >> np.uint64(11)) * 1.1102230246251565e-16
+    return math.sqrt(-2.0 * math.log(u1)) * math.cos(6.283185307179586 * u2)

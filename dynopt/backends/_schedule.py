@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from ..program import N, StepProgram, f, g, k, x
+from ..program import N, StandardNormal, StepProgram, f, g, k, x
 from .codegen import blocks, linearize
 
 __all__ = ["Item", "Level", "Segment", "CustomCall", "PartPlan", "plan_part", "plan_items",
@@ -186,7 +186,8 @@ def _flatten(program: StepProgram, part: str):
             continue
         for item in _order_block(blk):
             if item.kind == "elem":
-                if item.temp and not (_deps(item.expr) & vec_syms):
+                if (item.temp and not (_deps(item.expr) & vec_syms)
+                        and not item.expr.has(StandardNormal)):
                     item = Item("scalar", item.target, item.expr, temp=True)  # hoisted
                 else:
                     vec_syms.add(item.target)

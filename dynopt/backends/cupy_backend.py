@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..program import StepProgram
+from ..program import StepProgram, uses_noise
 from ._cuda_source import CudaPrinter, cuda_source, part_launches, preamble
 from ._schedule import CustomCall
 from .base import Backend, Kernels
@@ -136,8 +136,10 @@ class _CupyLauncher:
         self.dtype = np.dtype(dtype)
         tname = "float64" if self.dtype == np.float64 else "float32"
         nm = CudaPrinter(self.dtype)._print
-        pre = preamble(self.dtype)
+        pre = preamble(self.dtype, noise=uses_noise(program))
         self.kernels = {}
+        #: the map kernels that take the number of coordinates (those that draw noise)
+        self.with_n = set()
         for part in ("before", "after"):
             for st in part_launches(program, part, self.dtype).steps:
                 if isinstance(st, CustomCall):
@@ -145,8 +147,14 @@ class _CupyLauncher:
                 ins = ", ".join(f"{tname} {nm(s)}" for s, _ in st.inputs)
                 if st.kind == "map":
                     outs = ", ".join(f"{tname} _o_{nm(s)}" for s, _ in st.outputs)
+                    body = st.body
+                    if "dyn_gauss" in body:
+                        # the draws read the flat index _i and the coordinates per member n
+                        ins += ", int64 n"
+                        body = "const long long _i = i;\n" + body
+                        self.with_n.add(st.name)
                     self.kernels[st.name] = cupy.ElementwiseKernel(
-                        ins, outs, st.body, st.name, preamble=pre)
+                        ins, outs, body, st.name, preamble=pre)
                 else:
                     post = ("y = a / (" + tname + ")(_in_ind.size() / _out_ind.size())"
                             if st.reduce_op == "mean" else "y = a")
@@ -173,7 +181,8 @@ class _CupyLauncher:
         if step.kind == "map":
             shape = (batch, n) if step.domain == "vec" else (batch, 1)
             outs = [self.cp.empty(shape, dtype=self.dtype) for _ in step.outputs]
-            kern(*ins, *outs)
+            extra = (np.int64(n),) if step.name in self.with_n else ()
+            kern(*ins, *extra, *outs)
             return outs
         return [kern(*ins, axis=1, keepdims=True)]
 

@@ -184,8 +184,10 @@ class NumbaBackend(Backend):
             ``maxiter`` (10000), ``gtol`` (1e-5; the test is on the inf-norm of
             the gradient, 0 runs exactly ``maxiter`` steps), ``divergence``
             (1e12 or ``None``), ``record`` (a stride, 0 or ``False`` = off,
-            ``True`` = 1), ``maxfev`` (``None`` or a positive integer); ``norm``
-            must be ``inf`` if given; other keys are ignored.
+            ``True`` = 1), ``maxfev`` (``None`` or a positive integer),
+            ``noise_key`` (the key of the program's draws, see
+            `dynopt.backends._noise`; 0 when not given); ``norm`` must be
+            ``inf`` if given; other keys are ignored.
 
         Returns
         -------
@@ -215,7 +217,8 @@ class NumbaBackend(Backend):
         ctl, stride = _loop_controls(loop)
         P = _scalar_params(program, params)
         module = self._run_module(program, fun_and_grad_nb)
-        return _execute(module, program, P, fun_and_grad_nb, x, ctl, stride)
+        return _execute(module, program, P, fun_and_grad_nb, x, ctl, stride,
+                        loop.get("noise_key"))
 
     def _run_module(self, program, fun):
         ident, cacheable = _function_identity(fun)
@@ -310,7 +313,7 @@ def _scalar_params(program, params) -> dict:
     return out
 
 
-def _execute(module, program, P, fun, x, ctl, stride) -> dict:
+def _execute(module, program, P, fun, x, ctl, stride, noise_key=None) -> dict:
     n, dtype = x.size, x.dtype
     layout = run_layout(program)
     g = numpy.zeros(n, dtype=dtype)
@@ -318,6 +321,8 @@ def _execute(module, program, P, fun, x, ctl, stride) -> dict:
     S = {"x": x[None, :], "g": g[None, :], "f": numpy.full((1, 1), f0, dtype=dtype),
          "k": numpy.zeros((1, 1), dtype=dtype), "N": float(n)}
     NumpyBackend().compile(program).init(S, P)
+    if noise_key is not None and "noise_key" in S:
+        S["noise_key"] = numpy.full((1, 1), noise_key, dtype=dtype)
     names_v = [s.name for s in layout["vectors"]]
     names_s = [s.name for s in layout["scalars"]]
     vectors = []

@@ -12,8 +12,8 @@ import linecache
 import numpy
 from sympy.printing.numpy import NumPyPrinter
 
-from ..program import Custom, StepProgram
-from . import _scalar_math
+from ..program import Custom, StandardNormal, StepProgram
+from . import _noise, _scalar_math
 from ._numba_source import NumbaPrinter
 from .base import Backend, Kernels
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
@@ -22,9 +22,15 @@ __all__ = ["NumpyBackend", "ArrayPrinter", "generate_source"]
 
 
 class ArrayPrinter(BranchPrinting, NumPyPrinter):
-    """NumPy printer whose branches and extrema broadcast elementwise."""
+    """NumPy printer whose branches and extrema broadcast elementwise; draws of
+    :class:`~dynopt.program.StandardNormal` as arrays of the kernel's shape."""
 
     max_function, min_function, sign_function = "numpy.maximum", "numpy.minimum", "numpy.sign"
+
+    def _print_StandardNormal(self, expr):
+        key, step, stream = expr.args
+        return (f"_standard_normal({self._print(key)}, {self._print(step)}, {int(stream)}, "
+                "_shape[-1], _dtype)")
 
     def _select(self, cond, a, b):
         return f"numpy.where({cond}, {a}, {b})"
@@ -44,7 +50,10 @@ class ScalarPrinter(NumbaPrinter):
 
 #: the names single-member kernels need besides ``numpy`` and ``math``
 SCALAR_HELPERS = {"_fmax": _scalar_math.fmax, "_fmin": _scalar_math.fmin,
-                  "_sign": _scalar_math.sign}
+                  "_sign": _scalar_math.sign, "_standard_normal": _noise.standard_normal}
+
+#: the names the batch kernels need besides ``numpy``
+ARRAY_HELPERS = {"_standard_normal": _noise.standard_normal}
 
 _REDUCE = {"sum": "numpy.sum", "mean": "numpy.mean", "max": "numpy.max", "min": "numpy.min"}
 
@@ -79,6 +88,7 @@ def _emit_kernel(name, program, part, printer, customs):
     lines += [f"    {n} = S[{n!r}]" for n in vec + sca]
     lines += [f"    {n} = P[{n!r}]" for n in params]
     lines.append("    _shape = x.shape")
+    lines.append("    _dtype = x.dtype")
     ops, outputs = linearize(program, part)
     _emit_ops(lines, ops, printer, customs)
     for sym, ssa in outputs.items():
@@ -101,11 +111,12 @@ def _emit_single_kernel(name, program, part, printer, scalar_printer):
     lines += [f"    {n} = S[{n!r}]" for n in vec]
     lines += [f"    {n} = S[{n!r}]" if n == "N" else f"    {n} = S[{n!r}][0, 0]" for n in sca]
     lines += [f"    {n} = P[{n!r}]" for n in params]
+    lines += ["    _shape = x.shape", "    _dtype = x.dtype"]
     ops, outputs = linearize(program, part)
     per_coordinate = set(vectors)  # symbols holding one value per coordinate
 
     def varies(expr):
-        return bool(expr.free_symbols & per_coordinate)
+        return bool(expr.free_symbols & per_coordinate) or expr.has(StandardNormal)
 
     for blk in blocks(ops):
         elementwise = blk.kind == "elem"
@@ -218,7 +229,7 @@ class NumpyBackend(Backend):
         if key not in self._cache:
             customs: dict = {}
             source = generate_source(program, customs)
-            ns = load_source(source, f"{program.name}-{key}", customs)
+            ns = load_source(source, f"{program.name}-{key}", {**ARRAY_HELPERS, **customs})
             self._cache[key] = Kernels(ns["before"], ns["after"], ns["init"], ns["energies"],
                                        source=source)
         return self._cache[key]
