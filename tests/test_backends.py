@@ -475,3 +475,25 @@ def test_cupy_backend_matches_numpy_on_gpu():
     assert list(res.status) == list(ref.status)
     assert _rel(cupy.asnumpy(cupy.asarray(res.x)), ref.x) <= 1e-12
     importlib.import_module("dynopt.backends.cupy_backend")
+
+
+def test_cse_names_are_unique_across_blocks():
+    """Two groups whose CSE takes one temporary each get two names (the generator of the
+    first is never resumed); a CUDA kernel fusing both would otherwise declare one twice."""
+    from dynopt.backends.codegen import Op, blocks
+    dt_, w, z, e, t, q, r = sp.symbols("dt w z e t q r", real=True)
+    a1, b1, c1 = sp.symbols("a_1 b_1 c_1", real=True)
+    ops = [Op("scalar", a1, dt_ * w / 2 * z + e), Op("scalar", b1, z + dt_ * w / 2 * t),
+           Op("scalar", c1, a1 + dt_ * w * q + dt_ * w * r)]
+    temps = [sym for blk in blocks(ops) for sym, _ in blk.temps]
+    assert len(temps) == 2 and len(set(temps)) == 2
+
+
+def test_cuda_kernels_declare_each_temporary_once():
+    import re
+    from dynopt.backends._cuda_source import cuda_source
+    for name, integ in CASES:
+        program, _, _ = build_program(name, integ, {})
+        for kernel in cuda_source(program).split('extern "C"')[1:]:
+            names = re.findall(r"const double (_c\d+) =", kernel)
+            assert len(names) == len(set(names)), (name, integ)

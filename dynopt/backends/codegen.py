@@ -215,9 +215,12 @@ def blocks(ops: list, optimize: bool = True) -> list:
     counter = [0]
 
     def symbols():
+        # the counter advances before the symbol is handed out: a block whose CSE
+        # takes one symbol never resumes its generator, and the next block must not
+        # get the same name (a CUDA kernel fusing both would declare it twice)
         while True:
-            yield sp.Symbol(f"_c{counter[0]}", real=True)
             counter[0] += 1
+            yield sp.Symbol(f"_c{counter[0] - 1}", real=True)
 
     i = 0
     while i < len(ops):

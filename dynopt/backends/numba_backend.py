@@ -51,7 +51,7 @@ from .numpy_backend import NumpyBackend
 __all__ = ["NumbaBackend", "CODEGEN_VERSION"]
 
 #: bump when the generated code changes, so that stale cached modules are not reused
-CODEGEN_VERSION = "numba-1"
+CODEGEN_VERSION = "numba-2"
 
 #: coordinates below which a single run steps with the NumPy single-member kernels
 SMALL_THRESHOLD = 1024

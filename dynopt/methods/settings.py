@@ -66,6 +66,8 @@ EXAMPLE_SETTINGS = {
              "rosenbrock": ({"dt": 0.01, "dtmax": 0.1}, 8000, 1e-5)},
     "fire2": {"quadratic": ({"dt": 0.05}, 1000, 1e-8),
               "rosenbrock": ({"dt": 0.003}, 3000, 1e-5)},
+    "fire2_ase": {"quadratic": ({}, 1000, 1e-8),
+                  "rosenbrock": ({"dt": 0.01, "dtmax": 0.1}, 8000, 1e-5)},
     "ko": {"quadratic": ({"lr": 0.05, "momentum": 0.5}, 1000, 1e-8),
            "rosenbrock": ({"lr": 1e-3, "momentum": 0.9}, 5000, 1e-5)},
     "ko_dsmc": {"quadratic": ({"dt": 0.1, "damping": 4.0, "seed": 0}, 2000, 2e-8),
