@@ -112,3 +112,18 @@ def test_optax_step_loop_follows_dynopt(method, opts):
         x = np.array(run())
         np.testing.assert_allclose(x, res.trajectory["x"][call * steps], rtol=1e-12, atol=0)
     assert jax_loops.step_loop("fanos", x0, engine._diagonal(n), steps, {}) is None
+
+
+def test_help_is_plain_text(capsys):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "dynopt performance benchmark" in out and "batched" in out
+    assert "``" not in out and ":math:" not in out and ":mod:" not in out
+
+
+def test_measure_rejects_unknown_parts():
+    from dynopt.bench import engine
+    with pytest.raises(ValueError, match="parts"):
+        engine.measure(parts=("batch",))

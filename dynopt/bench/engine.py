@@ -37,7 +37,7 @@ from . import jax_loops
 from .handwritten import HANDWRITTEN
 from .timing import interleaved, ratio
 
-__all__ = ["SMALL_SETTINGS", "BATCHED_SETTINGS", "small_n", "per_call", "large_n", "batched",
+__all__ = ["SMALL_SETTINGS", "BATCHED_SETTINGS", "PARTS", "measure", "small_n", "per_call", "large_n", "batched",
            "batched_start", "rosen2_rows", "rosen2_rows_grad", "engine_targets"]
 
 #: method -> hyperparameters for the small-n comparison (stable on Rosenbrock)
@@ -290,16 +290,29 @@ def engine_targets(report: dict) -> list:
     return out
 
 
-def measure(quick=False) -> dict:
-    """Every engine figure (smaller sizes with ``quick``)."""
+#: the parts of :func:`measure`, in the order they run
+PARTS = ("small_n", "per_call", "large_n", "batched")
+
+
+def measure(quick=False, parts=None) -> dict:
+    """The engine figures of ``parts`` (names from :data:`PARTS`; ``None``: all of them),
+    at smaller sizes with ``quick``."""
+    parts = PARTS if parts is None else tuple(parts)
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        raise ValueError(f"parts must be among {PARTS}, got {unknown!r}")
     report = {}
     t0 = time.perf_counter()
-    report["small_n"] = small_n(steps=300 if quick else 2000, rounds=3 if quick else 5)
-    report["per_call"] = per_call(rounds=5 if quick else 20)
-    report["large_n"] = large_n(n=10**5 if quick else 10**7, steps=5 if quick else 20,
-                                rounds=2 if quick else 3)
-    report["batched"] = batched(batch=1000 if quick else 10000, steps=200 if quick else 2000,
-                                rounds=2 if quick else 3)
+    if "small_n" in parts:
+        report["small_n"] = small_n(steps=300 if quick else 2000, rounds=3 if quick else 5)
+    if "per_call" in parts:
+        report["per_call"] = per_call(rounds=5 if quick else 20)
+    if "large_n" in parts:
+        report["large_n"] = large_n(n=10**5 if quick else 10**7, steps=5 if quick else 20,
+                                    rounds=2 if quick else 3)
+    if "batched" in parts:
+        report["batched"] = batched(batch=1000 if quick else 10000, steps=200 if quick else 2000,
+                                    rounds=2 if quick else 3)
     report["targets"] = engine_targets(report)
     report["seconds"] = time.perf_counter() - t0
     return report

@@ -24,7 +24,9 @@ memory bandwidth. The benchmark measures, in one run and on the same threads:
 
 Options: ``--sizes 1e3,1e5,1e7`` (default), ``--quick`` (sizes 1e3 and 1e5,
 fewer repeats, a shorter whole run), ``--threads N`` (Numba threads, for the
-bound and the kernels alike), ``--json PATH`` (write the figures).
+bound and the kernels alike), ``--part kernels|engine|batched|all`` (what to
+measure; ``batched`` is the engine's batch rows alone), ``--json PATH`` (write
+the figures).
 """
 from __future__ import annotations
 
@@ -43,6 +45,10 @@ __all__ = ["main", "streaming_bound", "step_time", "step_bytes", "whole_run", "c
            "torch_adam_time", "check_targets"]
 
 METHODS = ("heavy_ball", "fanos", "adam")
+
+#: the command line's description: plain text (argparse prints it as it is, so no markup)
+DESCRIPTION = ("The dynopt performance benchmark: the step kernels against a streaming bound "
+               "and the whole minimize call against hand-written loops, PyTorch and JAX.")
 
 
 def _best_time(fn, min_time=0.2, repeats=5):
@@ -298,14 +304,14 @@ def _fmt_t(t):
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m dynopt.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dynopt.bench", description=DESCRIPTION)
     parser.add_argument("--json", metavar="PATH", help="write the figures to PATH")
     parser.add_argument("--sizes", help="comma-separated N, e.g. 1e3,1e5,1e7")
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     parser.add_argument("--threads", type=int, help="Numba threads (default: Numba's default)")
-    parser.add_argument("--part", choices=("all", "kernels", "engine"), default="all",
+    parser.add_argument("--part", choices=("all", "kernels", "engine", "batched"), default="all",
                         help="the step kernels, the whole minimize call against its "
-                             "references, or both (default)")
+                             "references, only the engine's batched rows, or all (default)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(float(s)) for s in (args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")).split(",")]
@@ -321,9 +327,10 @@ def main(argv=None) -> dict:
                          f"got {args.threads}")
         numba.set_num_threads(args.threads)
 
-    if args.part == "engine":
+    if args.part in ("engine", "batched"):
         from .engine import measure, print_report
-        report = {"engine": measure(args.quick)}
+        report = {"engine": measure(args.quick, parts=("batched",) if args.part == "batched"
+                                    else None)}
         print_report(report["engine"])
         report["targets"] = report["engine"]["targets"]
         _print_targets(report["targets"])
