@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["CurvatureEstimate", "hessian_extremes"]
+__all__ = ["CurvatureEstimate", "hessian_extremes", "atoms_curvature"]
 
 
 @dataclass
@@ -218,3 +218,26 @@ def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
     return CurvatureEstimate(float(theta[0]), float(theta[-1]), float(resid[0]),
                              float(resid[-1]), theta, k, counts["nfev"], counts["njev"],
                              counts["nhessp"], exact or k == n)
+
+
+def atoms_curvature(atoms, **kwargs) -> CurvatureEstimate:
+    """:func:`hessian_extremes` of an ASE structure's potential energy at its positions.
+
+    Positions are flattened to :math:`3N` coordinates and the gradient is minus
+    the forces; the structure's own positions are restored afterwards (its
+    calculator is called at displaced copies of them). ``kwargs`` go to
+    :func:`hessian_extremes` (``iterations``, ``difference``, ``rel_step`` ...).
+    A free cluster has six zero modes (translations and rotations), so
+    ``lam_min`` is about zero there; its positive spectrum is what matters
+    for the step.
+    """
+    positions = atoms.get_positions().copy()
+
+    def gradient(x):
+        atoms.set_positions(x.reshape(-1, 3))
+        return -atoms.get_forces().reshape(-1)
+
+    try:
+        return hessian_extremes(None, positions.reshape(-1), jac=gradient, **kwargs)
+    finally:
+        atoms.set_positions(positions)

@@ -122,3 +122,35 @@ def test_unsupported_methods_and_bad_points_are_named():
     with pytest.raises(ValueError, match="margin"):
         tune(None, np.zeros(2), curvature=(1.0, 2.0), margin=-1)
     assert "heavy_ball" in TUNABLE
+
+
+def test_atoms_curvature_matches_the_numerical_hessian():
+    """LJ13 at its minimum: Lanczos on the forces against the eigenvalues of the
+    central-difference Hessian of ASE's forces; the positions are restored."""
+    ase = pytest.importorskip("ase")
+    from ase.calculators.lj import LennardJones
+    from ase.cluster import Icosahedron
+    from ase.optimize import BFGS
+
+    from dynopt.curvature import atoms_curvature
+
+    atoms = Icosahedron("Ar", 2, latticeconstant=2 ** (2 / 3) * 1.0)
+    atoms.calc = LennardJones(sigma=1.0, epsilon=1.0, rc=10.0)
+    BFGS(atoms, logfile=None).run(fmax=1e-6)
+    before = atoms.get_positions().copy()
+    est = atoms_curvature(atoms, iterations=39)
+    np.testing.assert_array_equal(atoms.get_positions(), before)
+    h = 1e-4
+    x0 = before.reshape(-1)
+    H = np.empty((39, 39))
+    for i in range(39):
+        e = np.zeros(39)
+        e[i] = h
+        atoms.set_positions((x0 + e).reshape(-1, 3))
+        fp = atoms.get_forces().reshape(-1)
+        atoms.set_positions((x0 - e).reshape(-1, 3))
+        fm = atoms.get_forces().reshape(-1)
+        H[:, i] = -(fp - fm) / (2 * h)
+    ev = np.linalg.eigvalsh(0.5 * (H + H.T))
+    assert est.lam_max == pytest.approx(ev[-1], rel=1e-4)
+    assert abs(est.lam_min) < 1e-3 * ev[-1]      # the six zero modes of a free cluster
