@@ -109,50 +109,61 @@ def wants_compiled(be, program, name, fun, jac, args, loop, callback) -> bool:
 
 def run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback, batched,
                  integrator):
+    """The compiled whole runs of every row of ``X0``, as ``minimize``'s result.
+
+    One call of the backend's ``run_compiled_batch`` runs the members one after
+    another inside compiled code (each member's run is the single run's, with its
+    own hyperparameters and, for programs that draw noise, its own key from the
+    run's seed, as the Python loop derives them).
+    """
     reason = obstacle(be, program, name, jac, loop, callback)
     if reason is not None:
         raise ValueError(reason)
     fun = compiled_objective(fun, jac)
-    runs = []
     from .backends._noise import member_keys
     from .program import uses_noise
     keys = None
     if uses_noise(program):  # the members' keys, as the Python loop draws them
         keys = member_keys(np.random.default_rng(loop["seed"]), X0.shape[0])[:, 0]
-    for b in range(X0.shape[0]):
-        member = {k: (float(v[b, 0]) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
-        compiled_loop = {**loop, "record": stride}
-        if keys is not None:
-            compiled_loop["noise_key"] = float(keys[b])
-        runs.append(be.run_compiled(program, member, fun, X0[b].copy(), compiled_loop))
-    results = [_one(r, name, be, integrator, params) for r in runs]
+    r = be.run_compiled_batch(program, params, fun, X0, {**loop, "record": stride}, keys)
+    integrator = getattr(integrator, "name", integrator)
+    status = r["status"]
+    failed = (status == 3) | (status == 4)
     if not batched:
-        return results[0]
-    keys = ("x", "fun", "jac", "nit", "nfev", "njev", "status", "success", "best_x", "best_fun")
-    out = OptimizeResult({k: np.array([r[k] for r in results]) for k in keys})
-    out.message = [r.message for r in results]
-    out.update(method=name, backend=be.name, integrator=results[0].integrator,
-               hyperparameters=results[0].hyperparameters,
-               state={k: np.array([r.state[k] for r in results]) for k in results[0].state})
+        return _one(r, 0, name, be, integrator, params)
+    messages = [_message(int(st), r["best_fun"][b]) for b, st in enumerate(status)]
+    out = OptimizeResult(
+        x=np.where(failed[:, None], r["best_x"], r["x"]),
+        fun=np.where(failed, r["best_fun"], r["fun"]), jac=r["jac"], nit=r["nit"],
+        nfev=r["nfev"], njev=r["nfev"].copy(), status=status, success=status == 0,
+        best_x=r["best_x"], best_fun=r["best_fun"])
+    out.message = messages
+    out.update(method=name, backend=be.name, integrator=integrator,
+               hyperparameters=dict(params), state=r["state"])
     if stride:
-        out.trajectory = [r.trajectory for r in results]
+        out.trajectory = r["trajectory"]
     return out
 
 
-def _one(r, name, be, integrator, params):
-    status = int(r["status"])
+def _message(status, best_fun) -> str:
     msg = STATUS_MESSAGES[status]
     if status in (3, 4):
-        msg += f"; returning the best point seen (f = {float(r['best_fun']):.6g})."
+        msg += f"; returning the best point seen (f = {float(best_fun):.6g})."
+    return msg
+
+
+def _one(r, b, name, be, integrator, params):
+    """Member ``b`` of a batch result as the result of a lone run."""
+    status = int(r["status"][b])
     failed = status in (3, 4)
     res = OptimizeResult(
-        x=np.asarray(r["best_x"] if failed else r["x"]),
-        fun=float(r["best_fun"] if failed else r["fun"]), jac=np.asarray(r["jac"]),
-        nit=int(r["nit"]), nfev=int(r["nfev"]), njev=int(r["nfev"]), status=status,
-        success=status == 0, message=msg, best_x=np.asarray(r["best_x"]),
-        best_fun=float(r["best_fun"]), method=name, backend=be.name,
-        integrator=getattr(integrator, "name", integrator), hyperparameters=dict(params),
-        state=dict(r.get("state") or {}))
+        x=np.asarray(r["best_x"][b] if failed else r["x"][b]),
+        fun=float(r["best_fun"][b] if failed else r["fun"][b]), jac=np.asarray(r["jac"][b]),
+        nit=int(r["nit"][b]), nfev=int(r["nfev"][b]), njev=int(r["nfev"][b]), status=status,
+        success=status == 0, message=_message(status, r["best_fun"][b]),
+        best_x=np.asarray(r["best_x"][b]), best_fun=float(r["best_fun"][b]), method=name,
+        backend=be.name, integrator=integrator, hyperparameters=dict(params),
+        state={k: (v[b] if v.ndim == 2 else float(v[b])) for k, v in r["state"].items()})
     if r.get("trajectory") is not None:
-        res.trajectory = r["trajectory"]
+        res.trajectory = r["trajectory"][b]
     return res

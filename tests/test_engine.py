@@ -180,6 +180,106 @@ def test_compiled_pair_failure_keeps_the_best_point_like_the_python_loop():
     assert res.fun == pytest.approx(ref.fun, rel=1e-12)
 
 
+# ------------------------------------------------------------------ compiled batches
+def _members_alone(method, X, params, loop, keys=None):
+    """Each row of ``X`` as a lone compiled run of the backend (its single-run path)."""
+    from dynopt.backends import get_backend
+    from dynopt.methods import METHODS
+    be, program = get_backend("numba"), METHODS[method].program()
+    out = []
+    for b in range(X.shape[0]):
+        p = {k: (float(np.asarray(v).reshape(-1)[b]) if np.size(v) > 1 else v)
+             for k, v in params.items()}
+        lp = dict(loop) if keys is None else {**loop, "noise_key": float(keys[b])}
+        out.append(be.run_compiled(program, p, _f_into, X[b], lp))
+    return out
+
+
+def _assert_batch_is_members(res, alone, stride):
+    for b, r in enumerate(alone):
+        assert (res.status[b], res.nit[b], res.nfev[b]) == (r["status"], r["nit"], r["nfev"])
+        failed = r["status"] in (3, 4)
+        assert np.array_equal(res.x[b], r["best_x"] if failed else r["x"])
+        assert res.fun[b] == (r["best_fun"] if failed else r["fun"])
+        assert np.array_equal(res.jac[b], r["jac"]) and res.best_fun[b] == r["best_fun"]
+        assert np.array_equal(res.best_x[b], r["best_x"])
+        assert res.x.dtype == r["x"].dtype
+        assert list(res.state) == list(r["state"])
+        for key, val in r["state"].items():
+            assert np.array_equal(res.state[key][b], val), key
+        if stride:
+            assert list(res.trajectory[b]) == list(r["trajectory"])
+            for key, val in r["trajectory"].items():
+                assert np.array_equal(res.trajectory[b][key], val), key
+        else:
+            assert "trajectory" not in res
+
+
+@pytest.mark.parametrize("stride", [0, 3])
+def test_compiled_batch_is_each_member_run_alone(stride):
+    """Per-member step sizes, one of which diverges; trajectories on and off."""
+    X = np.random.default_rng(7).uniform(-1.5, 1.5, (4, 5))
+    lrs = np.array([1e-4, 3e-4, 2e-2, 1e-3])
+    loop = {"maxiter": 60, "gtol": 0.0, "divergence": 1e3, "record": stride}
+    res = dynopt.minimize(_f_into, X, jac=True, method="heavy_ball", backend="numba",
+                          options={**loop, "lr": lrs, "momentum": 0.9, "compiled": True,
+                                   "record": stride or False})
+    alone = _members_alone("heavy_ball", X, {"lr": lrs, "momentum": 0.9}, loop)
+    assert 4 in res.status and 1 in res.status
+    _assert_batch_is_members(res, alone, stride)
+    assert res.message[2].startswith(dynopt.loop.STATUS_MESSAGES[4])
+    ref = dynopt.minimize(_f.py_func, X, jac=_g.py_func, method="heavy_ball",
+                          options={**loop, "lr": lrs, "momentum": 0.9,
+                                   "record": stride or False})
+    assert list(res.status) == list(ref.status) and list(res.nit) == list(ref.nit)
+    np.testing.assert_allclose(res.x, ref.x, rtol=1e-12)
+
+
+def test_compiled_batch_float32_with_per_member_init():
+    """FIRE's init copies dt into its step h: float32, one dt per member."""
+    X = np.random.default_rng(8).uniform(-1.5, 1.5, (3, 4)).astype(np.float32)
+    dts = np.array([1e-3, 2e-3, 5e-3])
+    loop = {"maxiter": 40, "gtol": 0.0, "record": 5}
+    res = dynopt.minimize(_f_into, X, jac=True, method="fire", backend="numba",
+                          options={**loop, "dt": dts, "compiled": True})
+    assert res.x.dtype == np.float32
+    _assert_batch_is_members(res, _members_alone("fire", X, {"dt": dts}, loop), 5)
+    assert len(set(res.state["h"].tolist())) == 3
+
+
+def test_compiled_batch_with_noise_keeps_each_members_key():
+    from dynopt.backends._noise import member_keys
+    X = np.random.default_rng(9).uniform(-1.0, 1.0, (3, 4))
+    loop = {"maxiter": 30, "gtol": 0.0, "record": 10}
+    res = dynopt.minimize(_f_into, X, jac=True, method="langevin_baoab", backend="numba",
+                          options={**loop, "dt": 1e-3, "seed": 11, "compiled": True})
+    keys = member_keys(np.random.default_rng(11), 3)[:, 0]
+    alone = _members_alone("langevin_baoab", X, {"dt": 1e-3}, loop, keys)
+    _assert_batch_is_members(res, alone, 10)
+    assert not np.array_equal(res.x[0] - X[0], res.x[1] - X[1])  # distinct draws
+
+
+def test_compiled_batch_looks_the_program_up_once(monkeypatch):
+    """The program's key (a SymPy print of the whole program) is not computed per member."""
+    from dynopt.backends import numba_backend, numpy_backend
+    calls = []
+    for mod in (numba_backend, numpy_backend):
+        original = mod.program_key
+
+        def counting(*a, _original=original, **kw):
+            calls.append(1)
+            return _original(*a, **kw)
+        monkeypatch.setattr(mod, "program_key", counting)
+    opts = {"lr": 1e-4, "maxiter": 5, "gtol": 0.0, "compiled": True}
+    counts = []
+    for batch in (2, 40):
+        del calls[:]
+        dynopt.minimize(_f_into, np.ones((batch, 3)), jac=True, method="heavy_ball",
+                        backend="numba", options=opts)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] <= 2
+
+
 def test_import_dynopt_loads_neither_sympy_nor_scipy_optimize():
     import subprocess
     import sys

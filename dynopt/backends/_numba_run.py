@@ -106,7 +106,8 @@ def _record_lines(program, layout, pr, nm, ind, cond, buffers):
 
 
 def run_module_source(program: StepProgram, key: str, cache: bool = True) -> str:
-    """Source of the module defining ``_run``; ``_objective`` is set on it by the caller."""
+    """Source of the module defining ``_run`` (one member) and ``_start``/``_run_batch``
+    (a batch, member after member); ``_objective`` is set on it by the caller."""
     printer = NumbaPrinter()
     pr, nm = printer.doprint, printer._print
     layout = run_layout(program)
@@ -210,4 +211,35 @@ def run_module_source(program: StepProgram, key: str, cache: bool = True) -> str
     L += records[2]
     L += ["    _res[0] = F", "    _res[1] = best_f", "    _res[2] = gnorm",
           "    return status, nit, nfev, _nrec", ""]
+    L += _batch_lines(vec_names, cache)
     return "\n".join(L) + "\n"
+
+
+def _batch_lines(vec_names, cache) -> list:
+    """``_start`` (each member's first objective call) and ``_run_batch`` (``_run`` for
+    each member in turn, on the rows of ``(batch, ...)`` arrays): a batch in two calls
+    from Python, each member's run the single run's own code."""
+    deco = f'@numba.njit(cache={bool(cache)}, fastmath=False, error_model="numpy")'
+    rows = ", ".join(f"{a}[_b]" for a in vec_names)
+    args = ", ".join(vec_names + ["_ss", "_par", "_fk", "_ctl", "_best_x", "_best_g", "_tr_step",
+                                  "_tr_x", "_tr_f", "_tr_gn", "_tr_en", "_tr_tot", "_tr_sc",
+                                  "_res", "_out"])
+    return ["", deco,
+            "def _start(_X, _G, _F):",
+            "    for _b in range(_X.shape[0]):",
+            "        _F[_b] = _objective(_X[_b], _G[_b])",
+            "", "", deco,
+            f"def _run_batch({args}):",
+            "    # trajectory arrays with one row serve every member (nothing is recorded)",
+            "    _own = _tr_step.shape[0] == _a_x.shape[0]",
+            "    for _b in range(_a_x.shape[0]):",
+            "        _t = _b if _own else 0",
+            f"        _st, _nit, _nfev, _nrec = _run({rows}, _ss[_b], _par[_b], _fk[_b], _ctl[_b],",
+            "                                       _best_x[_b], _best_g[_b], _tr_step[_t],",
+            "                                       _tr_x[_t], _tr_f[_t], _tr_gn[_t], _tr_en[_t],",
+            "                                       _tr_tot[_t], _tr_sc[_t], _res[_b])",
+            "        _out[_b, 0] = _st",
+            "        _out[_b, 1] = _nit",
+            "        _out[_b, 2] = _nfev",
+            "        _out[_b, 3] = _nrec",
+            ""]

@@ -220,6 +220,61 @@ class NumbaBackend(Backend):
         return _execute(module, program, P, fun_and_grad_nb, x, ctl, stride,
                         loop.get("noise_key"))
 
+    def run_compiled_batch(self, program: StepProgram, params: dict, fun_and_grad_nb, X0,
+                           loop: dict, noise_keys=None) -> dict:
+        """Whole runs of a batch of members, all in two compiled calls.
+
+        Each member runs the code of :meth:`run_compiled`, member after member
+        (``_run_batch`` of the generated module calls the single run's ``_run`` on
+        each member's rows), so every member's result is the one
+        :meth:`run_compiled` gives for it alone; the module is looked up once per
+        call, not once per member.
+
+        Parameters
+        ----------
+        program, fun_and_grad_nb, loop
+            As for :meth:`run_compiled`.
+        params : dict
+            Hyperparameters, name -> a number for every member, or an array of
+            one value per member (shape ``(batch,)`` or ``(batch, 1)``).
+        X0 : array_like, shape (batch, n)
+            Starting points; float32 runs in float32, anything else in float64.
+        noise_keys : array_like, shape (batch,), optional
+            Each member's ``noise_key`` (see :meth:`run_compiled`).
+
+        Returns
+        -------
+        dict
+            Arrays with a leading batch axis: ``x``, ``fun``, ``jac`` (as for
+            :meth:`run_compiled`), ``nit``, ``nfev``, ``status``, ``best_x``,
+            ``best_fun``; ``state`` (name -> ``(batch, n)`` or ``(batch,)``
+            array) and ``trajectory`` (one dict per member, or ``None``).
+        """
+        if not isinstance(program, StepProgram):
+            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+        if not self.can_run_compiled(program):
+            raise ValueError(f"program {program.name!r} has Custom (Python) stages and cannot "
+                             "run compiled; use the step kernels (compiled=False)")
+        if not isinstance(fun_and_grad_nb, numba.core.dispatcher.Dispatcher):
+            raise TypeError("fun_and_grad_nb must be a Numba-compiled function fun(x, grad_out) "
+                            f"-> f (numba.njit), got {fun_and_grad_nb!r}")
+        X = numpy.array(X0, copy=True)
+        if X.ndim != 2 or X.size == 0:
+            raise ValueError(f"X0 must be a non-empty 2-D array (batch, n), got shape {X.shape}")
+        if X.dtype not in (numpy.float32, numpy.float64):
+            X = X.astype(numpy.float64)
+        X = numpy.ascontiguousarray(X)
+        B = X.shape[0]
+        if noise_keys is not None:
+            noise_keys = numpy.asarray(noise_keys, dtype=numpy.float64).reshape(-1)
+            if noise_keys.shape != (B,):
+                raise ValueError(f"noise_keys must hold one key per member ({B}), got shape "
+                                 f"{noise_keys.shape}")
+        ctl, stride = _loop_controls(loop)
+        P = _batch_params(program, params, B)
+        module = self._run_module(program, fun_and_grad_nb)
+        return _execute_batch(module, program, P, X, ctl, stride, noise_keys)
+
     def _run_module(self, program, fun):
         ident, cacheable = _function_identity(fun)
         key = program_key(program, "numba-run", CODEGEN_VERSION, _GENERATOR, numba.__version__,
@@ -311,6 +366,126 @@ def _scalar_params(program, params) -> dict:
                              f"has shape {arr.shape}")
         out[sym.name] = float(arr.reshape(-1)[0])
     return out
+
+
+def _batch_params(program, params, B) -> dict:
+    """Hyperparameters of a batch: name -> a float (every member's) or a float64
+    array of shape ``(B,)``."""
+    P = {**program.param_defaults(), **dict(params or {})}
+    out = {}
+    for sym in program.params:
+        value = P[sym.name]
+        if value is None:
+            raise TypeError(f"program {program.name!r} needs the hyperparameter {sym.name!r}")
+        arr = numpy.asarray(value, dtype=numpy.float64)
+        if arr.size == 1:
+            out[sym.name] = float(arr.reshape(-1)[0])
+        elif arr.shape in ((B,), (B, 1)):
+            out[sym.name] = numpy.ascontiguousarray(arr.reshape(B))
+        else:
+            raise ValueError(f"compiled batched runs take one value per hyperparameter or one "
+                             f"per member ({B}); {sym.name!r} has shape {arr.shape}")
+    return out
+
+
+def _execute_batch(module, program, P, X, ctl, stride, noise_keys) -> dict:
+    """:func:`_execute` for every row of ``X``: the same arrays, with a batch axis."""
+    B, n = X.shape
+    dtype = X.dtype
+    layout = run_layout(program)
+    G = numpy.zeros((B, n), dtype=dtype)
+    F0 = numpy.empty(B)
+    module._start(X, G, F0)
+    init = NumpyBackend().compile(program).init
+    per_member = [k for k, v in P.items() if isinstance(v, numpy.ndarray)]
+    if per_member and dtype != numpy.float64:
+        # a float64 array would promote the init's float32 arithmetic where a Python
+        # float does not: each member's init with its own numbers, as a single run
+        S = None
+        for b in range(B):
+            Sb = {"x": X[b:b + 1], "g": G[b:b + 1], "f": numpy.full((1, 1), F0[b], dtype=dtype),
+                  "k": numpy.zeros((1, 1), dtype=dtype), "N": float(n)}
+            init(Sb, {k: (float(v[b]) if k in per_member else v) for k, v in P.items()})
+            if S is None:
+                S = {k: (numpy.empty((B,) + numpy.shape(v)[1:], dtype=numpy.asarray(v).dtype)
+                         if numpy.ndim(v) == 2 else v) for k, v in Sb.items()}
+            for k, v in Sb.items():
+                if numpy.ndim(v) == 2:
+                    S[k][b] = v[0]
+        S["x"], S["g"] = X, G
+    else:
+        S = {"x": X, "g": G, "f": F0.astype(dtype)[:, None], "k": numpy.zeros((B, 1), dtype=dtype),
+             "N": float(n)}
+        init(S, {k: (v[:, None] if k in per_member else v) for k, v in P.items()})
+    if noise_keys is not None and "noise_key" in S:
+        S["noise_key"] = noise_keys.astype(dtype)[:, None]
+    names_v = [s.name for s in layout["vectors"]]
+    names_s = [s.name for s in layout["scalars"]]
+    vectors = []
+    for name in names_v:
+        if name not in S:
+            S[name] = numpy.zeros((B, n), dtype=dtype)
+        v = numpy.asarray(S[name], dtype=dtype)
+        if v.shape != (B, n) or not (v.flags.c_contiguous and v.flags.writeable):
+            v = numpy.array(numpy.broadcast_to(v, (B, n)), dtype=dtype)
+        vectors.append(v)
+    ss = numpy.zeros((B, len(names_s)), dtype=dtype)
+    for j, name in enumerate(names_s):
+        if name in S:
+            value = numpy.asarray(S[name]).reshape(-1)
+            ss[:, j] = value if value.size == B else value[0]
+    par = numpy.empty((B, len(layout["params"])), dtype=numpy.float64)
+    for j, s in enumerate(layout["params"]):
+        par[:, j] = P[s.name]
+    fk = numpy.zeros((B, 2), dtype=dtype)
+    fk[:, 0] = F0
+    ctl = numpy.repeat(ctl[None, :], B, axis=0)
+    if ctl[0, 3] > 0.5:
+        ctl[:, 2] = F0 + ctl[:, 2] * numpy.maximum(1.0, numpy.abs(F0))
+    maxiter = int(ctl[0, 0])
+    rows = (2 + maxiter // stride) if stride else 1
+    T = B if stride else 1
+    n_en, n_sc = len(layout["energies"]), len(layout["state_scalars"])
+    best_x, best_g = numpy.empty((B, n), dtype=dtype), numpy.empty((B, n), dtype=dtype)
+    tr_step = numpy.zeros((T, rows), dtype=numpy.int64)
+    tr_x = numpy.zeros((T, rows, n) if stride else (1, 1, n), dtype=dtype)
+    tr_f, tr_gn, tr_tot = (numpy.zeros((T, rows)) for _ in range(3))
+    tr_en, tr_sc = numpy.zeros((T, rows, max(n_en, 1))), numpy.zeros((T, rows, max(n_sc, 1)))
+    res = numpy.zeros((B, 3))
+    res[:, 0] = F0
+    counts = numpy.zeros((B, 4), dtype=numpy.int64)
+    module._run_batch(*vectors, ss, par, fk, ctl, best_x, best_g, tr_step, tr_x, tr_f, tr_gn,
+                      tr_en, tr_tot, tr_sc, res, counts)
+    status = counts[:, 0].copy()
+    failed = (status == 3) | (status == 4)
+    state = {"x": vectors[0].copy(), "g": vectors[1].copy(), "f": fk[:, 0].astype(numpy.float64),
+             "k": fk[:, 1].astype(numpy.float64)}
+    for name, vec in zip(names_v[2:], vectors[2:]):
+        state[name] = vec
+    for j, name in enumerate(names_s):
+        state[name] = ss[:, j].astype(numpy.float64)
+    order = ["x", "g", "f", "k", *[s.name for s in program.vectors],
+             *[s.name for s in program.state_scalars]]
+    state = {name: state[name] for name in dict.fromkeys(order + list(state))}
+    trajectories = None
+    if stride:
+        trajectories = []
+        for b in range(B):
+            m = int(counts[b, 3])
+            tr = {"step": tr_step[b, :m].copy(), "x": tr_x[b, :m].copy(),
+                  "fun": tr_f[b, :m].copy(), "grad_norm": tr_gn[b, :m].copy(),
+                  "potential": tr_f[b, :m].copy()}
+            for j, name in enumerate(layout["energies"]):
+                tr[name] = tr_en[b, :m, j].copy()
+            tr.setdefault("kinetic", numpy.zeros(m))
+            tr["total"] = tr_tot[b, :m].copy()
+            for j, s in enumerate(layout["state_scalars"]):
+                tr[s.name] = tr_sc[b, :m, j].copy()
+            trajectories.append(tr)
+    jac = numpy.where(failed[:, None], best_g, vectors[1])
+    return {"x": vectors[0].copy(), "fun": res[:, 0].copy(), "jac": jac, "nit": counts[:, 1].copy(),
+            "nfev": counts[:, 2].copy(), "status": status, "best_x": best_x,
+            "best_fun": res[:, 1].copy(), "state": state, "trajectory": trajectories}
 
 
 def _execute(module, program, P, fun, x, ctl, stride, noise_key=None) -> dict:
