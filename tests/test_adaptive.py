@@ -33,7 +33,8 @@ def adam_reference(x0, grad, steps, lr, betas, eps, weight_decay, amsgrad=False,
         else:
             v_hat = v / (1 - b2**t)
         theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
-    return dict(x=theta, m=m, v=v, vmax=vmax)
+    # keyed as dynopt's state (PyTorch's names)
+    return dict(x=theta, exp_avg=m, exp_avg_sq=v, max_exp_avg_sq=vmax)
 
 
 def rmsprop_reference(x0, grad, steps, lr, alpha, eps, weight_decay, momentum, centered=False):
@@ -88,10 +89,10 @@ def test_adam_matches_documented_algorithm(x0, method, amsgrad):
     ref = adam_reference(x0, rosen_der, STEPS, amsgrad=amsgrad, decoupled=method == "adamw",
                          eps=1e-8, **opts)
     close(res.x, ref["x"])
-    for key in ("m", "v") + (("vmax",) if amsgrad else ()):
+    for key in ("exp_avg", "exp_avg_sq") + (("max_exp_avg_sq",) if amsgrad else ()):
         close(res.state[key], ref[key])
     if amsgrad:  # the running maximum was in use: it differs from the plain moment
-        assert np.any(ref["vmax"] > ref["v"] * (1 + 1e-6))
+        assert np.any(ref["max_exp_avg_sq"] > ref["exp_avg_sq"] * (1 + 1e-6))
 
 
 def test_adam_l2_and_adamw_decoupled_decay_differ(x0):
@@ -127,9 +128,11 @@ def test_rmsprop_matches_documented_algorithm(x0, centered, momentum):
     res = run("rmsprop", x0, centered=centered, **opts)
     ref = rmsprop_reference(x0, rosen_der, STEPS, centered=centered, eps=1e-8, **opts)
     close(res.x, ref["x"])
-    close(res.state["v"], ref["v"])
+    close(res.state["exp_avg_sq"], ref["v"])
+    if momentum > 0:  # PyTorch keeps no buffer without momentum
+        close(res.state["momentum_buffer"], ref["b"])
     if centered:
-        close(res.state["g_avg"], ref["g_avg"])
+        close(res.state["grad_avg"], ref["g_avg"])
 
 
 def test_rmsprop_first_step_closed_form(x0):

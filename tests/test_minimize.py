@@ -305,15 +305,15 @@ def test_state_keeps_per_coordinate_values_whole():
     x0 = np.full(4, 0.5)
     res = dynopt.minimize(so.rosen, x0, jac=so.rosen_der, method="fanos",
                           integrator="velocity_verlet", options={"maxiter": 5, "gtol": 0})
-    for key in ("x", "g", "v", "s", "m"):
+    for key in ("x", "g", "v", "exp_avg_sq", "rms_mass"):
         assert np.shape(res.state[key]) == (4,), key
     for key in ("zeta", "T_ema", "k"):
         assert np.ndim(res.state[key]) == 0, key
     np.testing.assert_array_equal(res.state["x"], res.x)
     batch = dynopt.minimize(so.rosen, np.stack([x0, x0 + 0.1]), jac=so.rosen_der, method="fanos",
                             integrator="velocity_verlet", options={"maxiter": 5, "gtol": 0})
-    assert batch.state["m"].shape == (2, 4) and batch.state["zeta"].shape == (2,)
-    np.testing.assert_array_equal(batch.state["m"][0], res.state["m"])
+    assert batch.state["rms_mass"].shape == (2, 4) and batch.state["zeta"].shape == (2,)
+    np.testing.assert_array_equal(batch.state["rms_mass"][0], res.state["rms_mass"])
 
 
 def test_python_m_dynopt_is_the_command_line():

@@ -1,6 +1,14 @@
-"""Named methods. ``METHODS`` maps each name to its :class:`Method`."""
+"""Named methods. ``METHODS`` maps each name to its :class:`Method`.
+
+``dynopt.methods`` is this package: the modules that define the methods
+(:mod:`dynopt.methods.momentum`, :mod:`dynopt.methods.adaptive`, ...) and
+:mod:`dynopt.methods.settings`, the example settings. The registry is the dict
+``dynopt.METHODS``, the same object as ``dynopt.methods.METHODS``. The
+hyperparameter symbols the methods share are in :mod:`dynopt.hyperparameters`.
+"""
 import importlib
 
+from . import settings
 from .base import Method, check_value, reparametrize, system_method
 
 #: modules of this package that define a ``METHODS`` dict, merged in this order
@@ -34,4 +42,4 @@ def describe_methods() -> dict:
 
 
 __all__ = ["Method", "METHODS", "get_method", "describe_methods", "reparametrize",
-           "system_method", "check_value"]
+           "system_method", "check_value", "settings"]

@@ -54,6 +54,15 @@ overdamped flow :math:`c_i \dot\theta_i = -\partial_i f`,
 PyTorch's ``betas=(beta1, beta2)`` is a structural option here: its values
 become the defaults of the scalar hyperparameters ``beta1`` and ``beta2`` of the
 program (which may also be given directly; they then take precedence).
+
+State
+-----
+The state arrays (``res.state[...]`` of :func:`dynopt.minimize`) carry
+PyTorch's names, so that a key means one thing in every method (``v`` is a
+velocity wherever it occurs): :math:`m` is ``exp_avg``, :math:`v` is
+``exp_avg_sq`` (in Adam and in RMSprop, whose ``torch.optim`` state calls it
+``square_avg``), :math:`v^{\max}` is ``max_exp_avg_sq``, :math:`\bar g` is
+``grad_avg`` and :math:`b` is ``momentum_buffer``.
 """
 from __future__ import annotations
 
@@ -63,25 +72,25 @@ from numbers import Real
 import numpy as np
 import sympy as sp
 
+from ..hyperparameters import alpha, beta1, beta2, eps, lr, momentum, weight_decay
 from ..program import Elementwise, Gradient, StepProgram, g, k, x
 from .base import Method
 
-__all__ = ["build_adam", "build_rmsprop", "METHODS"]
+__all__ = ["build_adam", "build_rmsprop", "METHODS", "exp_avg", "exp_avg_sq",
+           "max_exp_avg_sq", "grad_avg", "momentum_buffer"]
 
-lr = sp.Symbol("lr", positive=True)
-beta1 = sp.Symbol("beta1", nonnegative=True)
-beta2 = sp.Symbol("beta2", nonnegative=True)
-eps = sp.Symbol("eps", nonnegative=True)
-weight_decay = sp.Symbol("weight_decay", nonnegative=True)
-alpha = sp.Symbol("alpha", nonnegative=True)
-momentum = sp.Symbol("momentum", nonnegative=True)
-
-# state
-m = sp.Symbol("m", real=True)        # first moment (exp_avg)
-v = sp.Symbol("v", real=True)        # second moment (exp_avg_sq / square_avg)
-vmax = sp.Symbol("vmax", real=True)  # AMSGrad's running maximum
-g_avg = sp.Symbol("g_avg", real=True)  # centered RMSprop's mean gradient
-b = sp.Symbol("b", real=True)        # RMSprop's momentum buffer
+# state, under PyTorch's names (``res.state[name]``); ``v`` is a velocity in dynopt
+#: first moment :math:`m`, the exponential average of the gradient (Adam)
+exp_avg = sp.Symbol("exp_avg", real=True)
+#: second moment :math:`v`, the exponential average of the squared gradient (Adam; RMSprop,
+#: whose ``torch.optim`` state calls it ``square_avg``)
+exp_avg_sq = sp.Symbol("exp_avg_sq", real=True)
+#: AMSGrad's running maximum :math:`v^{\max}` of the second moment
+max_exp_avg_sq = sp.Symbol("max_exp_avg_sq", real=True)
+#: centered RMSprop's average gradient :math:`\bar g`
+grad_avg = sp.Symbol("grad_avg", real=True)
+#: RMSprop's momentum buffer :math:`b`
+momentum_buffer = sp.Symbol("momentum_buffer", real=True)
 # temporaries
 grad = sp.Symbol("grad", real=True)
 denom = sp.Symbol("denom", positive=True)
@@ -115,16 +124,17 @@ def build_adam(integrator=None, betas=(0.9, 0.999), amsgrad=False, decoupled=Fal
         first = [(x, x * (1 - lr * weight_decay)), (grad, g)]
     else:
         first = [(grad, g + weight_decay * x)]
-    moments = [(m, beta1 * m + (1 - beta1) * grad), (v, beta2 * v + (1 - beta2) * grad**2)]
-    second = v
-    vectors = {m: 0, v: 0}
+    moments = [(exp_avg, beta1 * exp_avg + (1 - beta1) * grad),
+               (exp_avg_sq, beta2 * exp_avg_sq + (1 - beta2) * grad**2)]
+    second = exp_avg_sq
+    vectors = {exp_avg: 0, exp_avg_sq: 0}
     if amsgrad:
-        moments.append((vmax, sp.Max(vmax, v)))
-        second = vmax
-        vectors[vmax] = 0
+        moments.append((max_exp_avg_sq, sp.Max(max_exp_avg_sq, exp_avg_sq)))
+        second = max_exp_avg_sq
+        vectors[max_exp_avg_sq] = 0
     update = [
         (denom, sp.sqrt(second / (1 - beta2**t)) + eps),
-        (x, x - lr * (m / (1 - beta1**t)) / denom),
+        (x, x - lr * (exp_avg / (1 - beta1**t)) / denom),
     ]
     return StepProgram(
         owner + ("_amsgrad" if amsgrad else ""), vectors=vectors, scalars={},
@@ -137,16 +147,17 @@ def build_adam(integrator=None, betas=(0.9, 0.999), amsgrad=False, decoupled=Fal
 def build_rmsprop(integrator=None, centered=False):
     """RMSprop as ``torch.optim.RMSprop`` documents it."""
     _check_bool("rmsprop", "centered", centered)
-    assignments = [(grad, g + weight_decay * x), (v, alpha * v + (1 - alpha) * grad**2)]
-    vectors = {v: 0, b: 0}
-    second = v
+    assignments = [(grad, g + weight_decay * x),
+                   (exp_avg_sq, alpha * exp_avg_sq + (1 - alpha) * grad**2)]
+    vectors = {exp_avg_sq: 0, momentum_buffer: 0}
+    second = exp_avg_sq
     if centered:
-        assignments.append((g_avg, alpha * g_avg + (1 - alpha) * grad))
-        second = v - g_avg**2
-        vectors[g_avg] = 0
+        assignments.append((grad_avg, alpha * grad_avg + (1 - alpha) * grad))
+        second = exp_avg_sq - grad_avg**2
+        vectors[grad_avg] = 0
     assignments += [
-        (b, momentum * b + grad / (sp.sqrt(second) + eps)),
-        (x, x - lr * b),
+        (momentum_buffer, momentum * momentum_buffer + grad / (sp.sqrt(second) + eps)),
+        (x, x - lr * momentum_buffer),
     ]
     return StepProgram(
         "rmsprop" + ("_centered" if centered else ""), vectors=vectors, scalars={},

@@ -103,6 +103,13 @@ and friction updates are the same.
 ``fixed_friction=True`` holds :math:`\zeta \equiv \zeta_c` (hyperparameter
 ``zeta_const``, default 0: no friction) from the first step on and drops the
 thermostat update; :math:`T_\mathrm{ema}` is still tracked, as a diagnostic.
+
+State
+-----
+``res.state`` holds ``v`` (:math:`v`), ``zeta`` (:math:`\zeta`), ``T_ema``
+(:math:`T_\mathrm{ema}`) and ``exp_avg_sq`` (:math:`s`, the name Adam's state
+gives its average of squared gradients); ``rms_mass`` (:math:`m`) where the
+integrator carries the mass across the gradient evaluation (velocity Verlet).
 """
 from __future__ import annotations
 
@@ -111,11 +118,11 @@ from dataclasses import replace
 import numpy as np
 import sympy as sp
 
-from ..integrators import dt
+from ..hyperparameters import Q, dt, eps, lr, mass, temperature, weight_decay
 from ..program import Elementwise, Reduce, Scalar, StepProgram, free_symbols, g, k, x
 from ..systems import NoseHoover
 from ..systems.base import v
-from ..systems.nose_hoover import Q, kinetic_sum, mass, temperature, zeta
+from ..systems.nose_hoover import kinetic_sum, zeta
 from .base import Method
 
 __all__ = ["build_fanos", "METHODS"]
@@ -124,16 +131,13 @@ __all__ = ["build_fanos", "METHODS"]
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
 # hyperparameters
-lr = sp.Symbol("lr", positive=True)
 beta = sp.Symbol("beta", nonnegative=True)
-eps = sp.Symbol("eps", positive=True)
 T0_max = sp.Symbol("T0_max", nonnegative=True)
 T0_min = sp.Symbol("T0_min", nonnegative=True)
 tau = sp.Symbol("tau", positive=True)
 rho_T = sp.Symbol("rho_T", nonnegative=True)
 zeta_clip = sp.Symbol("zeta_clip", nonnegative=True)
 grad_clip = sp.Symbol("grad_clip", nonnegative=True)
-weight_decay = sp.Symbol("weight_decay", nonnegative=True)
 zeta_const = sp.Symbol("zeta_const", real=True)
 
 #: reference defaults (section 2), in the order they are listed
@@ -141,11 +145,14 @@ DEFAULTS = {lr: 3e-3, beta: 0.999, eps: 1e-8, Q: 1.0, T0_max: 1e-3, T0_min: 0.0,
             tau: 20000.0, rho_T: 0.9, zeta_clip: 10.0, grad_clip: 1.0, weight_decay: 0.0,
             zeta_const: 0.0}
 
-# state
-s = sp.Symbol("s", real=True)            # EMA of the squared (clipped) gradient
+# state (``res.state[name]``)
+#: :math:`s`, the exponential average of the squared (clipped) gradient
+exp_avg_sq = sp.Symbol("exp_avg_sq", real=True)
 T_ema = sp.Symbol("T_ema", real=True)    # smoothed temperature
 # temporaries
-m = sp.Symbol("m", positive=True)        # RMS mass
+#: :math:`m`, the RMS mass (carried in the state by integrators that reuse it after the
+#: gradient evaluation, e.g. velocity Verlet)
+rms_mass = sp.Symbol("rms_mass", positive=True)
 g_clip = sp.Symbol("g_clip", real=True)  # clipped gradient
 g_sq = sp.Symbol("g_sq", nonnegative=True)
 clip_scale = sp.Symbol("clip_scale", positive=True)
@@ -186,13 +193,14 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     _check_flag("identity_mass", identity_mass)
     _check_flag("fixed_friction", fixed_friction)
     base = NoseHoover(normalization="mean").vector_field()
-    mass_value = sp.Integer(1) if identity_mass else m
-    mass_state = sp.Integer(1) if identity_mass else sp.sqrt(s) + eps  # m from the state
+    mass_value = sp.Integer(1) if identity_mass else rms_mass
+    mass_state = sp.Integer(1) if identity_mass else sp.sqrt(exp_avg_sq) + eps  # m from the state
 
     # method hooks before the step: decoupled weight decay, clipping, RMS mass
     force = [(g_clip, g * clip_scale)]
     if not identity_mass:
-        force += [(s, beta * s + (1 - beta) * g_clip**2), (m, sp.sqrt(s) + eps)]
+        force += [(exp_avg_sq, beta * exp_avg_sq + (1 - beta) * g_clip**2),
+                  (rms_mass, sp.sqrt(exp_avg_sq) + eps)]
     pre = (Elementwise([(x, x * (1 - dt * weight_decay))]), *_clip_gradient(), Elementwise(force))
 
     (reduction,) = base.reductions
@@ -212,7 +220,7 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
         vdot=base.vdot.xreplace({g: g_clip, mass: mass_value}),
         aux=aux, aux_init=aux_init, reductions=(temperature_now,), filters=(smoothing,),
         pre=pre, post=post, params=dict(DEFAULTS),
-        extra_vectors={} if identity_mass else {s: sp.Integer(0)},
+        extra_vectors={} if identity_mass else {exp_avg_sq: sp.Integer(0)},
         extra_scalars=scalars,
         energies={"kinetic": ("sum", mass_state * v**2 / 2)},
     )

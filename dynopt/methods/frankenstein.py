@@ -36,32 +36,41 @@ per-coordinate step :math:`\alpha\xi/\sqrt{v_t}` (mass
 :math:`\sqrt{v_t}/(\alpha\xi)`) and a momentum coefficient :math:`\rho\beta_1`
 that drops towards 0 when momentum and gradient disagree (:math:`P \to 1`), a
 friction that adapts to the alignment as FIRE's does.
+
+State
+-----
+``res.state`` holds ``v`` (:math:`m` above: the displacement per step, the
+velocity of ``nesterov``), ``adaptive_avg_sq`` (:math:`v^{\max}`),
+``prev_sq_grad`` (:math:`s`, the previous :math:`x_t`) and the constant
+``beta1`` (:math:`\beta_1`).
 """
 from __future__ import annotations
 
 import sympy as sp
 
+from ..hyperparameters import beta1, eps, lr, weight_decay
 from ..program import Elementwise, Gradient, StepProgram, g, x
+from ..systems.base import v
 from .base import Method
 
-__all__ = ["build_frankenstein", "METHODS", "VARIANTS"]
+__all__ = ["build_frankenstein", "METHODS", "VARIANTS", "adaptive_avg_sq", "prev_sq_grad"]
 
-lr = sp.Symbol("lr", positive=True)
-eps = sp.Symbol("eps", nonnegative=True)
-weight_decay = sp.Symbol("weight_decay", nonnegative=True)
-
-# state
-m = sp.Symbol("m", real=True)
-vmax = sp.Symbol("vmax", real=True)
-s = sp.Symbol("s", real=True)
-#: the momentum coefficient, a constant of the run (it depends on lr only)
-beta1 = sp.Symbol("beta1", real=True)
+# state (``res.state[name]``): the velocity ``v`` (the paper's m) and these two
+#: :math:`v^{\max}`, the average of squared gradients with the adaptive coefficient beta2
+adaptive_avg_sq = sp.Symbol("adaptive_avg_sq", real=True)
+#: :math:`s`, the previous step's :math:`x_t = g^2 + \varepsilon`
+prev_sq_grad = sp.Symbol("prev_sq_grad", real=True)
+# ``beta1``, the momentum coefficient (Adam's symbol), is a constant of the run: it
+# depends on lr only and is carried as a scalar of the state
 # temporaries
-P = sp.Symbol("P", real=True)
+#: :math:`P`, the misalignment of momentum and gradient, in [0, 1]
+align = sp.Symbol("align", real=True)
 xi = sp.Symbol("xi", positive=True)
 x_t = sp.Symbol("x_t", positive=True)
 v_t = sp.Symbol("v_t", positive=True)
-rho = sp.Symbol("rho", real=True)
+#: :math:`\rho`, the factor on the momentum (named so that SymPy orders the product
+#: beta1*v*v_factor as the reference formula evaluates it, beta1*m first)
+v_factor = sp.Symbol("v_factor", real=True)
 step = sp.Symbol("step", real=True)
 one_minus_beta2 = sp.Symbol("one_minus_beta2", real=True)
 
@@ -95,29 +104,29 @@ def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
     if variant not in VARIANTS:
         raise ValueError(f"frankenstein: variant must be one of {sorted(VARIANTS)}, got {variant!r}")
     upper, rho_uses_v, (rho_lo, rho_hi), clip_ratio = VARIANTS[variant]
-    ratio = x_t / s
+    ratio = x_t / prev_sq_grad
     if clip_ratio:
         ratio = _clip(ratio, 0, 1)
     stages = [
         Elementwise([
             (x, x * (1 - lr * weight_decay)),
-            (P, sp.acos(sp.tanh(m * g)) / sp.pi),
-            (xi, _number(1 + sp.exp(-half)) / (1 + sp.exp(-sp.Abs(s - P)))),
+            (align, sp.acos(sp.tanh(v * g)) / sp.pi),
+            (xi, _number(1 + sp.exp(-half)) / (1 + sp.exp(-sp.Abs(prev_sq_grad - align)))),
             (x_t, g**2 + eps),
-            (v_t, sp.Max(vmax, x_t)),
-            (rho, sp.log(_clip(sp.E + half - P + sp.sqrt(v_t if rho_uses_v else x_t),
+            (v_t, sp.Max(adaptive_avg_sq, x_t)),
+            (v_factor, sp.log(_clip(sp.E + half - align + sp.sqrt(v_t if rho_uses_v else x_t),
                                _number(rho_lo), _number(rho_hi)))),
             (step, lr * xi * g / sp.sqrt(v_t)),
-            (m, rho * beta1 * m - step),
-            (x, x + beta1 * m - step),
-            (one_minus_beta2, ratio * sp.Abs(P - half)),
-            (vmax, (1 - one_minus_beta2) * v_t + one_minus_beta2 * x_t),
-            (s, x_t),
+            (v, v_factor * beta1 * v - step),
+            (x, x + beta1 * v - step),
+            (one_minus_beta2, ratio * sp.Abs(align - half)),
+            (adaptive_avg_sq, (1 - one_minus_beta2) * v_t + one_minus_beta2 * x_t),
+            (prev_sq_grad, x_t),
         ]),
         Gradient(),
     ]
     return StepProgram(
-        f"frankenstein_{variant}", vectors={m: 0, vmax: 0, s: lr},
+        f"frankenstein_{variant}", vectors={v: 0, adaptive_avg_sq: 0, prev_sq_grad: lr},
         scalars={beta1: 1 - _clip(sp.Rational(1, 10) * sp.sqrt(lr / sp.Rational(1, 1000)),
                                   sp.Rational(5, 100), upper)},
         params={lr: 1e-3, eps: 1e-8, weight_decay: 0.0}, stages=stages,

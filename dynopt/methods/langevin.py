@@ -39,20 +39,20 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..hyperparameters import dt, gamma, mass, temperature
 from ..program import Elementwise, Gradient, Noise, Scalar, StepProgram, g, k, x
 from ..systems.base import v
-from ..systems.langevin import UnderdampedLangevin, gamma, h, mass, temperature
+from ..systems.langevin import UnderdampedLangevin, h
 from .base import Method
 
 __all__ = ["build_langevin_baoab", "build_langevin_annealed", "SCHEDULES", "METHODS"]
 
-dt = sp.Symbol("dt", positive=True)
 cooling = sp.Symbol("cooling", positive=True)
 anneal_steps = sp.Symbol("anneal_steps", positive=True)
 #: the temperature of the step being taken (annealing)
 temperature_k = sp.Symbol("temperature_k", nonnegative=True)
-#: the standard normal draws of the O step
-xi = sp.Symbol("xi", real=True)
+#: the standard normal draws :math:`\xi` of the O step
+normal_draw = sp.Symbol("normal_draw", real=True)
 ou_decay = sp.Symbol("ou_decay", positive=True)
 ou_noise = sp.Symbol("ou_noise", nonnegative=True)
 
@@ -76,8 +76,8 @@ def _baoab(name: str, T, params: dict, description: str) -> StepProgram:
     stages = [
         Scalar([(temperature_k, T), (ou_decay, c1), (ou_noise, c2)]),
         Elementwise([(v, v + half * force), (x, x + half * xdot)]),      # B, A
-        Noise(xi),
-        Elementwise([(v, ou_decay * v + ou_noise * xi)]),                # O
+        Noise(normal_draw),
+        Elementwise([(v, ou_decay * v + ou_noise * normal_draw)]),                # O
         Elementwise([(x, x + half * xdot)]),                             # A
         Gradient(),
         Elementwise([(v, v + half * force)]),                            # B

@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import sympy as sp
 
+from ..hyperparameters import lr, momentum
 from ..program import Elementwise, Gradient, StepProgram, g, x
 from ..systems import DampedOscillator, GradientFlow, NesterovODE, NoseHoover
 from ..systems.base import v
 from .base import Method, reparametrize, system_method
 
-lr = sp.Symbol("lr", positive=True)
-momentum = sp.Symbol("momentum", nonnegative=True)
-
-H = sp.Integer(1)  # the time step the discrete hyperparameters are measured in
+#: the time step the discrete hyperparameters are measured in
+UNIT_STEP = sp.Integer(1)
 
 
 def heavy_ball_mass_damping(lr_value, momentum_value, h=1):
@@ -44,8 +43,8 @@ def build_gd(integrator):
 
 def build_heavy_ball(integrator):
     prog = integrator.program(DampedOscillator().vector_field(), "heavy_ball")
-    m, c = heavy_ball_mass_damping(lr, momentum, H)
-    return reparametrize(prog, {"mass": m, "damping": c, "dt": H}, {lr: 1e-3, momentum: 0.9},
+    m, c = heavy_ball_mass_damping(lr, momentum, UNIT_STEP)
+    return reparametrize(prog, {"mass": m, "damping": c, "dt": UNIT_STEP}, {lr: 1e-3, momentum: 0.9},
                          name="heavy_ball")
 
 
