@@ -10,6 +10,10 @@ quantiles
 
     \left[\hat\theta^*_{(\alpha/2)},\ \hat\theta^*_{(1-\alpha/2)}\right],
     \qquad \alpha = 1 - \text{confidence}.
+
+The resampling and the interval are SciPy's (:func:`scipy.stats.bootstrap`,
+``method='percentile'`` by default; ``'basic'`` and ``'BCa'`` are passed on);
+this module validates the input and fixes the seed.
 """
 
 from __future__ import annotations
@@ -51,18 +55,24 @@ def _check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
-def _statistic_of_rows(statistic: Callable, samples: np.ndarray) -> np.ndarray:
-    """Apply ``statistic`` to each row, vectorised when it accepts ``axis``."""
+def _is_vectorized(statistic: Callable, x: np.ndarray) -> bool:
+    """Whether ``statistic`` reduces along ``axis=-1``; checks it returns one number."""
     try:
-        out = np.asarray(statistic(samples, axis=-1), dtype=float)
+        out = np.asarray(statistic(x[None, :], axis=-1), dtype=float)
+        vectorized = True
+        expected = (1,)
     except TypeError:  # statistic without an ``axis`` keyword
-        out = np.array([statistic(row) for row in samples], dtype=float)
-    if out.shape != (samples.shape[0],):
-        raise ValueError(
-            "statistic must reduce a 1-D sample to one number; "
-            f"got output of shape {out.shape} for {samples.shape[0]} resamples"
-        )
-    return out
+        out = np.asarray(statistic(x), dtype=float)
+        vectorized = False
+        expected = ()
+    if out.shape != expected:
+        raise ValueError("statistic must reduce a 1-D sample to one number; got output of "
+                         f"shape {out.shape} for a sample of shape {x.shape}")
+    return vectorized
+
+
+#: ``method`` of :func:`bootstrap_ci` -> SciPy's name
+_METHODS = {"percentile": "percentile", "basic": "basic", "bca": "BCa"}
 
 
 def bootstrap_ci(
@@ -72,8 +82,9 @@ def bootstrap_ci(
     n_resamples: int = 10000,
     statistic: Callable[..., Any] = np.mean,
     seed: int | np.random.Generator | None = 0,
+    method: str = "percentile",
 ) -> tuple[float, float]:
-    r"""Percentile-bootstrap confidence interval of a statistic.
+    r"""Bootstrap confidence interval of a statistic (:func:`scipy.stats.bootstrap`).
 
     Parameters
     ----------
@@ -85,21 +96,32 @@ def bootstrap_ci(
         Number :math:`B` of bootstrap resamples.
     statistic : callable, optional
         Maps a sample to a number.  If it accepts ``axis=-1`` (as NumPy
-        reductions do) all resamples are evaluated in one vectorised call;
-        otherwise it is applied resample by resample.
+        reductions do) the resamples are evaluated in vectorised batches;
+        otherwise it is applied resample by resample (the same resamples, so
+        the same interval).
     seed : int, Generator or None, optional
-        Seed of the resampling generator; the same seed gives the same interval.
+        Seed of the resampling generator (``numpy.random.default_rng(seed)``,
+        passed to SciPy as ``rng``); the same seed gives the same interval.
+    method : {'percentile', 'basic', 'BCa'}, optional
+        SciPy's interval: the percentile interval of the module docstring
+        (default), the basic (reverse percentile) interval
+        :math:`[2\hat\theta - \hat\theta^*_{(1-\alpha/2)},\ 2\hat\theta - \hat\theta^*_{(\alpha/2)}]`,
+        or the bias-corrected and accelerated one (Efron & Tibshirani ch. 14).
 
     Returns
     -------
     (float, float)
-        Lower and upper ends :math:`(\hat\theta^*_{(\alpha/2)}, \hat\theta^*_{(1-\alpha/2)})`.
+        Lower and upper ends; for ``'percentile'``
+        :math:`(\hat\theta^*_{(\alpha/2)}, \hat\theta^*_{(1-\alpha/2)})`, the
+        quantiles interpolated linearly (as :func:`numpy.quantile`).
 
     Raises
     ------
     ValueError, TypeError
-        On a bad sample, confidence or number of resamples.
+        On a bad sample, confidence, number of resamples, statistic or method.
     """
+    from scipy import stats
+
     x = _as_sample(values, "values", min_size=2)
     confidence = _check_confidence(confidence)
     if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)):
@@ -108,16 +130,15 @@ def bootstrap_ci(
         raise ValueError(f"n_resamples must be >= 2, got {n_resamples!r}")
     if not callable(statistic):
         raise TypeError(f"statistic must be callable, got {statistic!r}")
-    rng = np.random.default_rng(seed)
-    n = x.size
-    batch = max(1, min(int(n_resamples), _MAX_BATCH_ELEMENTS // n))
-    thetas = np.empty(int(n_resamples))
-    for start in range(0, int(n_resamples), batch):
-        stop = min(start + batch, int(n_resamples))
-        idx = rng.integers(0, n, size=(stop - start, n))
-        thetas[start:stop] = _statistic_of_rows(statistic, x[idx])
-    alpha = 1.0 - confidence
-    low, high = np.quantile(thetas, [alpha / 2.0, 1.0 - alpha / 2.0])
+    if not isinstance(method, str) or method.lower() not in _METHODS:
+        raise ValueError(f"method must be one of 'percentile', 'basic', 'BCa', got {method!r}")
+    vectorized = _is_vectorized(statistic, x)
+    n_resamples = int(n_resamples)
+    batch = max(1, min(n_resamples, _MAX_BATCH_ELEMENTS // x.size))
+    res = stats.bootstrap((x,), statistic, n_resamples=n_resamples, batch=batch,
+                          vectorized=vectorized, confidence_level=confidence,
+                          method=_METHODS[method.lower()], rng=np.random.default_rng(seed))
+    low, high = res.confidence_interval
     return float(low), float(high)
 
 
