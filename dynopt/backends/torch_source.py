@@ -1,0 +1,199 @@
+"""PyTorch source of a step program: the kernels of :class:`dynopt.torch.Optimizer`.
+
+The stages before (and after) the gradient evaluation are linearised into
+single-assignment ops with common subexpressions eliminated
+(:func:`dynopt.backends.codegen.linearize`, :func:`~dynopt.backends.codegen.blocks`),
+exactly as for the NumPy backend, and printed as ``torch`` operations: the
+expressions come from the step program and are never written again by hand.
+
+The generated kernels work on one flat parameter vector (a parameter group's
+tensors concatenated):
+
+* per-coordinate values are 1-D tensors of the group's length :math:`n`,
+* scalars (state, hyperparameters, the step index ``k``, ``N``) are 0-d tensors,
+* a reduction (``sum``, ``mean``, ``max``, ``min``) runs over all :math:`n`
+  coordinates, so that FANoS's kinetic temperature and FIRE's power
+  :math:`P = F\\cdot v` are global over the group, as in the methods' papers.
+
+Branches (:class:`sympy.Piecewise`) print as nested ``torch.where``, extrema as
+NaN-propagating ``torch.maximum``/``torch.minimum``, relations as infix
+comparisons and numbers without symbols (:math:`\\sqrt{10}`, :math:`\\pi`) as
+double literals. Nothing here imports ``torch``: this module writes text, and
+:mod:`dynopt.torch` executes it.
+"""
+from __future__ import annotations
+
+import sympy as sp
+from sympy.printing.numpy import NumPyPrinter
+
+from ..program import Custom, StandardNormal, StepProgram, f
+from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
+
+__all__ = ["TorchPrinter", "generate_source", "reads_objective", "TORCH_NAMES"]
+
+#: NumPy function names whose ``torch`` function is spelled differently
+TORCH_NAMES = {"mod": "remainder", "amax": "amax", "amin": "amin", "absolute": "abs",
+               "power": "pow", "fmod": "fmod"}
+
+
+def _torch_name(value: str) -> str:
+    """``numpy.arccos`` or ``math.acos`` -> ``torch.arccos``, ``torch.acos``; a builtin
+    (``abs``) -> ``torch.abs``."""
+    short = value.split(".", 1)[-1]
+    return "torch." + TORCH_NAMES.get(short, short)
+
+
+class TorchPrinter(BranchPrinting, NumPyPrinter):
+    """SymPy printer of ``torch`` expressions over tensors that broadcast.
+
+    Every symbol of a kernel is bound to a tensor (0-d for scalars), so that
+    ``torch`` functions accept their arguments; the helpers ``_where``,
+    ``_fmax``, ``_fmin`` and ``_sign`` of the generated module turn a number
+    argument (a branch that is the literal ``0``) into a tensor first.
+    """
+
+    _module = "torch"
+    _kf = {name: _torch_name(value) for name, value in NumPyPrinter._kf.items()}
+    max_function, min_function, sign_function = "_fmax", "_fmin", "_sign"
+
+    def __init__(self, settings=None):
+        super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
+                          **(settings or {})})
+        # the merged table also holds PythonCodePrinter's ``math`` and builtin names
+        self._kf = {name: _torch_name(value) for name, value in self._kf.items()}
+
+    def _print(self, expr, **kwargs):
+        # a number without symbols (sqrt(10), pi, a Float) as a double literal: torch
+        # functions do not take Python numbers, and the literal is correctly rounded
+        if (isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational
+                and not isinstance(expr, StandardNormal)):
+            try:
+                value = float(expr)
+            except TypeError:
+                pass
+            else:
+                return f"({value!r})" if value < 0 else repr(value)
+        return super()._print(expr, **kwargs)
+
+    def _select(self, cond, a, b):
+        return f"_where({cond}, {a}, {b}, x)"
+
+    def _nan(self):
+        return "float('nan')"
+
+    def _print_Relational(self, expr):
+        op = expr.rel_op
+        if op not in ("==", "!=", "<", "<=", ">", ">="):
+            return super()._print_Relational(expr)
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _logical(self, fn, args):
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"torch.{fn}({self._print(a)}, {out})"
+        return out
+
+    def _print_And(self, expr):
+        return self._logical("logical_and", expr.args)
+
+    def _print_Or(self, expr):
+        return self._logical("logical_or", expr.args)
+
+    def _print_Not(self, expr):
+        return f"torch.logical_not({self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+    def _print_StandardNormal(self, expr):
+        key, step, stream = expr.args
+        return f"_standard_normal({self._print(key)}, {self._print(step)}, {int(stream)}, x)"
+
+
+#: reductions over the coordinates of the flat vector (``mean`` is ``sum / N``, as the
+#: NumPy single-member kernels compute it)
+_REDUCE = {"sum": "torch.sum({})", "mean": "(torch.sum({}) / N)", "max": "torch.amax({})",
+           "min": "torch.amin({})"}
+
+
+def reads_objective(program: StepProgram) -> bool:
+    """Whether any stage or initial value of ``program`` reads the objective value ``f``."""
+    exprs = list(program.vectors.values()) + list(program.scalars.values())
+    for st in program.stages:
+        if hasattr(st, "assignments"):
+            exprs += [e for _, e in st.assignments]
+        elif hasattr(st, "expr"):
+            exprs.append(st.expr)
+    return any(f in e.free_symbols for e in exprs)
+
+
+def _check(program: StepProgram) -> None:
+    if not isinstance(program, StepProgram):
+        raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+    custom = [st.label for st in program.stages if isinstance(st, Custom)]
+    if custom:
+        raise NotImplementedError(
+            f"step program {program.name!r} has Custom stage(s) {custom} (plain Python "
+            "functions over NumPy state arrays); the PyTorch adapter prints elementwise, "
+            "scalar, reduction and noise stages only, not yet Custom ones")
+
+
+def _emit_kernel(name: str, program: StepProgram, part: str, printer: TorchPrinter) -> list:
+    vec, sca = kernel_inputs(program, part)
+    vectors = program.elementwise_symbols()
+    lines = [f"def {name}(S, P):"]
+    lines += [f"    {n} = S[{n!r}]" for n in vec + sca]
+    lines += [f"    {s.name} = P[{s.name!r}]" for s in program.params]
+    ops, outputs = linearize(program, part)
+    for blk in blocks(ops):
+        for sym, e in blk.temps:
+            lines.append(f"    {sym} = {printer.doprint(e)}")
+        for op in blk.ops:
+            body = printer.doprint(op.expr)
+            if op.kind == "reduce":
+                lines.append(f"    {op.target} = " + _REDUCE[op.reduce_op].format(
+                    f"_vector({body}, x)"))
+            else:
+                lines.append(f"    {op.target} = {body}")
+    for sym, ssa in outputs.items():
+        kind = "_vector" if sym in vectors else "_scalar"
+        lines.append(f"    S[{sym.name!r}] = {kind}({ssa}, x)")
+    lines.append("    return S")
+    return lines
+
+
+def generate_source(program: StepProgram) -> str:
+    """PyTorch source of the kernels ``init``, ``before`` and ``after`` of ``program``.
+
+    ``init(S, P)`` sets the state vectors and scalars from their initial values
+    (expressions in ``x``, ``g``, ``f``, ``N`` and hyperparameters); ``before``
+    runs the stages before the gradient evaluation, ``after`` those after it.
+    Each reads and writes the dict ``S`` of tensors (``x``, ``g``, ``f``, ``k``,
+    ``N``, the state and the temporaries carried over the evaluation) and reads
+    the hyperparameters from ``P``. The module needs the helpers of
+    :mod:`dynopt.torch` (``_vector``, ``_scalar``, ``_where``, ``_fmax``,
+    ``_fmin``, ``_sign``, ``_standard_normal``) and ``torch`` in its namespace.
+
+    Raises
+    ------
+    NotImplementedError
+        For a program with Custom stages (KO's collisions).
+    """
+    _check(program)
+    printer = TorchPrinter()
+    lines = [f"# dynopt step program {program.name!r} ({program_key(program, 'torch')}) "
+             "over torch tensors", ""]
+    lines += _emit_kernel("before", program, "before", printer) + [""]
+    lines += _emit_kernel("after", program, "after", printer) + [""]
+    lines.append("def init(S, P):")
+    lines += [f"    {n} = S[{n!r}]" for n in ("x", "g", "f", "N")]
+    lines += [f"    {s.name} = P[{s.name!r}]" for s in program.params]
+    for sym, e in program.vectors.items():
+        lines.append(f"    S[{sym.name!r}] = _vector({printer.doprint(e)}, x)")
+    for sym, e in program.scalars.items():
+        lines.append(f"    S[{sym.name!r}] = _scalar({printer.doprint(e)}, x)")
+    lines.append("    return S")
+    return "\n".join(lines) + "\n"

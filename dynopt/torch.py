@@ -1,0 +1,355 @@
+r"""Every dynopt method as a ``torch.optim.Optimizer``.
+
+:class:`Optimizer` steps PyTorch parameters with a method's step program
+(:mod:`dynopt.program`): the program's stages are printed as ``torch``
+operations (:mod:`dynopt.backends.torch_source`), so that FANoS, FIRE, the
+heavy ball, Adam ... run in an ordinary training loop::
+
+    opt = dynopt.torch.Optimizer(model.parameters(), method="fanos", lr=3e-3)
+    for xb, yb in loader:
+        opt.zero_grad()
+        loss_fn(model(xb), yb).backward()
+        opt.step()
+
+How a dynopt step maps to ``step()``
+------------------------------------
+A dynopt step runs the stages before its gradient evaluation (they move
+:math:`x`), evaluates the gradient at the new :math:`x`, then runs the stages
+after it. ``step()`` is called after ``loss.backward()`` with the gradient at
+the current parameters, so
+
+* the first ``step()`` sets the state from the program's initial values
+  (``program.vectors``, ``program.scalars``) with that gradient and runs the
+  stages before the gradient: the parameters move to :math:`x_1`;
+* every later ``step()`` first runs the stages after the gradient of the
+  previous step with the new gradient (at :math:`x_k`), then the stages
+  before the gradient of the next step.
+
+After :math:`K` calls the parameters are the iterate :math:`x_K` of
+:func:`dynopt.minimize` with the same hyperparameters.
+
+Parameter groups
+----------------
+A group's tensors are one flat vector: each step concatenates them (and
+their gradients and state) into one vector of :math:`n` coordinates, so that
+a reduction of the program (FANoS's kinetic temperature
+:math:`T = \frac{1}{n}\sum_i m_i v_i^2`, FIRE's power :math:`P = F\cdot v`)
+runs over the whole group, and a group's run equals
+:func:`dynopt.minimize` on the concatenated vector. Groups are independent
+runs; each may override the method's hyperparameters (``lr`` ...).
+
+Noise
+-----
+A program with :class:`~dynopt.program.Noise` stages (Langevin dynamics)
+draws the counter-based normals of :mod:`dynopt.backends._noise` on the CPU
+in NumPy and converts them: group ``j`` gets the ``j``-th key of
+:func:`~dynopt.backends._noise.member_keys` of ``numpy.random.default_rng(seed)``,
+so that group 0 draws the same numbers as ``dynopt.minimize(...,
+options={'seed': seed})``.
+
+Not yet supported: Custom stages (KO's collisions, which are Python
+functions over NumPy arrays) and sparse gradients.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["Optimizer"]
+
+_INSTALL = "pip install 'dynopt-physics[torch]'"
+
+#: the state entry (of a group's first parameter) holding the index ``k`` of the step
+#: whose stages after the gradient are pending; program symbols never start with ``_``
+_STEP = "_step"
+
+#: generated kernels: program key -> namespace
+_KERNELS: dict = {}
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(f"dynopt.torch needs PyTorch, which is not installed: {_INSTALL} "
+                          f"(or see https://pytorch.org for a build for your platform)") from exc
+    return torch
+
+
+# ----------------------------------------------------------- kernel helpers
+def _helpers(torch):
+    """The names the generated kernels call besides ``torch`` (see
+    :func:`dynopt.backends.torch_source.generate_source`)."""
+
+    def as_tensor(value, like):
+        # a boolean (a branch of a Piecewise that selects a condition) stays boolean
+        if torch.is_tensor(value):
+            return value if value.dtype in (like.dtype, torch.bool) else value.to(like.dtype)
+        if isinstance(value, bool):
+            return torch.tensor(value, device=like.device)
+        return torch.tensor(value, dtype=like.dtype, device=like.device)
+
+    def _vector(value, like):
+        if torch.is_tensor(value) and value.shape == like.shape and value.dtype == like.dtype:
+            return value
+        return torch.broadcast_to(as_tensor(value, like), like.shape).clone()
+
+    def _scalar(value, like):
+        value = as_tensor(value, like)
+        return value if value.dim() == 0 else value.reshape(())
+
+    def _tensors(a, b):
+        ta, tb = torch.is_tensor(a), torch.is_tensor(b)
+        like = a if ta else b
+        return (a if ta else as_tensor(a, like)), (b if tb else as_tensor(b, like))
+
+    def _where(cond, a, b, like):
+        if not torch.is_tensor(cond):
+            return a if cond else b
+        return torch.where(cond, as_tensor(a, like), as_tensor(b, like))
+
+    def _fmax(a, b):
+        return torch.maximum(*_tensors(a, b))
+
+    def _fmin(a, b):
+        return torch.minimum(*_tensors(a, b))
+
+    def _sign(a):
+        return torch.sign(a)
+
+    def _standard_normal(key, step, stream, like):
+        from .backends._noise import standard_normal
+        draws = standard_normal(float(key), float(step), stream, like.numel(), np.float64)
+        return torch.from_numpy(draws.reshape(-1)).to(dtype=like.dtype, device=like.device)
+
+    return {"torch": torch, "_vector": _vector, "_scalar": _scalar, "_where": _where,
+            "_fmax": _fmax, "_fmin": _fmin, "_sign": _sign,
+            "_standard_normal": _standard_normal}
+
+
+def _kernels(program) -> dict:
+    """The namespace with ``init``, ``before``, ``after`` of ``program`` (built once)."""
+    from .backends.codegen import program_key
+    from .backends.numpy_backend import load_source
+    from .backends.torch_source import generate_source
+    key = program_key(program, "torch")
+    ns = _KERNELS.get(key)
+    if ns is None:
+        source = generate_source(program)
+        ns = load_source(source, f"{program.name}-torch-{key}", _helpers(_import_torch()))
+        ns["source"] = source
+        _KERNELS[key] = ns
+    return ns
+
+
+# ---------------------------------------------------------------- optimiser
+def _build_class(torch):
+
+    class Optimizer(torch.optim.Optimizer):
+        r"""A dynopt method as a ``torch.optim.Optimizer``.
+
+        Parameters
+        ----------
+        params : iterable
+            Tensors, or dicts defining parameter groups (``{'params': [...],
+            'lr': 1e-2}``), as for every ``torch.optim`` optimiser.
+        method : str or dynopt.methods.Method
+            A registered method (``dynopt.METHODS``): ``'fanos'``, ``'fire'``,
+            ``'heavy_ball'``, ``'adam'`` ...
+        integrator : str, optional
+            The integrator of a method derived from a continuous system
+            (default: the method's own); discrete rules take none.
+        seed : int, optional
+            Seed of the noise keys, for methods with Noise stages (Langevin).
+        **hyperparameters
+            The method's hyperparameters (defaults from its step program,
+            ``dynopt.METHODS[method].hyperparameters()``), the defaults of every
+            group; structural options of the method (``betas``, ``amsgrad``,
+            ``centered`` ...) select the program and hold for all groups.
+
+        Notes
+        -----
+        ``step()`` follows the mapping of :mod:`dynopt.torch`: the parameter
+        sequence equals the iterates of :func:`dynopt.minimize`. The state of a
+        group lives in ``self.state``: each parameter's share of the
+        per-coordinate state under the program's names (``v``, ``exp_avg`` ...,
+        shaped like the parameter); the group's scalars (FANoS's ``zeta``,
+        FIRE's ``alpha`` ...) and the step index ``_step`` with its first
+        parameter. ``state_dict()``/``load_state_dict()`` carry all of it.
+        """
+
+        def __init__(self, params, method="fanos", integrator=None, *, seed=None,
+                     **hyperparameters):
+            from .methods import get_method
+            from .stepper import resolve_program
+            spec = get_method(method)
+            flags = {k: hyperparameters.pop(k) for k in list(hyperparameters)
+                     if k in spec.flags}
+            program, spec, name = resolve_program(method, integrator, flags)
+            self._ns = _kernels(program)      # NotImplementedError for Custom stages
+            self.program, self.method, self.method_name = program, spec, name
+            self.integrator = integrator
+            self.flags = flags
+            self._symbols = {s.name: s for s in program.params}
+            valid = sorted(self._symbols)
+            unknown = sorted(set(hyperparameters) - set(valid))
+            if unknown:
+                raise TypeError(
+                    f"dynopt.torch.Optimizer: method {name!r} has no hyperparameter "
+                    f"{unknown[0]!r}; valid: {valid} and the options {sorted(spec.flags)}")
+            defaults = {**program.param_defaults(), **hyperparameters}
+            if seed is not None and (not isinstance(seed, (int, np.integer))
+                                     or isinstance(seed, bool) or seed < 0):
+                raise ValueError(f"dynopt.torch.Optimizer: seed must be None or a "
+                                 f"non-negative integer, got {seed!r}")
+            self._seed = seed
+            self._vectors = {s.name for s in program.elementwise_symbols()}
+            from .backends.torch_source import reads_objective
+            from .program import uses_noise
+            self._reads_f = reads_objective(program)
+            self._noise = uses_noise(program)
+            self._has_after = bool(program.after_gradient)
+            super().__init__(params, defaults)
+
+        # ---------------------------------------------------------- groups
+        def add_param_group(self, param_group):
+            super().add_param_group(param_group)
+            group = self.param_groups[-1]
+            where = (f"dynopt.torch.Optimizer({self.method_name!r}), parameter group "
+                     f"{len(self.param_groups) - 1}")
+            for key in self.method.flags:
+                if key in group:
+                    raise ValueError(f"{where}: {key!r} is a structural option of the method "
+                                     "(it changes the step program); give it to the "
+                                     "optimizer, not to a group")
+            for name in self._symbols:
+                self._check_value(where, name, group[name])
+            dtypes = {p.dtype for p in group["params"]}
+            devices = {p.device for p in group["params"]}
+            if any(not d.is_floating_point for d in dtypes):
+                raise TypeError(f"{where}: parameters must be real floating-point tensors, "
+                                f"got dtypes {sorted(map(str, dtypes))}")
+            if len(dtypes) > 1 or len(devices) > 1:
+                raise TypeError(f"{where}: the tensors of a group are stepped as one vector and "
+                                f"must share a dtype and device, got {sorted(map(str, dtypes))} "
+                                f"on {sorted(map(str, devices))}; split them into groups")
+
+        def _check_value(self, where, name, value):
+            from .methods import check_value
+            if value is None:
+                raise TypeError(f"{where}: hyperparameter {name!r} has no default; give it")
+            if torch.is_tensor(value):
+                value = value.detach().cpu().numpy()
+            check_value(where, self._symbols[name], value, self.method.bounds.get(name))
+
+        # ------------------------------------------------------------ step
+        @torch.no_grad()
+        def step(self, closure=None):
+            """One step of the method for every group; returns ``closure()``'s loss.
+
+            Parameters
+            ----------
+            closure : callable, optional
+                Re-evaluates the model and returns the loss (after its
+                ``backward()``): it is called first, with gradients enabled,
+                and its loss is the objective value ``f`` of the program.
+            """
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for j, group in enumerate(self.param_groups):
+                self._step_group(j, group, loss)
+            return loss
+
+        def _step_group(self, j, group, loss):
+            params = group["params"]
+            if not params:
+                return
+            where = f"dynopt.torch.Optimizer({self.method_name!r}), parameter group {j}"
+            for i, p in enumerate(params):
+                if p.grad is None:
+                    raise RuntimeError(
+                        f"{where}: parameter {i} (shape {tuple(p.shape)}) has no gradient; "
+                        "a group is stepped as one vector (its reductions run over all of "
+                        "it), so every parameter needs one (call backward() first, or leave "
+                        "parameters without gradients out of the optimizer)")
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{where}: parameter {i} has a sparse gradient; "
+                                       "dynopt.torch does not support sparse gradients")
+            first = params[0]
+            dtype, device = first.dtype, first.device
+            x = torch.cat([p.detach().reshape(-1) for p in params])
+            g = torch.cat([p.grad.detach().reshape(-1).to(dtype) for p in params])
+            if loss is None:
+                if self._reads_f:
+                    raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
+                                       "reads the objective value; pass step(closure)")
+                fval = float("nan")
+            else:
+                fval = float(loss)
+            P = {name: torch.as_tensor(group[name], dtype=dtype, device=device)
+                 for name in self._symbols}
+            scalar = lambda v: torch.tensor(v, dtype=dtype, device=device)  # noqa: E731
+            S = {"x": x, "g": g, "f": scalar(fval), "N": scalar(float(x.numel()))}
+            head = self.state[first]
+            if _STEP not in head:  # the first step: the program's initial state
+                S["k"] = scalar(0.0)
+                self._ns["init"](S, P)
+                if self._noise:
+                    from .backends._noise import member_keys
+                    keys = member_keys(np.random.default_rng(self._seed),
+                                       len(self.param_groups))
+                    S["noise_key"] = scalar(float(keys[j, 0]))
+            else:
+                self._gather(S, params, head, dtype)
+                if self._has_after:
+                    self._ns["after"](S, P)
+                S["k"] = S["k"] + 1
+            self._ns["before"](S, P)
+            self._scatter(S, params, head)
+
+        def _gather(self, S, params, head, dtype):
+            S["k"] = head[_STEP].to(dtype)
+            for name, value in head.items():
+                if name != _STEP and name not in self._vectors:
+                    S[name] = value.to(dtype)
+            for name in self._vectors_of(head):
+                S[name] = torch.cat([self.state[p][name].reshape(-1) for p in params])
+
+        def _vectors_of(self, head):
+            return [name for name in head if name in self._vectors]
+
+        def _scatter(self, S, params, head):
+            offset = 0
+            names = [n for n in S if n in self._vectors and n not in ("x", "g")]
+            for p in params:
+                n = p.numel()
+                p.copy_(S["x"][offset:offset + n].view_as(p))
+                st = self.state[p]
+                for name in names:
+                    st[name] = S[name][offset:offset + n].reshape(p.shape).clone()
+                offset += n
+            head[_STEP] = S["k"].clone()
+            for name, value in S.items():
+                if name not in self._vectors and name not in ("f", "k", "N"):
+                    head[name] = value.clone()
+
+        def __repr__(self):
+            return (f"dynopt.torch.Optimizer(method={self.method_name!r}, "
+                    f"groups={len(self.param_groups)})")
+
+    Optimizer.__module__ = __name__
+    Optimizer.__qualname__ = "Optimizer"
+    return Optimizer
+
+
+_CLASS = None
+
+
+def __getattr__(name):
+    global _CLASS
+    if name == "Optimizer":
+        if _CLASS is None:
+            _CLASS = _build_class(_import_torch())
+        return _CLASS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
