@@ -218,10 +218,10 @@ noise_key = sp.Symbol("noise_key", real=True)
 class StandardNormal(sp.Function):
     r"""One standard normal draw per coordinate: ``StandardNormal(key, step, stream)``.
 
-    A counter-based generator: the draw for coordinate :math:`i` (counted over
-    the whole batch, member by member) is a fixed function of the run's key,
-    the step index and the stream, so that every backend computes the same
-    numbers in its own kernels, in any order and on any number of threads.
+    A counter-based generator: the draw for coordinate :math:`i` of a member is
+    a fixed function of the member's key, the step index, the stream and
+    :math:`i`, so that every backend computes the same numbers in its own
+    kernels, in any order and on any number of threads.
     The 64-bit counter is mixed by SplitMix64 (Steele, Lea & Flood, OOPSLA
     2014) into two uniforms, turned into a normal by the Box–Muller transform;
     see :mod:`dynopt.backends._noise`. Programs use it through :class:`Noise`.
@@ -388,9 +388,19 @@ class StepProgram:
         self._validate_noise()
 
     def _validate_noise(self) -> None:
-        """Draws only per coordinate, as ``StandardNormal(noise_key, k, stream)`` with a
-        literal stream, and no stream drawn by two stages (they would agree)."""
+        """Draws only in elementwise stages, as ``StandardNormal(noise_key, k, stream)``
+        with a literal stream, and no stream drawn by two stages (they would agree)."""
         seen: dict = {}
+        elsewhere = [(f"program {self.name!r}: the initial value of {s.name!r}", e)
+                     for s, e in (*self.vectors.items(), *self.scalars.items())]
+        elsewhere += [(f"program {self.name!r}: energy {n!r}", e)
+                      for n, (_, e) in self.energies.items()]
+        elsewhere += [(self._stage_label(i, st), st.expr) for i, st in enumerate(self.stages)
+                      if isinstance(st, Reduce)]
+        for where, e in elsewhere:
+            if e.has(StandardNormal):
+                raise ValueError(f"{where} draws noise; draws are made only in elementwise "
+                                 "stages (a Noise stage), whose results may then be read")
         for i, st in enumerate(self.stages):
             if not isinstance(st, (Elementwise, Scalar)):
                 continue

@@ -7,8 +7,8 @@ from scipy import integrate, stats
 import dynopt
 from dynopt.methods.langevin import SCHEDULES
 from dynopt.backends._noise import standard_normal
-from dynopt.program import (Elementwise, Gradient, Noise, Scalar, StandardNormal, StepProgram, k,
-                            noise_key, uses_noise)
+from dynopt.program import (Elementwise, Gradient, Noise, Reduce, Scalar, StandardNormal,
+                            StepProgram, k, noise_key, uses_noise)
 from dynopt.stepper import get_stepper
 from dynopt.systems import UnderdampedLangevin
 from dynopt.systems.langevin import gamma, h, mass, temperature
@@ -67,7 +67,7 @@ def test_noise_stage_validates_its_target():
 def test_noise_draws_are_per_coordinate_state():
     prog = dynopt.methods.get_method("langevin_baoab").program()
     assert isinstance(prog, StepProgram)
-    assert sp.Symbol("xi", real=True) in prog.elementwise_symbols()
+    assert sp.Symbol("normal_draw", real=True) in prog.elementwise_symbols()
     assert noise_key in prog.scalars and uses_noise(prog)
     assert not uses_noise(dynopt.methods.get_method("heavy_ball").program())
 
@@ -89,6 +89,8 @@ def test_draws_are_validated_when_the_program_is_built():
         _program_with([Elementwise([(v, StandardNormal(noise_key, k + 1, 0))]), Gradient()])
     with pytest.raises(ValueError, match="stream"):
         Noise(a, stream=-1)
+    with pytest.raises(ValueError, match="only in elementwise"):
+        _program_with([Noise(a), Reduce(c, StandardNormal(noise_key, k, 1)), Gradient()])
 
 
 def test_draws_are_standard_normal_and_independent():
