@@ -49,6 +49,7 @@ LOOP_OPTIONS = {
     "seed": None,
     "vectorized": False,
     "compiled": None,
+    "tune": False,
 }
 
 from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
@@ -240,7 +241,10 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
         ``fun(x)`` with ``jac(x)``, ``fun(x) -> (f, g)`` or
         ``fun(x, grad_out) -> f`` with ``jac=True`` — and nothing the compiled
         loop lacks is asked for; ``True`` insists, ``False`` keeps the Python
-        loop) — and the
+        loop), ``tune`` (``True``: the hyperparameters of the method chosen by
+        :func:`dynopt.tuning.tune` from the curvature measured at ``x0``, for the
+        methods it supports; the gradients spent are counted in ``nfev``/``njev``
+        and the estimates are in ``result.tuning``) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`. ``disp=True`` prints a
         summary at the end as SciPy's methods do: the message (on failure an
@@ -284,6 +288,10 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     x0 = _check_x0(x0)
     batched = x0.ndim == 2
     X0 = x0 if batched else x0[None, :]
+    tuned = None
+    if loop["tune"]:
+        tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
+        options.update(tuned.options)
     program, params, name = build_program(method, integrator, options)
     params = _batch_params(params, X0.shape[0], batched)
     be = get_backend(backend)
@@ -304,9 +312,35 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
         callback = _wrap_callback(callback)
         result = run(objective, X0.astype(dtype, copy=False), stepper, params, loop, callback,
                      stride, batched, integrator)
+    if tuned is not None:
+        result.nfev = result.nfev + tuned.nfev
+        result.njev = result.njev + tuned.njev
+        result.tuning = {"options": dict(tuned.options), "lam_min": tuned.lam_min,
+                         "lam_max": tuned.lam_max, "rate": tuned.rate,
+                         "nfev": tuned.nfev, "njev": tuned.njev}
     if loop["disp"]:
         _display(result, batched)
     return result
+
+
+def _tune_options(fun, x0, jac, args, method, integrator, options):
+    """``options['tune']``: the hyperparameters of `dynopt.tuning.tune` at ``x0``."""
+    from .tuning import TUNABLE, tune
+    name = method_name(method)
+    if not isinstance(name, str) or name not in TUNABLE:
+        raise ValueError(f"options['tune'] supports the methods {sorted(TUNABLE)}, got "
+                         f"method={method!r}")
+    if x0.ndim != 1:
+        raise ValueError("options['tune'] tunes one run: x0 must be 1-D")
+    if not (jac is True or callable(jac)):
+        raise ValueError("options['tune'] measures the curvature from gradients: give jac "
+                         f"(a callable or True), got jac={jac!r}")
+    clash = sorted(set(TUNABLE[name]) & set(options))
+    if clash:
+        raise ValueError(f"options['tune'] chooses {sorted(TUNABLE[name])} itself; do not "
+                         f"give {clash} as well")
+    return tune(fun, x0, jac=jac, method=name, integrator=integrator, args=args,
+                options=options)
 
 
 def _refuse_unsupported(**given) -> None:
@@ -383,7 +417,7 @@ def _check_loop_options(loop):
         if not isinstance(seed, (int, np.integer)) or isinstance(seed, (bool, np.bool_)) or seed < 0:
             raise ValueError(f"options['seed'] must be None, a non-negative integer or a "
                              f"numpy.random.Generator, got {seed!r}")
-    for name in ("vectorized",):
+    for name in ("vectorized", "tune"):
         if not isinstance(loop[name], (bool, np.bool_)):
             raise TypeError(f"options[{name!r}] must be True or False, got {loop[name]!r}")
     disp = loop["disp"]

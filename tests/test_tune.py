@@ -154,3 +154,29 @@ def test_atoms_curvature_matches_the_numerical_hessian():
     ev = np.linalg.eigvalsh(0.5 * (H + H.T))
     assert est.lam_max == pytest.approx(ev[-1], rel=1e-4)
     assert abs(est.lam_min) < 1e-3 * ev[-1]      # the six zero modes of a free cluster
+
+
+def test_minimize_tune_option_counts_its_evaluations():
+    Q = Quadratic.with_condition(20, 1e4, rotate=True, seed=3, largest=1.0, center=np.ones(20))
+    calls = {"n": 0}
+
+    def fg(x):
+        calls["n"] += 1
+        return Q.fun_and_grad(x)
+
+    res = dynopt.minimize(fg, np.zeros(20), jac=True, method="heavy_ball",
+                          options={"tune": True, "gtol": 1e-8, "maxiter": 100000})
+    assert res.status == 0
+    assert res.nfev == calls["n"] and res.njev == calls["n"]   # tuning included
+    assert res.tuning["njev"] > 0 and set(res.tuning["options"]) == {"lr", "momentum"}
+    assert res.hyperparameters["lr"] == pytest.approx(res.tuning["options"]["lr"])
+    with pytest.raises(ValueError, match="chooses"):
+        dynopt.minimize(fg, np.zeros(20), jac=True, method="heavy_ball",
+                        options={"tune": True, "lr": 0.1})
+    with pytest.raises(ValueError, match="supports the methods"):
+        dynopt.minimize(fg, np.zeros(20), jac=True, method="adam", options={"tune": True})
+    with pytest.raises(ValueError, match="give jac"):
+        dynopt.minimize(lambda x: Q.fun(x), np.zeros(20), method="heavy_ball",
+                        options={"tune": True})
+    with pytest.raises(TypeError, match="tune"):
+        dynopt.minimize(fg, np.zeros(20), jac=True, method="heavy_ball", options={"tune": 1})
