@@ -388,3 +388,18 @@ def test_missing_torch_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)   # import torch raises ImportError
     with pytest.raises(ImportError, match=r"dynopt-physics\[torch\]"):
         dynopt_torch.Optimizer
+
+
+def test_frameworks_page_example_runs():
+    import re
+    from pathlib import Path
+    page = Path(__file__).resolve().parents[1] / "docs" / "frameworks.md"
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+    assert len(blocks) == 1
+    namespace = {}
+    exec(compile(blocks[0], str(page), "exec"), namespace)
+    model, X, y = namespace["model"], namespace["X"], namespace["y"]
+    with torch.no_grad():
+        final = torch.nn.functional.mse_loss(model(X).squeeze(-1), y).item()
+    # the trained model explains at least 90% of the variance of y
+    assert final < 0.1 * y.var().item()
