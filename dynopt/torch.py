@@ -142,6 +142,14 @@ def _kernels(program) -> dict:
 
 
 # ---------------------------------------------------------------- optimiser
+def _flat(tensors):
+    """One flat vector of ``tensors``: a view of a lone tensor, else their concatenation."""
+    if len(tensors) == 1:
+        return tensors[0].reshape(-1)
+    import torch
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
 def _build_class(torch):
 
     class Optimizer(torch.optim.Optimizer):
@@ -278,8 +286,9 @@ def _build_class(torch):
                                        "dynopt.torch does not support sparse gradients")
             first = params[0]
             dtype, device = first.dtype, first.device
-            x = torch.cat([p.detach().reshape(-1) for p in params])
-            g = torch.cat([p.grad.detach().reshape(-1).to(dtype) for p in params])
+            # one tensor: views, no copies (the kernels never write their inputs in place)
+            x = _flat([p.detach() for p in params])
+            g = _flat([p.grad.detach().to(dtype) for p in params])
             if loss is None:
                 if self._reads_f:
                     raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
@@ -306,7 +315,7 @@ def _build_class(torch):
                     self._ns["after"](S, P)
                 S["k"] = S["k"] + 1
             self._ns["before"](S, P)
-            self._scatter(S, params, head)
+            self._scatter(S, params, head, (x, g))
 
         def _gather(self, S, params, head, dtype):
             S["k"] = head[_STEP].to(dtype)
@@ -314,20 +323,25 @@ def _build_class(torch):
                 if name != _STEP and name not in self._vectors:
                     S[name] = value.to(dtype)
             for name in self._vectors_of(head):
-                S[name] = torch.cat([self.state[p][name].reshape(-1) for p in params])
+                S[name] = _flat([self.state[p][name] for p in params])
 
         def _vectors_of(self, head):
             return [name for name in head if name in self._vectors]
 
-        def _scatter(self, S, params, head):
+        def _scatter(self, S, params, head, inputs):
             offset = 0
             names = [n for n in S if n in self._vectors and n not in ("x", "g")]
+            # the state keeps views of the kernels' outputs (new tensors, or the group's
+            # concatenation); a state vector that is the position or gradient itself (a
+            # view of the parameter or its grad) is copied
+            values = {name: (S[name].clone() if any(S[name] is t for t in inputs) else S[name])
+                      for name in names}
             for p in params:
                 n = p.numel()
                 p.copy_(S["x"][offset:offset + n].view_as(p))
                 st = self.state[p]
                 for name in names:
-                    st[name] = S[name][offset:offset + n].reshape(p.shape).clone()
+                    st[name] = values[name][offset:offset + n].reshape(p.shape)
                 offset += n
             head[_STEP] = S["k"].clone()
             for name, value in S.items():

@@ -403,3 +403,51 @@ def test_frameworks_page_example_runs():
         final = torch.nn.functional.mse_loss(model(X).squeeze(-1), y).item()
     # the trained model explains at least 90% of the variance of y
     assert final < 0.1 * y.var().item()
+
+
+def measure(threads=1, n=10**6, repeats=10):
+    """Print the figures of the frameworks page: the largest relative difference of each
+    trajectory from its reference, and the time of one step against torch.optim.Adam.
+    Run ``python tests/test_torch.py``."""
+    import time
+    torch.set_num_threads(threads)
+    for name in list(CASES) + OTHERS:
+        problem, hp = CASES.get(name, ("quad", {}))
+        x0 = np.array([-1.2, 1.0, 0.5, -0.3]) if problem == "rosen" else np.linspace(-1, 1, 6)
+        seed = 7 if "langevin" in name else None
+        ref = minimize_run(name, x0, hp, problem, seed=seed)
+        p = torch.tensor(x0, requires_grad=True)
+        opt = dynopt_torch.Optimizer([p], method=name, **hp, **({"seed": seed} if seed else {}))
+        loss = (lambda: rosen_torch(p)) if problem == "rosen" else (lambda: quad_torch(p))
+        traj = torch_run([p], loss, opt)
+        print(f"vs dynopt.minimize  {name:18s} {np.max(np.abs(traj - ref)) / np.max(np.abs(ref)):.1e}")
+    for name, hp, flags, make in BASELINES:
+        x0 = np.linspace(-1, 1, 6)
+        p = torch.tensor(x0, requires_grad=True)
+        q = torch.tensor(x0, requires_grad=True)
+        ours = torch_run([p], lambda: quad_torch(p),
+                         dynopt_torch.Optimizer([p], method=name, **hp, **flags))
+        theirs = torch_run([q], lambda: quad_torch(q), make([q]))
+        err = np.max(np.abs(ours - theirs)) / np.max(np.abs(theirs))
+        print(f"vs torch.optim      {name:10s} {str(flags):40s} {err:.1e}")
+    for parts in (1, 20):
+        for label, make in (("torch.optim.Adam", lambda ps: torch.optim.Adam(ps)),
+                            ("adam", lambda ps: dynopt_torch.Optimizer(ps, method="adam")),
+                            ("fanos", lambda ps: dynopt_torch.Optimizer(ps, method="fanos")),
+                            ("fire", lambda ps: dynopt_torch.Optimizer(ps, method="fire"))):
+            ps = [torch.randn(n // parts, requires_grad=True) for _ in range(parts)]
+            for t in ps:
+                t.grad = torch.randn_like(t)
+            opt = make(ps)
+            opt.step()
+            best = np.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                opt.step()
+                best = min(best, time.perf_counter() - t0)
+            print(f"step time n={n} tensors={parts:2d} threads={threads} {label:17s} "
+                  f"{best * 1e3:7.2f} ms (best of {repeats})")
+
+
+if __name__ == "__main__":
+    measure()
