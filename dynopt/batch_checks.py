@@ -11,7 +11,9 @@ which every member is still running; the loop in :mod:`dynopt.loop` keeps
 the NumPy code for the rest (members that stopped, a member that failed).
 
 Both return the number of members that need a message (a non-finite value, a
-bound crossed), which the loop then writes from the per-member codes.
+bound crossed), which the loop then writes from the per-member codes; the codes
+are written when that number is not zero (a step in which every member is ``OK``
+leaves them as they were, and the loop reads them only after a flagged step).
 The kernels are compiled by Numba on first use (and cached on disk); without
 a working Numba, :func:`kernels` returns ``None`` and the loop uses NumPy.
 """
@@ -46,26 +48,58 @@ def kernels():
     return _KERNELS[0]
 
 
+def norms():
+    """The compiled ``gradient_norms(Gv, norm_code, G, gnorm)`` of :func:`kernels`
+    (``G[:] = Gv`` and each row's norm into ``gnorm``), or ``None`` without Numba."""
+    return None if kernels() is None else _NORMS[0]
+
+
+_NORMS: list = []
+
+
 def _build():
     import math
 
     import numba
+    import numpy as np
 
     @numba.njit(cache=True, nogil=True)
     def check_positions(X, far2, squares, codes):
         """Per member ``b``: ``squares[b] = |X_b|^2``; ``codes[b]`` = ``NONFINITE`` (a
         NaN or Inf in the row), ``RAN_OFF`` (``squares[b] > far2[b]``) or ``OK``.
-        Returns the number of members that are not ``OK``."""
-        bad = 0
-        for b in range(X.shape[0]):
-            s = 0.0
-            finite = True
-            for j in range(X.shape[1]):
+        Returns the number of members that are not ``OK`` (``codes`` is written only
+        when that is not zero).
+
+        The squares are summed column by column (the same order of additions as a
+        row's own loop, so the same numbers), which keeps the passes long; a row
+        whose square is not below ``far2`` and finite is then tested element by
+        element (NaN and Inf make the square NaN or Inf, and so does an overflow of
+        finite coordinates, which is no NaN but may cross the bound)."""
+        B, n = X.shape
+        inf = math.inf
+        for b in range(B):
+            v = X[b, 0]
+            squares[b] = v * v
+        for j in range(1, n):
+            for b in range(B):
                 v = X[b, j]
-                if not math.isfinite(v):
+                squares[b] += v * v
+        bad = 0
+        for b in range(B):
+            s = squares[b]
+            bad += not (s < inf and s <= far2[b])
+        if bad == 0:
+            return 0
+        bad = 0
+        for b in range(B):
+            s = squares[b]
+            if s < inf and s <= far2[b]:
+                codes[b] = OK
+                continue
+            finite = True
+            for j in range(n):
+                if not math.isfinite(X[b, j]):
                     finite = False
-                s += v * v
-            squares[b] = s
             if not finite:
                 codes[b] = NONFINITE
                 bad += 1
@@ -99,13 +133,34 @@ def _build():
             gnorm[b] = math.sqrt(acc) if norm_code == TWO_NORM else acc
 
     @numba.njit(cache=True, nogil=True)
-    def record_step(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
-                    upper, lower, gtol, codes):
-        """Take the step's values of every member: ``F, G, gnorm`` set from ``Fv, Gv``,
-        the best point updated where ``Fv`` improves on it. ``codes[b]``:
-        ``NONFINITE`` (objective or gradient), ``DIVERGED`` (``Fv > upper``),
-        ``UNBOUNDED`` (``Fv < lower``), ``CONVERGED`` (``gnorm <= gtol``, with
-        ``gtol > 0``) or ``OK``. Returns the number not ``OK``."""
+    def finite_norms(Gv, norm_code, gnorm):
+        """Each row's norm into ``gnorm`` for a finite ``Gv``, column by column: the
+        additions and comparisons of :func:`gradient_norms` in its order (each row
+        starts from ``0.0``), in long passes over the members."""
+        B, n = Gv.shape
+        for b in range(B):
+            v = Gv[b, 0]
+            gnorm[b] = v * v if norm_code == TWO_NORM else abs(v)
+        for j in range(1, n):
+            if norm_code == MAX_NORM:
+                for b in range(B):
+                    a, acc = abs(Gv[b, j]), gnorm[b]
+                    gnorm[b] = a if a > acc else acc
+            elif norm_code == ONE_NORM:
+                for b in range(B):
+                    gnorm[b] += abs(Gv[b, j])
+            else:
+                for b in range(B):
+                    v = Gv[b, j]
+                    gnorm[b] += v * v
+        if norm_code == TWO_NORM:
+            for b in range(B):
+                gnorm[b] = math.sqrt(gnorm[b])
+
+    @numba.njit(cache=True, nogil=True)
+    def _record_members(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
+                        upper, lower, gtol, codes):
+        """:func:`record_step` member by member: every case, every code."""
         gradient_norms(Gv, norm_code, G, gnorm)
         bad = 0
         n = X.shape[1]
@@ -137,4 +192,68 @@ def _build():
                 codes[b] = OK
         return bad
 
+    @numba.njit(cache=True, nogil=True)
+    def record_step(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
+                    upper, lower, gtol, codes, norms):
+        """Take the step's values of every member: ``F, G`` set from ``Fv, Gv``,
+        ``gnorm`` their norms (with ``norms``, ``gtol > 0`` or a norm other than the
+        largest component; otherwise ``gnorm`` is left as it was unless a member is
+        flagged: the max-norm of a finite gradient is finite), the best point updated where ``Fv`` improves on
+        it. ``codes[b]``: ``NONFINITE`` (objective or gradient), ``DIVERGED``
+        (``Fv > upper``), ``UNBOUNDED`` (``Fv < lower``), ``CONVERGED`` (``gnorm <=
+        gtol``, with ``gtol > 0``) or ``OK``. Returns the number not ``OK``
+        (``codes`` is written only when that is not zero).
+
+        ``X``, ``Gv``, ``G``, ``best_x`` and ``best_g`` are C-contiguous. The common
+        step, in which no member is flagged, takes a few long passes (values and
+        bounds; the gradient's copy and finiteness over the flat array; the norms
+        column by column; the best points, copied whole when every member improved);
+        a step that flags any member is taken member by member (``gnorm`` then always
+        set), with the same results."""
+        B = X.shape[0]
+        inf = math.inf
+        bad = 0
+        for b in range(B):
+            f = Fv[b]
+            F[b] = f
+            bad += not (f <= upper[b] and f >= lower[b] and abs(f) < inf)
+        g1, G1 = Gv.reshape(-1), G.reshape(-1)
+        for i in range(g1.shape[0]):
+            v = g1[i]
+            G1[i] = v
+            bad += not (abs(v) < inf)
+        if bad == 0 and (norms or gtol > 0 or norm_code != MAX_NORM):
+            # the 1- and 2-norms of a finite gradient can overflow: that is NONFINITE
+            finite_norms(Gv, norm_code, gnorm)
+            for b in range(B):
+                gn = gnorm[b]
+                bad += not (gn < inf) or (gtol > 0 and gn <= gtol)
+        if bad:
+            return _record_members(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
+                                   upper, lower, gtol, codes)
+        # the members that improve, listed without a branch per member (which of them
+        # improve is as good as random on an oscillating batch), then copied
+        improved = np.empty(B, dtype=np.int64)
+        better = 0
+        for b in range(B):
+            f, old = Fv[b], best_f[b]
+            w = f < old
+            improved[better] = b
+            better += w
+            best_f[b] = f if w else old
+        x1, bx1, bg1 = X.reshape(-1), best_x.reshape(-1), best_g.reshape(-1)
+        if better == B:
+            for i in range(x1.shape[0]):
+                bx1[i] = x1[i]
+                bg1[i] = g1[i]
+        else:
+            n = X.shape[1]
+            for k in range(better):
+                o = improved[k] * n
+                for j in range(o, o + n):
+                    bx1[j] = x1[j]
+                    bg1[j] = g1[j]
+        return 0
+
+    _NORMS.append(gradient_norms)
     return check_positions, record_step

@@ -194,6 +194,7 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     """
     B = X0.shape[0]
     F, G, nfev, njev = objective.rows(X0)
+    nfev, njev = (np.full(B, c, dtype=np.int64) if np.ndim(c) == 0 else c for c in (nfev, njev))
     lone = B == 1 and not objective.vectorized
     state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone)
     out = Outcome(stepper.dtype, F, G, X0, nfev, njev, own=not lone)
@@ -446,6 +447,9 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     if not callable(norm) and stepper.backend.name in ("numpy", "numba"):
         from .batch_checks import NORM_CODES, kernels
         fast = kernels()
+    # the gradient norms of every step are needed for gtol and the record; otherwise the
+    # compiled tests may skip them (``stale``: members whose norm is still to be taken)
+    stale = None
     if fast is not None:
         check_positions, record_step = fast
         norm_code = NORM_CODES[norm]
@@ -453,6 +457,13 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
         up = np.full(B, np.inf) if upper is None else np.ascontiguousarray(upper, np.float64)
         low = np.full(B, -np.inf) if lower is None else np.ascontiguousarray(lower, np.float64)
         far2 = np.ascontiguousarray(far2, np.float64)
+        every_norm = bool(gtol > 0 or rec.stride or norm_code != NORM_CODES[np.inf])
+        if not every_norm:
+            stale = np.zeros(B, dtype=bool)
+        for name in ("G", "best_x", "best_g"):  # the kernels' flat passes need C order
+            if not getattr(out, name).flags.c_contiguous:
+                setattr(out, name, np.ascontiguousarray(getattr(out, name)))
+        G = out.G
     running = False  # True: every member was running after the last step (no test needed)
     while True:
         if running and step < maxiter:
@@ -484,15 +495,20 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
             stepper.after(sub, Fv, Gv)
             nit[:] = step
             flagged = record_step(X, Fv, np.ascontiguousarray(Gv), norm_code, F, G, gnorm,
-                                  out.best_f, out.best_x, out.best_g, up, low, gtol, codes)
+                                  out.best_f, out.best_x, out.best_g, up, low, gtol, codes,
+                                  every_norm)
             running = not flagged and maxfev is None
+            if stale is not None:
+                stale[:] = not flagged  # a flagged step took every member's norm
             if flagged:
                 _stop_flagged(out, codes, all_rows, step, Fv=Fv, upper=up, lower=low)
                 converged = codes == CONVERGED
         else:
             running = False
-            _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, arrays,
-                       norm, far2, upper, lower, step, dtype)
+            updated = _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx,
+                                 arrays, norm, far2, upper, lower, step, dtype)
+            if stale is not None:
+                stale[updated] = False
         rec.add(step, state, F, gnorm)
         if callback is not None:
             X_all = np.array(to_numpy(S["x"]))
@@ -510,6 +526,13 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
             status[(status < 0) & converged] = 0
         elif gtol > 0 and not running:
             status[(status < 0) & (gnorm <= gtol)] = 0
+    if stale is not None and stale.any():  # the norms the compiled tests skipped
+        from .batch_checks import norms
+        late = np.flatnonzero(stale)
+        sub_g = np.ascontiguousarray(G[late])
+        taken = np.empty(len(late))
+        norms()(sub_g, norm_code, np.empty_like(sub_g), taken)
+        gnorm[late] = taken
     out.gnorm = gnorm
     rec.add(step, state, F, gnorm, force=True)
 
@@ -518,7 +541,8 @@ def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, 
                far2, upper, lower, step, dtype):
     """The tests and bookkeeping of one batched step, in NumPy, for any set of running
     members (``rows``; ``whole``: all of them), after the stages before the gradient
-    gave their positions ``X``."""
+    gave their positions ``X``. Returns the members whose values (and gradient norms)
+    were taken: those evaluated."""
     S, F, G = state.arrays, out.F, out.G
     status, nfev, njev, nit = out.status, out.nfev, out.njev, out.nit
     squares = np.einsum("ij,ij->i", X, X)
@@ -581,6 +605,7 @@ def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, 
             codes[below & ~above] = UNBOUNDED
     if codes is not None:
         _stop_flagged(out, codes, idx, step, Fv=Fv, upper=upper, lower=lower)
+    return idx[ok]
 
 
 def _stop_flagged(out, codes, idx, step, Fv=None, upper=None, lower=None, squares=None,

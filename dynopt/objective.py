@@ -79,7 +79,9 @@ class Objective:
         self.njev = 0
 
     def rows(self, X):
-        """``(F, G, nfev, njev)`` for the rows of ``X`` (shape (m, n)); counts per row."""
+        """``(F, G, nfev, njev)`` for the rows of ``X`` (shape (m, n)); counts per row:
+        arrays of ``m`` counts, or one count for every row (an ``int``, with a
+        vectorised objective, which takes each row once)."""
         m = X.shape[0]
         if self.vectorized:
             if self.jac is True:
@@ -93,8 +95,7 @@ class Objective:
                                  f"got {F.shape} and {G.shape}")
             self.nfev += m
             self.njev += m
-            ones = np.ones(m, dtype=np.int64)
-            return F, G, ones, ones * (0 if self.jac is None else 1)
+            return F, G, 1, 0 if self.jac is None else 1
         F = np.empty(m)
         G = np.empty((m, self.n), dtype=self.dtype)
         nf = np.empty(m, dtype=np.int64)

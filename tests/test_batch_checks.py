@@ -69,7 +69,7 @@ def test_gradient_norms_against_numpy():
         codes = np.zeros(B, dtype=np.int8)
         up, low = np.full(B, np.inf), np.full(B, -np.inf)
         flagged = record_step(X, Fv, G, code, F, Gout, gnorm, best_f, best_x, best_g,
-                              up, low, 0.0, codes)
+                              up, low, 0.0, codes, True)
         np.testing.assert_allclose(gnorm, ref, rtol=1e-14)
         assert np.isnan(gnorm[3]) and np.isinf(gnorm[5])
         assert flagged == 2 and codes[3] == codes[5] == 3
@@ -149,3 +149,82 @@ def test_codes_that_stop_a_member_are_its_status():
     assert STATUS_MESSAGES[batch_checks.UNBOUNDED].startswith("Unbounded below")
     assert batch_checks.OK == 0 and batch_checks.CONVERGED not in (
         batch_checks.NONFINITE, batch_checks.DIVERGED, batch_checks.UNBOUNDED)
+
+
+def _step_arrays(B, n, seed):
+    rng = np.random.default_rng(seed)
+    X, Gv = rng.standard_normal((B, n)), rng.standard_normal((B, n))
+    Fv = rng.standard_normal(B)
+    best_f = Fv + np.where(rng.random(B) < 0.5, 1.0, -1.0)  # about half the members improve
+    return X, Fv, Gv, best_f
+
+
+@pytest.mark.parametrize("code,norms", [(0, True), (0, False), (1, False), (2, True)])
+@pytest.mark.parametrize("improve", ["some", "all", "none"])
+def test_record_step_common_step_against_numpy(code, norms, improve):
+    """A step that flags no member: values, gradients, norms and best points as NumPy
+    computes them; ``gnorm`` untouched when the max-norm is not asked for."""
+    _, record_step = batch_checks.kernels()
+    B, n = 300, 3
+    X, Fv, Gv, best_f = _step_arrays(B, n, 1)
+    if improve != "some":
+        best_f = Fv + (1.0 if improve == "all" else -1.0)
+    better = Fv < best_f
+    F, G, gnorm = np.empty(B), np.empty((B, n)), np.full(B, -7.0)
+    bf, bx, bg = best_f.copy(), np.zeros((B, n)), np.zeros((B, n))
+    up, low = np.full(B, np.inf), np.full(B, -np.inf)
+    assert record_step(X, Fv, Gv, code, F, G, gnorm, bf, bx, bg, up, low, 0.0,
+                       np.zeros(B, dtype=np.int8), norms) == 0
+    np.testing.assert_array_equal(F, Fv)
+    np.testing.assert_array_equal(G, Gv)
+    np.testing.assert_array_equal(bf, np.where(better, Fv, best_f))
+    np.testing.assert_array_equal(bx, np.where(better[:, None], X, 0.0))
+    np.testing.assert_array_equal(bg, np.where(better[:, None], Gv, 0.0))
+    ref = {0: np.max(np.abs(Gv), axis=1), 1: np.sum(np.abs(Gv), axis=1),
+           2: np.linalg.norm(Gv, axis=1)}[code]
+    if norms or code != 0:
+        np.testing.assert_allclose(gnorm, ref, rtol=1e-14)
+    else:
+        assert (gnorm == -7.0).all()
+
+
+def test_record_step_flags_what_the_common_step_would_miss():
+    """Bounds, gtol and a 2-norm that overflows on finite components are flagged, with
+    the best point taken only where the value is finite (as member by member)."""
+    _, record_step = batch_checks.kernels()
+    B, n = 6, 2
+    X, Fv, Gv, best_f = _step_arrays(B, n, 2)
+    best_f[:] = np.inf
+    Gv[1] = [1e200, 1e200]           # finite, but its 2-norm is not
+    Fv[2], Gv[3] = 1e9, [1e-9, 0.0]  # above the bound; below gtol
+    Fv[4] = -1e9                     # below the bound
+    up, low = np.full(B, 1e6), np.full(B, -1e6)
+    for code, flagged in ((2, {1: batch_checks.NONFINITE}), (0, {})):
+        codes = np.zeros(B, dtype=np.int8)
+        F, G, gnorm = np.empty(B), np.empty((B, n)), np.empty(B)
+        bf, bx, bg = best_f.copy(), np.zeros((B, n)), np.zeros((B, n))
+        expect = {**flagged, 2: batch_checks.DIVERGED, 3: batch_checks.CONVERGED,
+                  4: batch_checks.UNBOUNDED}
+        assert record_step(X, Fv, Gv, code, F, G, gnorm, bf, bx, bg, up, low, 1e-6, codes,
+                           False) == len(expect)
+        assert {b: int(c) for b, c in enumerate(codes) if c} == expect
+        taken = [b for b in range(B) if b not in flagged]
+        np.testing.assert_array_equal(bf[taken], Fv[taken])
+        np.testing.assert_array_equal(bx[taken], X[taken])
+        assert all(np.isfinite(gnorm[taken]))
+
+
+@pytest.mark.parametrize("options", [{"gtol": 0.0}, {"gtol": 0.0, "norm": 2},
+                                     {"gtol": 0.0, "record": 7}])
+def test_compiled_and_numpy_tests_agree_without_gtol(monkeypatch, options):
+    """Without gtol (and without a record) the compiled tests may skip the norms: the
+    results, the record and the statuses stay those of the NumPy tests."""
+    fast = _run(monkeypatch, True, **options)
+    with monkeypatch.context() as m:
+        slow = _run(m, False, **options)
+    for key in ("status", "nit", "nfev", "njev", "x", "best_x", "fun", "jac"):
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+    assert fast.message == slow.message
+    if "record" in options:
+        for key, val in slow.trajectory.items():
+            np.testing.assert_array_equal(fast.trajectory[key], val, err_msg=key)
