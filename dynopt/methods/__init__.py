@@ -12,7 +12,8 @@ from . import settings
 from .base import Method, check_value, reparametrize, system_method
 
 #: modules of this package that define a ``METHODS`` dict, merged in this order
-_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko", "langevin")
+_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko", "langevin",
+            "nose_hoover_chain", "bregman")
 
 METHODS: dict = {}
 for _name in _MODULES:

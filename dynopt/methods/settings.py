@@ -68,6 +68,16 @@ EXAMPLE_SETTINGS = {
               "rosenbrock": ({"dt": 0.003}, 3000, 1e-5)},
     "fire2_ase": {"quadratic": ({}, 1000, 1e-8),
                   "rosenbrock": ({"dt": 0.01, "dtmax": 0.1}, 8000, 1e-5)},
+    # at temperature 0 a light second thermostat drains the first's friction (zeta_2 zeta_1
+    # in its equation): a heavy one (large Q_chain) lets the friction build up
+    "nose_hoover_chain": {
+        "quadratic": ({"dt": 0.05, "Q": 1.0, "Q_chain": 1000.0, "temperature": 0.0}, 4000,
+                      1e-8),
+        "rosenbrock": ({"dt": 0.02, "Q": 10.0, "Q_chain": 1e6, "temperature": 0.0}, 6000,
+                       1e-5)},
+    # p = 2 is Nesterov's ODE: its fading damping 3/t converges sublinearly, as there
+    "bregman_lagrangian": {"quadratic": ({"dt": 0.05}, 20000, 1e-4),
+                           "rosenbrock": ({"dt": 0.01}, 30000, 3e-3)},
     "ko": {"quadratic": ({"lr": 0.05, "momentum": 0.5}, 1000, 1e-8),
            "rosenbrock": ({"lr": 1e-3, "momentum": 0.9}, 5000, 1e-5)},
     "ko_dsmc": {"quadratic": ({"dt": 0.1, "damping": 4.0, "seed": 0}, 2000, 2e-8),
