@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches",
+           "forget_method",
            "FUSED_THRESHOLD", "FUSED_NAMES"]
 
 #: coordinates from which a lone run on the Numba backend steps with the fused program
@@ -323,6 +324,15 @@ def stepper_for(program, name, backend="numpy", dtype=np.float64) -> Stepper:
     if hit is None:  # the program is kept with its stepper, so its id is not reused
         hit = _STEPPERS[key] = (Stepper(program, be, dtype, name), program)
     return hit[0]
+
+
+def forget_method(name: str) -> None:
+    """Forget the programs built for the method named ``name`` (after it is replaced or
+    removed from the registry); their steppers go with them."""
+    for key in [k for k in _PROGRAMS if k[0] == name]:
+        program = _PROGRAMS.pop(key)[0]
+        for skey in [s for s in _STEPPERS if s[0] == id(program)]:
+            del _STEPPERS[skey]
 
 
 def clear_caches() -> None:

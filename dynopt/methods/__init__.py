@@ -6,24 +6,70 @@
 ``dynopt.METHODS``, the same object as ``dynopt.methods.METHODS``. The
 hyperparameter symbols the methods share are in :mod:`dynopt.hyperparameters`.
 """
-import importlib
-
 from . import settings
 from .base import Method, check_value, reparametrize, system_method
 
-#: modules of this package that define a ``METHODS`` dict, merged in this order
-_MODULES = ("momentum", "adaptive", "fanos", "frankenstein", "fire", "ko", "langevin",
-            "nose_hoover_chain", "bregman")
+from . import adaptive, bregman, fanos, fire, frankenstein, ko, langevin, momentum
+from . import nose_hoover_chain
 
+#: the modules of this package that define methods, each a ``METHODS`` dict, in this order
+FAMILIES = (momentum, adaptive, fanos, frankenstein, fire, ko, langevin, nose_hoover_chain,
+            bregman)
+
+#: name -> Method: every method dynopt knows (built in, then registered)
 METHODS: dict = {}
-for _name in _MODULES:
-    try:
-        _module = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _exc:  # a method family not written yet
-        if _exc.name != f"{__name__}.{_name}":
-            raise
-        continue
-    METHODS.update(_module.METHODS)
+
+
+def register(method: Method, *, replace: bool = False) -> Method:
+    """Add ``method`` to :data:`METHODS` under ``method.name`` and return it.
+
+    Parameters
+    ----------
+    method : Method
+        Its ``name`` must be a lower-case identifier (``minimize`` reads names in
+        lower case, as SciPy does).
+    replace : bool
+        Allow a name that is taken (by default a clash is an error).
+
+    Raises
+    ------
+    TypeError
+        For anything but a :class:`Method`.
+    ValueError
+        For a bad or taken name.
+    """
+    if not isinstance(method, Method):
+        raise TypeError(f"register takes a dynopt.methods.Method, got {type(method).__name__}")
+    name = method.name
+    if not isinstance(name, str) or not name.isidentifier() or name != name.lower():
+        raise ValueError(f"a method's name must be a lower-case identifier, got {name!r}")
+    if name in METHODS and not replace:
+        raise ValueError(f"a method named {name!r} is already registered; pass replace=True "
+                         "to replace it")
+    if name in METHODS:
+        _forget(name)
+    METHODS[name] = method
+    return method
+
+
+def _forget(name: str) -> None:
+    from ..stepper import forget_method
+    forget_method(name)
+
+
+def unregister(name: str) -> Method:
+    """Remove the method ``name`` from :data:`METHODS` and return it."""
+    if name not in METHODS:
+        raise ValueError(f"no method named {name!r} is registered")
+    _forget(name)
+    return METHODS.pop(name)
+
+
+for _family in FAMILIES:
+    for _key, _method in _family.METHODS.items():
+        if _key != _method.name:
+            raise ValueError(f"{_family.__name__}: METHODS[{_key!r}] is named {_method.name!r}")
+        register(_method)
 
 
 def get_method(name) -> Method:
@@ -42,5 +88,5 @@ def describe_methods() -> dict:
             for name, m in METHODS.items()}
 
 
-__all__ = ["Method", "METHODS", "get_method", "describe_methods", "reparametrize",
-           "system_method", "check_value", "settings"]
+__all__ = ["Method", "METHODS", "FAMILIES", "register", "unregister", "get_method",
+           "describe_methods", "reparametrize", "system_method", "check_value", "settings"]
