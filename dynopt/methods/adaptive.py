@@ -74,6 +74,7 @@ import sympy as sp
 
 from ..hyperparameters import alpha, beta1, beta2, eps, lr, momentum, weight_decay
 from ..program import Elementwise, Gradient, StepProgram, g, k, x
+from ..transforms import decoupled_weight_decay, l2_weight_decay
 from .base import Method
 
 __all__ = ["build_adam", "build_rmsprop", "METHODS", "exp_avg", "exp_avg_sq",
@@ -92,7 +93,6 @@ grad_avg = sp.Symbol("grad_avg", real=True)
 #: RMSprop's momentum buffer :math:`b`
 momentum_buffer = sp.Symbol("momentum_buffer", real=True)
 # temporaries
-grad = sp.Symbol("grad", real=True)
 denom = sp.Symbol("denom", positive=True)
 
 
@@ -120,12 +120,8 @@ def build_adam(integrator=None, betas=(0.9, 0.999), amsgrad=False, decoupled=Fal
     b1, b2 = _check_betas(owner, betas)
     _check_bool(owner, "amsgrad", amsgrad)
     t = k + 1
-    if decoupled:
-        first = [(x, x * (1 - lr * weight_decay)), (grad, g)]
-    else:
-        first = [(grad, g + weight_decay * x)]
-    moments = [(exp_avg, beta1 * exp_avg + (1 - beta1) * grad),
-               (exp_avg_sq, beta2 * exp_avg_sq + (1 - beta2) * grad**2)]
+    moments = [(exp_avg, beta1 * exp_avg + (1 - beta1) * g),
+               (exp_avg_sq, beta2 * exp_avg_sq + (1 - beta2) * g**2)]
     second = exp_avg_sq
     vectors = {exp_avg: 0, exp_avg_sq: 0}
     if amsgrad:
@@ -136,34 +132,36 @@ def build_adam(integrator=None, betas=(0.9, 0.999), amsgrad=False, decoupled=Fal
         (denom, sp.sqrt(second / (1 - beta2**t)) + eps),
         (x, x - lr * (exp_avg / (1 - beta1**t)) / denom),
     ]
-    return StepProgram(
+    core = StepProgram(
         owner + ("_amsgrad" if amsgrad else ""), vectors=vectors, scalars={},
-        params={lr: 1e-3, beta1: b1, beta2: b2, eps: 1e-8,
-                weight_decay: 1e-2 if decoupled else 0.0},
-        stages=[Elementwise(first + moments + update), Gradient()],
+        params={lr: 1e-3, beta1: b1, beta2: b2, eps: 1e-8},
+        stages=[Elementwise(moments + update), Gradient()],
         description=f"{'AdamW' if decoupled else 'Adam'} as torch.optim documents it")
+    if decoupled:
+        return decoupled_weight_decay(core, default=1e-2)
+    return l2_weight_decay(core, default=0.0)
 
 
 def build_rmsprop(integrator=None, centered=False):
     """RMSprop as ``torch.optim.RMSprop`` documents it."""
     _check_bool("rmsprop", "centered", centered)
-    assignments = [(grad, g + weight_decay * x),
-                   (exp_avg_sq, alpha * exp_avg_sq + (1 - alpha) * grad**2)]
+    assignments = [(exp_avg_sq, alpha * exp_avg_sq + (1 - alpha) * g**2)]
     vectors = {exp_avg_sq: 0, momentum_buffer: 0}
     second = exp_avg_sq
     if centered:
-        assignments.append((grad_avg, alpha * grad_avg + (1 - alpha) * grad))
+        assignments.append((grad_avg, alpha * grad_avg + (1 - alpha) * g))
         second = exp_avg_sq - grad_avg**2
         vectors[grad_avg] = 0
     assignments += [
-        (momentum_buffer, momentum * momentum_buffer + grad / (sp.sqrt(second) + eps)),
+        (momentum_buffer, momentum * momentum_buffer + g / (sp.sqrt(second) + eps)),
         (x, x - lr * momentum_buffer),
     ]
-    return StepProgram(
+    core = StepProgram(
         "rmsprop" + ("_centered" if centered else ""), vectors=vectors, scalars={},
-        params={lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0.0, momentum: 0.0},
+        params={lr: 1e-2, alpha: 0.99, eps: 1e-8, momentum: 0.0},
         stages=[Elementwise(assignments), Gradient()],
         description="RMSprop as torch.optim documents it")
+    return l2_weight_decay(core, default=0.0)
 
 
 #: [0, 1): the largest double below 1 as the inclusive upper bound

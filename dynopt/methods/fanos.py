@@ -119,7 +119,8 @@ import numpy as np
 import sympy as sp
 
 from ..hyperparameters import Q, dt, eps, lr, mass, temperature, weight_decay
-from ..program import Elementwise, Reduce, Scalar, StepProgram, free_symbols, g, k, x
+from ..program import Elementwise, Reduce, Scalar, StepProgram, free_symbols, g, k
+from ..transforms import clip_gradient_norm, grad_clip, weight_decay_stage
 from ..systems import NoseHoover
 from ..systems.base import v
 from ..systems.nose_hoover import kinetic_sum, zeta
@@ -137,7 +138,6 @@ T0_min = sp.Symbol("T0_min", nonnegative=True)
 tau = sp.Symbol("tau", positive=True)
 rho_T = sp.Symbol("rho_T", nonnegative=True)
 zeta_clip = sp.Symbol("zeta_clip", nonnegative=True)
-grad_clip = sp.Symbol("grad_clip", nonnegative=True)
 zeta_const = sp.Symbol("zeta_const", real=True)
 
 #: reference defaults (section 2), in the order they are listed
@@ -153,18 +153,9 @@ T_ema = sp.Symbol("T_ema", real=True)    # smoothed temperature
 #: :math:`m`, the RMS mass (carried in the state by integrators that reuse it after the
 #: gradient evaluation, e.g. velocity Verlet)
 rms_mass = sp.Symbol("rms_mass", positive=True)
-g_clip = sp.Symbol("g_clip", real=True)  # clipped gradient
-g_sq = sp.Symbol("g_sq", nonnegative=True)
-clip_scale = sp.Symbol("clip_scale", positive=True)
 
 #: the annealed target temperature T0(k)
 T0 = T0_min + (T0_max - T0_min) * sp.exp(-k / tau)
-
-
-def _clip_gradient() -> list:
-    """Stages ``g_clip <- g * min(1, grad_clip / ||g||_2)`` (no clipping when grad_clip = 0)."""
-    scale = sp.Piecewise((grad_clip / sp.Max(sp.sqrt(g_sq), grad_clip), grad_clip > 0), (1, True))
-    return [Reduce(g_sq, g**2, "sum"), Scalar([(clip_scale, scale)])]
 
 
 def _check_flag(name, value):
@@ -196,12 +187,12 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     mass_value = sp.Integer(1) if identity_mass else rms_mass
     mass_state = sp.Integer(1) if identity_mass else sp.sqrt(exp_avg_sq) + eps  # m from the state
 
-    # method hooks before the step: decoupled weight decay, clipping, RMS mass
-    force = [(g_clip, g * clip_scale)]
-    if not identity_mass:
-        force += [(exp_avg_sq, beta * exp_avg_sq + (1 - beta) * g_clip**2),
-                  (rms_mass, sp.sqrt(exp_avg_sq) + eps)]
-    pre = (Elementwise([(x, x * (1 - dt * weight_decay))]), *_clip_gradient(), Elementwise(force))
+    # hooks before the step: decoupled weight decay over the time step (so that
+    # integrators with sub-steps scale it), the RMS mass (its gradient is clipped below)
+    force = [] if identity_mass else [
+        (exp_avg_sq, beta * exp_avg_sq + (1 - beta) * g**2),
+        (rms_mass, sp.sqrt(exp_avg_sq) + eps)]
+    pre = (weight_decay_stage(step=dt), *([Elementwise(force)] if force else []))
 
     (reduction,) = base.reductions
     temperature_now = Reduce(kinetic_sum, reduction.expr.xreplace({mass: mass_value}), reduction.op)
@@ -217,7 +208,7 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
         scalars = {T_ema: T0_max}
     field = replace(
         base,
-        vdot=base.vdot.xreplace({g: g_clip, mass: mass_value}),
+        vdot=base.vdot.xreplace({mass: mass_value}),
         aux=aux, aux_init=aux_init, reductions=(temperature_now,), filters=(smoothing,),
         pre=pre, post=post, params=dict(DEFAULTS),
         extra_vectors={} if identity_mass else {exp_avg_sq: sp.Integer(0)},
@@ -225,14 +216,11 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
         energies={"kinetic": ("sum", mass_state * v**2 / 2)},
     )
     prog = integrator.program(field, "fanos", dt_default=DEFAULTS[lr])
-    stages = list(prog.stages)
-    # A force read after the gradient evaluation (velocity Verlet's closing half kick) is the
-    # new gradient, clipped the same way, over this step's mass (carried over by the backend).
-    if g_clip in free_symbols(prog.after_gradient):
-        i = prog.gradient_index + 1
-        stages[i:i] = [*_clip_gradient(), Elementwise([(g_clip, g * clip_scale)])]
-    prog = StepProgram(prog.name, prog.vectors, prog.scalars, {**DEFAULTS, dt: DEFAULTS[lr]}, stages,
-                       prog.energies).substitute({dt: lr})
+    prog = StepProgram(prog.name, prog.vectors, prog.scalars, {**DEFAULTS, dt: DEFAULTS[lr]},
+                       prog.stages, prog.energies).substitute({dt: lr})
+    # composed onto the thermostat: the clipped gradient, read again after the gradient
+    # evaluation where the integrator's closing half kick needs the new force
+    prog = clip_gradient_norm(prog, default=DEFAULTS[grad_clip])
     used = free_symbols(prog.stages)
     for expr in (*prog.vectors.values(), *prog.scalars.values(),
                  *(e for _, e in prog.energies.values())):
