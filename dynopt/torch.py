@@ -348,6 +348,11 @@ def _build_class(torch):
                 if name not in self._vectors and name not in ("f", "k", "N"):
                     head[name] = value.clone()
 
+        @property
+        def source(self) -> str:
+            """The generated PyTorch source of the step program's kernels."""
+            return self._ns["source"]
+
         def __repr__(self):
             return (f"dynopt.torch.Optimizer(method={self.method_name!r}, "
                     f"groups={len(self.param_groups)})")
@@ -358,6 +363,10 @@ def _build_class(torch):
 
 
 _CLASS = None
+
+
+def __dir__():
+    return sorted(set(globals()) | {"Optimizer"})
 
 
 def __getattr__(name):

@@ -155,6 +155,53 @@ def test_several_tensors_equal_minimize_on_the_concatenation():
         assert np.max(np.abs(traj - ref)) > 1e-6
 
 
+def test_printer_covers_branches_extrema_reductions_and_logic():
+    # a program written for this test: every reduction, Piecewise with And/Or/Not,
+    # Max/Min with number arguments, exp/log/tanh/Abs/sign and symbol-free constants,
+    # a temporary carried over the gradient and a scalar state; against dynopt.minimize
+    import sympy as sp
+    from dynopt.methods import Method
+    from dynopt.program import Elementwise, Gradient, Reduce, Scalar, StepProgram, g, k, x
+    v, s, c, lr = sp.symbols("v s c lr", real=True)
+    mu, mx, mn, tot, w, gate = sp.symbols("mu mx mn tot w gate", real=True)
+
+    def build(integrator=None):
+        return StepProgram(
+            "printer_check", vectors={v: 0}, scalars={s: sp.sqrt(2) * lr},
+            params={lr: 0.05},
+            stages=[
+                Reduce(mu, g, "mean"), Reduce(mx, sp.Abs(g), "max"), Reduce(mn, g * v, "min"),
+                Scalar([(gate, sp.Piecewise(
+                    (1, sp.And(mn < 0, sp.Or(k < 3, sp.Not(mx > 10)))),
+                    (sp.Rational(1, 2), sp.Eq(k, 5)), (sp.pi / 8, True))),
+                        (s, sp.Max(sp.Min(s * sp.exp(-mu**2 / 100), 1), sp.Float(1e-3)))]),
+                Elementwise([(w, sp.tanh(g - mu) + sp.sign(v) * sp.log(1 + v**2)),
+                             (v, gate * v - s * w - (mx + mn) * g / 10**4),
+                             (x, x + sp.Max(-0.1, sp.Min(v, 0.1)))]),
+                Gradient(),
+                Reduce(tot, w * g, "sum"),
+                Scalar([(s, sp.Piecewise((s * sp.E / 2, tot > 0), (s, True)))]),
+            ])
+
+    method = Method("printer_check", build)
+    x0 = np.array([-1.2, 1.0, 0.5, -0.3])
+    res = dynopt.minimize(rosen_np, x0, jac=rosen_der_np, method=method,
+                          options={"maxiter": STEPS, "gtol": 0, "record": True})
+    ref = res.trajectory["x"]
+    assert ref.shape == (STEPS + 1, 4)
+    p = torch.tensor(x0, requires_grad=True)
+    opt = dynopt_torch.Optimizer([p], method=method)
+    assert "torch.where" in opt.source or "_where" in opt.source
+    traj = torch_run([p], lambda: rosen_torch(p), opt)
+    assert np.max(np.abs(ref[-1] - ref[0])) > 1e-2
+    assert_same(traj, ref)
+    # between calls the state is mid-step: minimize's final state has also run the
+    # stages after the last gradient (s <- s e/2 when tot > 0, else s)
+    s_torch = float(opt.state[p]["s"])
+    assert any(res.state["s"] == pytest.approx(value, rel=1e-12)
+               for value in (s_torch, s_torch * np.e / 2))
+
+
 # ------------------------------------------------------------- torch.optim
 BASELINES = [
     ("heavy_ball", {"lr": 1e-2, "momentum": 0.9}, {},
@@ -420,7 +467,8 @@ def measure(threads=1, n=10**6, repeats=10):
         opt = dynopt_torch.Optimizer([p], method=name, **hp, **({"seed": seed} if seed else {}))
         loss = (lambda: rosen_torch(p)) if problem == "rosen" else (lambda: quad_torch(p))
         traj = torch_run([p], loss, opt)
-        print(f"vs dynopt.minimize  {name:18s} {np.max(np.abs(traj - ref)) / np.max(np.abs(ref)):.1e}")
+        err = np.max(np.abs(traj - ref)) / np.max(np.abs(ref))
+        print(f"vs dynopt.minimize  {name:18s} {err:.1e}")
     for name, hp, flags, make in BASELINES:
         x0 = np.linspace(-1, 1, 6)
         p = torch.tensor(x0, requires_grad=True)
