@@ -319,17 +319,21 @@ def measure(quick=False, parts=None) -> dict:
 
 
 def print_report(report: dict) -> None:
-    print("\nminimize against a hand-written NumPy loop (SciPy rosen/rosen_der; ratio of the")
-    print("  minima over interleaved rounds, median ratio in brackets)")
+    if "small_n" in report:  # only the parts measured (``measure(parts=...)``)
+        print("\nminimize against a hand-written NumPy loop (SciPy rosen/rosen_der; ratio of "
+              "the")
+        print("  minima over interleaved rounds, median ratio in brackets)")
     for row in report.get("small_n", []):
         a, b = row["numpy_over_hand"], row["numba_over_hand"]
         print(f"  {row['method']:<11} n={row['n']:<4d} hand {row['hand_step'] * 1e6:7.1f} us/step"
               f"   numpy {a['min']:.2f} ({a['median']:.2f})   numba {b['min']:.2f} "
               f"({b['median']:.2f})")
-    print("\nwarm call, maxiter=0 (setup and result)")
+    if "per_call" in report:
+        print("\nwarm call, maxiter=0 (setup and result)")
     for row in report.get("per_call", []):
         print(f"  {row['method']:<11} {row['backend']:<6} {row['overhead'] * 1e3:6.3f} ms")
-    print("\nlarge n, Numba backend, diagonal quadratic")
+    if "large_n" in report:
+        print("\nlarge n, Numba backend, diagonal quadratic")
     for row in report.get("large_n", []):
         r = row["minimize_over_kernel_gradient"]
         extra = ""
