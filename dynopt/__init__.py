@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # for readers and documentation tools; at run time see __geta
     from ._minimize import minimize
     from .methods import METHODS, describe_methods
     from .scipy_method import method
+    from .tuning import tune
 
 __version__ = "0.1.0"
 
@@ -29,10 +30,14 @@ _LAZY = {
     "systems": (".systems", None),
     "integrators": (".integrators", None),
     "stepper": (".stepper", None),
+    "tune": (".tuning", "tune"),
+    "curvature": (".curvature", None),
+    "transforms": (".transforms", None),
+    "torch": (".torch", None),   # PyTorch itself loads when an Optimizer is first made
 }
 
 __all__ = ["minimize", "method", "methods", "METHODS", "describe_methods", "systems",
-           "integrators", "stepper", "__version__"]
+           "integrators", "stepper", "tune", "curvature", "transforms", "__version__"]
 
 
 def __getattr__(name: str) -> object:
