@@ -465,67 +465,96 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
                 setattr(out, name, np.ascontiguousarray(getattr(out, name)))
         G = out.G
     running = False  # True: every member was running after the last step (no test needed)
-    while True:
-        if running and step < maxiter:
-            whole, rows, idx, sub = True, slice(None), all_rows, state
-        else:
-            active = status < 0
-            if maxfev is not None:
-                over = active & (nfev >= maxfev)
-                status[over] = 2
-                active &= ~over
-            if step >= maxiter:
-                status[active] = 1
-                break
-            if not active.any():
-                break
-            whole = bool(active.all())
-            rows = slice(None) if whole else np.flatnonzero(active)
-            idx = all_rows if whole else all_rows[rows]
-            sub = state if whole else stepper.substate(state, _take(S, rows, arrays),
-                                                        _params_for(state.params, rows))
-        converged = None
-        X = np.asarray(to_numpy(stepper.before(sub, step)))
-        step += 1
-        if (fast is not None and whole and X.flags.c_contiguous
-                and check_positions(X, far2, squares, codes) == 0):
-            Fv, Gv, nf, nj = objective.rows(X)
-            nfev += nf
-            njev += nj
-            stepper.after(sub, Fv, Gv)
-            nit[:] = step
-            flagged = record_step(X, Fv, np.ascontiguousarray(Gv), norm_code, F, G, gnorm,
-                                  out.best_f, out.best_x, out.best_g, up, low, gtol, codes,
-                                  every_norm)
-            running = not flagged and maxfev is None
-            if stale is not None:
-                stale[:] = not flagged  # a flagged step took every member's norm
-            if flagged:
-                _stop_flagged(out, codes, all_rows, step, Fv=Fv, upper=up, lower=low)
-                converged = codes == CONVERGED
-        else:
-            running = False
-            updated = _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx,
-                                 arrays, norm, far2, upper, lower, step, dtype)
-            if stale is not None:
-                stale[updated] = False
-        rec.add(step, state, F, gnorm)
-        if callback is not None:
-            X_all = np.array(to_numpy(S["x"]))
-            inter = OptimizeResult(x=X_all if batched else X_all[0],
-                                   fun=F.copy() if batched else float(F[0]),
-                                   jac=G.copy() if batched else G[0].copy(), nit=step)
-            try:
-                callback(inter)
-            except StopIteration:
-                live = status < 0
-                for i in np.flatnonzero(live):
-                    out.stop(i, 5, f"at step {step}")
-                break
-        if converged is not None:
-            status[(status < 0) & converged] = 0
-        elif gtol > 0 and not running:
-            status[(status < 0) & (gnorm <= gtol)] = 0
+    # counts of the steps every member ran (each member's objective once per step, the
+    # counts one number), added to the per-member arrays when they are next read
+    pend = [0, 0, 0]  # evaluations, gradients, the last such step
+    behind = False  # the last steps left every member's norm to be taken
+
+    def flush():
+        if pend[2]:
+            np.add(nfev, pend[0], out=nfev)
+            np.add(njev, pend[1], out=njev)
+            nit[:] = pend[2]
+            pend[:] = [0, 0, 0]
+
+    try:
+        while True:
+            if running and step < maxiter:
+                whole, rows, idx, sub = True, slice(None), all_rows, state
+            else:
+                flush()
+                active = status < 0
+                if maxfev is not None:
+                    over = active & (nfev >= maxfev)
+                    status[over] = 2
+                    active &= ~over
+                if step >= maxiter:
+                    status[active] = 1
+                    break
+                if not active.any():
+                    break
+                whole = bool(active.all())
+                rows = slice(None) if whole else np.flatnonzero(active)
+                idx = all_rows if whole else all_rows[rows]
+                sub = state if whole else stepper.substate(state, _take(S, rows, arrays),
+                                                            _params_for(state.params, rows))
+            converged = None
+            X = np.asarray(to_numpy(stepper.before(sub, step)))
+            step += 1
+            if (fast is not None and whole and X.flags.c_contiguous
+                    and check_positions(X, far2, squares, codes) == 0):
+                Fv, Gv, nf, nj = objective.rows(X)
+                if np.ndim(nf) == 0 and np.ndim(nj) == 0:
+                    pend[0] += nf
+                    pend[1] += nj
+                    pend[2] = step
+                else:
+                    flush()
+                    nfev += nf
+                    njev += nj
+                    nit[:] = step
+                stepper.after(sub, Fv, Gv)
+                flagged = record_step(X, Fv, np.ascontiguousarray(Gv), norm_code, F, G, gnorm,
+                                      out.best_f, out.best_x, out.best_g, up, low, gtol, codes,
+                                      every_norm)
+                running = not flagged and maxfev is None
+                if stale is not None:
+                    behind = not flagged
+                    if flagged:  # a flagged step took every member's norm
+                        stale[:] = False
+                if flagged:
+                    _stop_flagged(out, codes, all_rows, step, Fv=Fv, upper=up, lower=low)
+                    converged = codes == CONVERGED
+            else:
+                running = False
+                flush()
+                if behind:
+                    stale[:], behind = True, False
+                updated = _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx,
+                                     arrays, norm, far2, upper, lower, step, dtype)
+                if stale is not None:
+                    stale[updated] = False
+            rec.add(step, state, F, gnorm)
+            if callback is not None:
+                X_all = np.array(to_numpy(S["x"]))
+                inter = OptimizeResult(x=X_all if batched else X_all[0],
+                                       fun=F.copy() if batched else float(F[0]),
+                                       jac=G.copy() if batched else G[0].copy(), nit=step)
+                try:
+                    callback(inter)
+                except StopIteration:
+                    live = status < 0
+                    for i in np.flatnonzero(live):
+                        out.stop(i, 5, f"at step {step}")
+                    break
+            if converged is not None:
+                status[(status < 0) & converged] = 0
+            elif gtol > 0 and not running:
+                status[(status < 0) & (gnorm <= gtol)] = 0
+    finally:  # also when fun raises: the exception carries the counts (nit)
+        flush()
+    if behind:
+        stale[:] = True
     if stale is not None and stale.any():  # the norms the compiled tests skipped
         from .batch_checks import norms
         late = np.flatnonzero(stale)

@@ -228,3 +228,30 @@ def test_compiled_and_numpy_tests_agree_without_gtol(monkeypatch, options):
     if "record" in options:
         for key, val in slow.trajectory.items():
             np.testing.assert_array_equal(fast.trajectory[key], val, err_msg=key)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_error_mid_batch_carries_the_steps_taken(monkeypatch, fast):
+    """The counts of the steps every member ran are added late: an objective that raises
+    on its fifth call (the start, then steps 1-3 done) still reports nit = 3."""
+    if not fast:
+        monkeypatch.setattr(batch_checks, "kernels", lambda: None)
+    calls = []
+
+    def fun(X):
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("boom")
+        return 0.5 * np.sum(X * X, axis=1)
+
+    X0 = np.array([[1.0, 2.0], [0.5, -0.3], [3.0, 1.0]])
+    with pytest.raises(RuntimeError) as exc:
+        dynopt.minimize(fun, X0, jac=lambda X: X.copy(), method="gd",
+                        options={"lr": 0.1, "maxiter": 10, "gtol": 0.0, "vectorized": True})
+    assert list(exc.value.nit) == [3, 3, 3]
+    np.testing.assert_allclose(exc.value.best_x, X0 * 0.9 ** 3, rtol=1e-15)
+    res = dynopt.minimize(lambda X: 0.5 * np.sum(X * X, axis=1), X0, jac=lambda X: X.copy(),
+                          method="gd", options={"lr": 0.1, "maxiter": 10, "gtol": 0.0,
+                                                "vectorized": True, "maxfev": 7})
+    assert list(res.nit) == [6, 6, 6] and list(res.nfev) == [7, 7, 7]
+    assert list(res.status) == [2, 2, 2]
