@@ -55,6 +55,27 @@ momentum :math:`\beta`:
 
 The observed rate is :math:`(f_K / f_0)^{1/(2K)}` after :math:`K` steps (median
 over seeds): an average over all modes, faster than the worst one.
+
+Tuned rows, no grid
+-------------------
+For each method of :data:`METHODS` that :func:`dynopt.tuning.tune` supports
+(:data:`TUNED_METHODS`: ``gd``, ``heavy_ball``, ``nesterov``) a row
+``'<method> (tuned)'`` runs once per seed, without a grid: :func:`~dynopt.tuning.tune`
+measures the extreme Hessian eigenvalues :math:`[\mu, L]` at :math:`x_0` (Lanczos,
+Lanczos 1950, on forward differences of gradients) and chooses the rate (and the
+momentum) minimising the worst predicted contraction over
+:math:`[\mu, (1 + m) L]`, :math:`m = 0.05` (Polyak 1964 for heavy ball, where
+the minimiser is :math:`\eta = 4/(\sqrt L + \sqrt\mu)^2`,
+:math:`\beta = ((\sqrt\kappa - 1)/(\sqrt\kappa + 1))^2`; :math:`\eta = 2/(\mu + L)`
+for gradient descent). The gradient budget is the grid rows': a grid run of
+:math:`K` steps evaluates :math:`K + 1` gradients; a tuned run that spent
+:math:`J` on the estimate takes :math:`K - J` steps, so it too evaluates
+:math:`J + (K - J) + 1 = K + 1`. Its final :math:`f - f^*` is aggregated over
+the seeds as the grid rows' are (the same function, interval and counting of
+diverged runs), its one run playing the part of a one-rate grid; the row's
+rate is the median over seeds of the tuned rate, its predicted contraction the
+median of :attr:`dynopt.tuning.TuneResult.rate`, its observed rate counts the
+:math:`K - J` steps of the run.
 """
 from __future__ import annotations
 
@@ -69,8 +90,9 @@ from .base import Report, Reproduction
 from .rosenbrock import (DIVERGED_LOSS, DIVERGED_STATUSES, aggregate, counted_loss,
                          prebuilt, single_threaded_blas)
 
-__all__ = ["KAPPAS", "METHODS", "LR_GRID", "PLANS", "TARGET", "make_problem", "start",
-           "run_point", "sweep_task", "closed_form_rates", "predicted_rate", "steps_to_target",
+__all__ = ["KAPPAS", "METHODS", "TUNED_METHODS", "TUNED", "LR_GRID", "PLANS", "TARGET",
+           "make_problem", "start", "run_point", "run_tuned_point", "tuned_name",
+           "base_method", "sweep_task", "closed_form_rates", "predicted_rate", "steps_to_target",
            "log10_spread", "flatten",
            "run", "REPRODUCTION"]
 
@@ -78,6 +100,10 @@ __all__ = ["KAPPAS", "METHODS", "LR_GRID", "PLANS", "TARGET", "make_problem", "s
 KAPPAS = (1e2, 1e4, 1e6)
 #: the methods compared, those registered at run time
 METHODS = ("fanos", "heavy_ball", "gd", "nesterov", "adam", "adamw")
+#: the methods of METHODS with a tuned row (those dynopt.tuning.TUNABLE supports)
+TUNED_METHODS = ("gd", "heavy_ball", "nesterov")
+#: suffix of a tuned row's method name, e.g. ``'heavy_ball (tuned)'``
+TUNED = " (tuned)"
 #: the paper's grid extended by 0.3 and 1
 LR_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0)
 #: reduction of f - f* the step counts are given for
@@ -150,28 +176,128 @@ def run_point(kappa, method, seed, *, dim, steps, lrs) -> dict:
             "curve": trace[grid].T}
 
 
+def tuned_name(method: str) -> str:
+    """The name of ``method``'s tuned row, e.g. ``'heavy_ball (tuned)'``."""
+    return f"{method}{TUNED}"
+
+
+def base_method(name: str):
+    """The method of a tuned row's name, ``None`` for a grid row's."""
+    return name[:-len(TUNED)] if name.endswith(TUNED) else None
+
+
+def run_tuned_point(kappa, method, seed, *, dim, steps) -> dict:
+    r"""``method`` tuned at :math:`x_0` by :func:`dynopt.tuning.tune`, then run, on one seed.
+
+    The gradients spent on the estimate come out of the budget: with
+    :math:`J` of them the run takes ``steps - J`` steps, so the gradients
+    evaluated in all (estimate and run) are ``steps + 1``, a grid run's.
+
+    Returns
+    -------
+    dict
+        As :func:`run_point` for a grid of one rate, the tuned one (``lrs``),
+        with ``nfev``/``njev`` counting the estimate's evaluations too;
+        ``run_steps`` (:math:`K - J`); ``tuning`` (the tuned ``options``,
+        predicted ``rate``, measured ``lam_min``/``lam_max``, the estimate's
+        ``nfev``/``njev``, and the ``interval`` the minimax ran over, whose upper end is
+        the measured largest eigenvalue plus its residual, widened by 5%); ``curve`` on
+        the budget's axis: at index
+        :math:`i`, :math:`f - f^*` once :math:`i + 1` gradients are spent
+        (:math:`f_0` while the estimate runs), like a grid run's step :math:`i`.
+    """
+    import dynopt
+    from ..tuning import TUNABLE, tune
+    if method not in TUNABLE:
+        raise ValueError(f"run_tuned_point: method {method!r} cannot be tuned; "
+                         f"valid: {sorted(TUNABLE)}")
+    problem = make_problem(dim, kappa, seed)
+    x0 = start(dim, seed)
+    f0 = float(problem.fun(x0))
+    losses = [f0]
+
+    def keep(intermediate_result):
+        losses.append(float(intermediate_result.fun))
+
+    with single_threaded_blas():
+        tuned = tune(problem.fun_and_grad, x0, jac=True, method=method)
+        run_steps = steps - tuned.njev
+        if run_steps < 1:
+            raise ValueError(f"run_tuned_point: tuning spent {tuned.njev} gradients, the "
+                             f"budget of steps={steps} leaves no step")
+        res = dynopt.minimize(problem.fun_and_grad, x0, jac=True, method=prebuilt(method),
+                              callback=keep,
+                              options={**tuned.options, "maxiter": run_steps, "gtol": 0.0,
+                                       "seed": 0})
+    status = int(res.status)
+    nit = int(res.nit)
+    run_trace = np.array(losses, dtype=float)
+    if len(run_trace) < run_steps + 1:
+        run_trace = np.concatenate(
+            [run_trace, np.repeat(run_trace[-1:], run_steps + 1 - len(run_trace))])
+    if status in DIVERGED_STATUSES:
+        run_trace[nit:] = DIVERGED_LOSS
+    run_trace[~np.isfinite(run_trace)] = DIVERGED_LOSS
+    trace = np.concatenate([np.full(tuned.njev, f0), run_trace])    # steps + 1 entries
+    grid = _curve_grid(steps)
+    return {"final_loss": np.array([float(res.fun)]), "run_status": np.array([status]),
+            "nit": np.array([nit]), "nfev": np.array([int(res.nfev) + tuned.nfev]),
+            "njev": np.array([int(res.njev) + tuned.njev]), "f0": f0, "curve_steps": grid,
+            "curve": trace[grid][None, :], "lrs": [float(tuned.options["lr"])],
+            "run_steps": run_steps,
+            "tuning": {"options": {k: float(v) for k, v in tuned.options.items()},
+                       "rate": float(tuned.rate), "lam_min": float(tuned.lam_min),
+                       "lam_max": float(tuned.lam_max),
+                       "interval": [float(v) for v in tuned.interval], "nfev": int(tuned.nfev),
+                       "njev": int(tuned.njev)}}
+
+
 def sweep_task(kappa, method, seed, *, dim, steps, lrs):
-    """The sweep's task (module level, so a process pool can carry it)."""
+    """The sweep's task (module level, so a process pool can carry it).
+
+    A tuned row's point (``method`` ending in :data:`TUNED`) runs
+    :func:`run_tuned_point` and ignores ``lrs``.
+    """
+    base = base_method(method)
+    if base is not None:
+        return run_tuned_point(kappa, base, seed, dim=dim, steps=steps)
     return run_point(kappa, method, seed, dim=dim, steps=steps, lrs=lrs)
 
 
 def flatten(sweep_records, lrs) -> list:
-    """One record per run (kappa, method, rate, seed) from the sweep's records."""
+    """One record per run (kappa, method, rate, seed) from the sweep's records.
+
+    A tuned row's record (method ending in :data:`TUNED`) gives one run at its
+    tuned rate (``lr``), with ``run_steps``, ``tune_njev`` (the gradients spent
+    on the estimate, counted in ``nfev``/``njev``), ``tuned_rate`` (the
+    predicted contraction) and ``momentum`` when tuned; a failed one gives one
+    record with ``lr`` ``None``.
+    """
     out = []
     for rec in sweep_records:
         point = {k: rec[k] for k in ("kappa", "method", "seed")}
+        tuned = base_method(rec["method"]) is not None
         if rec["status"] != "ok":
-            for lr in lrs:
+            for lr in ((None,) if tuned else lrs):
                 out.append({**point, "lr": lr, "status": rec["status"], "final_loss": None,
                             "run_status": None, "diverged": None, "counted_loss": None,
                             "f0": None, "nit": None, "nfev": None, "error": rec.get("error")})
             continue
-        for j, lr in enumerate(lrs):
+        for j, lr in enumerate(rec["lrs"] if tuned else lrs):
             st = rec["run_status"][j]
-            out.append({**point, "lr": lr, "status": "ok", "final_loss": rec["final_loss"][j],
-                        "run_status": st, "diverged": int(st) in DIVERGED_STATUSES,
-                        "counted_loss": counted_loss(rec["final_loss"][j], st), "f0": rec["f0"],
-                        "nit": rec["nit"][j], "nfev": rec["nfev"][j], "error": None})
+            one = {**point, "lr": lr, "status": "ok", "final_loss": rec["final_loss"][j],
+                   "run_status": st, "diverged": int(st) in DIVERGED_STATUSES,
+                   "counted_loss": counted_loss(rec["final_loss"][j], st), "f0": rec["f0"],
+                   "nit": rec["nit"][j], "nfev": rec["nfev"][j], "error": None}
+            if tuned:
+                info = rec["tuning"]
+                one.update({"njev": rec["njev"][j], "run_steps": rec["run_steps"],
+                            "tune_njev": info["njev"], "tuned_rate": info["rate"],
+                            "lam_min": info["lam_min"], "lam_max": info["lam_max"],
+                            "interval": info.get("interval")})
+                if "momentum" in info["options"]:
+                    one["momentum"] = info["options"]["momentum"]
+            out.append(one)
     return out
 
 
@@ -268,18 +394,29 @@ def run(config) -> Report:
     plan = dict(PLANS[config.size])
     seeds = config.seeds if config.seeds is not None else plan["seeds"]
     lrs = tuple(plan["lrs"])
+    from ..tuning import TUNABLE
     methods = [m for m in METHODS if m in dynopt.METHODS]
+    tuned = [tuned_name(m) for m in methods if m in TUNED_METHODS and m in TUNABLE]
     points = ({"kappa": k, "method": m, "seed": s}    # drawn as the sweep goes
-              for k in KAPPAS for m in methods for s in range(seeds))
+              for k in KAPPAS for m in methods + tuned for s in range(seeds))
     task = functools.partial(sweep_task, dim=plan["dim"], steps=plan["steps"], lrs=lrs)
     result = sweep(config, task, points)
     records = flatten(result.records, lrs)
-    rows = aggregate(records, group_by=("kappa", "method"), over="lr")
+    # a tuned row's runs (one per seed, each at its own tuned rate) form one candidate
+    rows = aggregate([dict(r, lr=TUNED) if base_method(r["method"]) else r for r in records],
+                     group_by=("kappa", "method"), over="lr")
+    for row in rows:
+        if base_method(row["method"]) is not None:
+            _tuned_row(row, records)
     curves = _curves(result.records, rows, lrs)
     sources = set()
     for row in rows:
         rate = None
-        if row["best_lr"] is not None:
+        if base_method(row["method"]) is not None:
+            rate = row["tuned_rate"]
+            if rate is not None:
+                sources.add("dynopt.tuning.tune")
+        elif row["best_lr"] is not None:
             lam = make_problem(plan["dim"], row["kappa"], 0).eigenvalues
             rate, source = predicted_rate(row["method"], row["best_lr"], lam)
             sources.add(source)
@@ -298,6 +435,7 @@ def run(config) -> Report:
         notes=_notes(rows, records, plan, seeds, sources),
         meta={"size": config.size, "dim": plan["dim"], "seeds": seeds, "steps": plan["steps"],
               "lrs": list(lrs), "kappas": list(KAPPAS), "methods": methods,
+              "tuned_methods": tuned, "gradient_budget": plan["steps"] + 1,
               "diverged_loss": DIVERGED_LOSS, "rate_source": sorted(sources), "curves": curves})
     report.plan_figure(config.out / "quadratic_curves.png",
                        functools.partial(_plot, curves, steps=plan["steps"]))
@@ -305,11 +443,33 @@ def run(config) -> Report:
     return report
 
 
+def _tuned_row(row, records):
+    """A tuned row's rate (median tuned lr over seeds), predicted rate and tuning cost."""
+    mine = [r for r in records if r["status"] == "ok" and r["kappa"] == row["kappa"]
+            and r["method"] == row["method"]]
+
+    def median(key):
+        vals = [r[key] for r in mine if r.get(key) is not None]
+        return float(np.median(vals)) if vals else None
+
+    row["best_lr"] = median("lr")
+    row["tuned_lrs"] = [r["lr"] for r in mine]
+    row["tuned_momentum"] = median("momentum")
+    row["tuned_rate"] = median("tuned_rate")
+    row["tune_njev"] = median("tune_njev")
+    row["njev"] = median("njev")
+
+
 def _observed_rate(records, row, steps):
-    """Median over seeds of (f_K/f_0)^(1/(2K)) at the row's rate (finished, finite runs)."""
-    vals = [(r["final_loss"] / r["f0"]) ** (1.0 / (2 * steps)) for r in records
+    """Median over seeds of (f_K/f_0)^(1/(2K)) at the row's rate (finished, finite runs).
+
+    ``K`` is ``steps``, or for a tuned row the steps its runs took (``run_steps``).
+    """
+    tuned = base_method(row["method"]) is not None
+    vals = [(r["final_loss"] / r["f0"]) ** (1.0 / (2 * (r["run_steps"] if tuned else steps)))
+            for r in records
             if r["status"] == "ok" and r["kappa"] == row["kappa"]
-            and r["method"] == row["method"] and r["lr"] == row["best_lr"]
+            and r["method"] == row["method"] and (tuned or r["lr"] == row["best_lr"])
             and not r["diverged"] and r["final_loss"] is not None
             and math.isfinite(r["final_loss"]) and r["final_loss"] >= 0 and r["f0"] > 0]
     return float(np.median(vals)) if vals else None
@@ -321,7 +481,7 @@ def _curves(sweep_records, rows, lrs) -> dict:
     for row in rows:
         if row["best_lr"] is None:
             continue
-        j = lrs.index(row["best_lr"])
+        j = 0 if base_method(row["method"]) is not None else lrs.index(row["best_lr"])
         per_seed = [rec["curve"][j] for rec in sweep_records
                     if rec["status"] == "ok" and rec["kappa"] == row["kappa"]
                     and rec["method"] == row["method"]]
@@ -367,6 +527,7 @@ def _notes(rows, records, plan, seeds, sources) -> list:
                          f"decades, diverged {row['div_grid']} over the grid)")
         if parts:
             notes.append(f"kappa = {kappa:.0e}: " + "; ".join(parts) + ".")
+    notes.extend(_tuned_notes(rows, by, K))
     spread = []
     for kappa in KAPPAS:
         sds = {m: by[(kappa, m)]["sd_log10"] for m in METHODS
@@ -380,18 +541,56 @@ def _notes(rows, records, plan, seeds, sources) -> list:
     counts = {}
     for rec in records:
         if rec["status"] == "ok" and rec["diverged"]:
-            key = (rec["method"], rec["lr"])
+            key = (rec["method"], TUNED if base_method(rec["method"]) else rec["lr"])
             counts.setdefault(key, set()).add((rec["kappa"], rec["seed"]))
     if counts:
         notes.append("Diverged runs by method and rate (over every kappa and seed): "
-                     + "; ".join(f"{m} at lr {lr:g}: {len(s)}/{len(KAPPAS) * seeds}"
+                     + "; ".join(f"{m}: {len(s)}/{len(KAPPAS) * seeds}" if lr == TUNED else
+                                 f"{m} at lr {lr:g}: {len(s)}/{len(KAPPAS) * seeds}"
                                  for (m, lr), s in sorted(counts.items(), key=str)) + ".")
     else:
-        notes.append("No run diverged at any rate of the grid.")
+        notes.append("No run diverged at any rate of the grid"
+                     + (" nor in a tuned run." if any(base_method(r["method"]) for r in rows)
+                        else "."))
     for rec in records:
-        if rec["status"] == "failed" and rec["lr"] == plan["lrs"][0]:
+        if rec["status"] == "failed" and (rec["lr"] == plan["lrs"][0]
+                                          or base_method(rec["method"]) is not None):
             notes.append(f"FAILED: {rec['method']} at kappa {rec['kappa']:.0e}, seed "
                          f"{rec['seed']}: {rec['error']}")
+    return notes
+
+
+def _tuned_notes(rows, by, steps) -> list:
+    """The tuned rows: their protocol, and each against its method's best grid row."""
+    tuned = [r for r in rows if base_method(r["method"]) is not None]
+    if not tuned:
+        return []
+    spent = sorted({r["tune_njev"] for r in tuned if r["tune_njev"] is not None})
+    notes = [
+        "Tuned rows ('<method> (tuned)'): no grid; per seed dynopt.tuning.tune measures the "
+        "extreme Hessian eigenvalues at x0 (Lanczos on forward differences of gradients) and "
+        "chooses lr (and momentum) minimising the worst predicted contraction over "
+        "[lam_min, 1.05 lam_max]; the run then takes the budget's remaining steps. Same "
+        f"gradient budget as the grid rows ({steps + 1} gradients per run): the gradients "
+        f"spent on tuning (median per row: {', '.join(f'{v:g}' for v in spent) or 'n/a'}) "
+        f"come out of the {steps} steps. best_lr is the median tuned lr over seeds, rate the "
+        "median of tune's predicted contraction, div_grid the diverged tuned runs over seeds; "
+        "aggregated like the grid rows (mean, bootstrap interval, diverged runs as 1e9)."]
+    for kappa in KAPPAS:
+        parts = []
+        for row in tuned:
+            if row["kappa"] != kappa or row["mean"] is None:
+                continue
+            grid = by.get((kappa, base_method(row["method"])))
+            mom = ("" if row["tuned_momentum"] is None
+                   else f", momentum {row['tuned_momentum']:.4g}")
+            text = f"{row['method']} {_fmt(row['mean'])} (lr {row['best_lr']:.4g}{mom})"
+            if grid is not None and grid["mean"] is not None and grid["mean"] > 0:
+                text += (f" against {_fmt(grid['mean'])} at the grid's best lr "
+                         f"{grid['best_lr']:g} (ratio {row['mean'] / grid['mean']:.3g})")
+            parts.append(text)
+        if parts:
+            notes.append(f"Tuned, kappa = {kappa:.0e}: " + "; ".join(parts) + ".")
     return notes
 
 
@@ -414,12 +613,13 @@ def _plot(curves, path, steps) -> Path:
                 continue
             x = np.maximum(np.asarray(c["steps"]), 0.5)     # step 0 drawn at 0.5 on the log axis
             ax.plot(x, c["median"], color=cmap(i % 10), lw=1.4,
-                    label=f"{method} (lr {c['lr']:g})")
+                    ls="--" if base_method(method) else "-",
+                    label=f"{method} (lr {c['lr']:.3g})")
             ax.fill_between(x, c["min"], c["max"], color=cmap(i % 10), alpha=0.15, lw=0)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(0.5, steps)
-        ax.set_xlabel("step")
+        ax.set_xlabel("step (tuned rows: gradients spent, tuning first)")
         ax.set_ylabel("f - f*  (median; band: min-max over seeds)")
         ax.set_title(f"kappa = {float(kappa):.0e}")
         ax.grid(True, alpha=0.3)
