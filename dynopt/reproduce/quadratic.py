@@ -575,7 +575,9 @@ def _tuned_notes(rows, by, steps) -> list:
         f"spent on tuning (median per row: {', '.join(f'{v:g}' for v in spent) or 'n/a'}) "
         f"come out of the {steps} steps. best_lr is the median tuned lr over seeds, rate the "
         "median of tune's predicted contraction, div_grid the diverged tuned runs over seeds; "
-        "aggregated like the grid rows (mean, bootstrap interval, diverged runs as 1e9)."]
+        "aggregated like the grid rows (mean, bootstrap interval, diverged runs as 1e9). tune "
+        "minimises the asymptotic rate, not f after the budget: with momentum near 1 the modes "
+        "grow for about 1/(1 - sqrt(momentum)) steps before they contract."]
     for kappa in KAPPAS:
         parts = []
         for row in tuned:
