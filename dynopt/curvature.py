@@ -54,8 +54,9 @@ class CurvatureEstimate:
     nfev, njev, nhessp : int
         Objective, gradient and ``hessp`` evaluations spent.
     exact : bool
-        Whether the Krylov space became invariant (then the Ritz values are
-        eigenvalues of the Hessian, up to rounding).
+        Whether the Krylov space became invariant or the whole space (then the
+        Ritz values are eigenvalues of the Hessian up to rounding, and the
+        residuals are at the level of the rounding).
     """
 
     lam_min: float

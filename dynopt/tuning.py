@@ -210,7 +210,10 @@ def tune(fun, x0, jac=None, method="heavy_ball", integrator=None, budget=None, *
             budget = min(n, 100)
         est = hessian_extremes(fun, x0, jac=jac, hessp=hessp, args=args, iterations=budget,
                                difference="forward", seed=seed, rtol=1e-2)
-        lo, hi = est.lam_min, est.lam_max + est.err_max
+        # the Ritz values lie inside the spectrum: widen both ends by their residuals
+        # (the low end at most by half, so that it stays positive)
+        lo = max(est.lam_min - est.err_min, 0.5 * est.lam_min)
+        hi = est.lam_max + est.err_max
     if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
         raise ValueError(f"tune: the measured spectrum [{lo:.3g}, {hi:.3g}] is not positive; "
                          "the point is not near a minimum (tune from a point where f is "

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 
 import numba
+import numba.extending
 import numpy as np
 
 from . import _noise, _scalar_math
@@ -177,13 +178,27 @@ def _mix(z):
     return z ^ (z >> np.uint64(31))
 
 
+def _round_like(value, like):
+    """``value`` in the precision of ``like``: a float32 kernel's draws are rounded to
+    float32, as the NumPy and CUDA kernels round theirs."""
+    return np.float32(value) if isinstance(like, np.float32) else value
+
+
+@numba.extending.overload(_round_like, inline="always")
+def _round_like_compiled(value, like):
+    if isinstance(like, numba.types.Float) and like.bitwidth == 32:
+        return lambda value, like: np.float32(value)
+    return lambda value, like: value
+
+
 @numba.njit(cache=True, inline="always")
 def gauss(key, step, stream, idx):
-    """The standard normal draw of `dynopt.backends._noise` for one coordinate."""
+    """The standard normal draw of `dynopt.backends._noise` for one coordinate, in the
+    precision of ``key`` (the kernel's dtype)."""
     base = _mix(_mix(_mix(np.uint64(key)) ^ np.uint64(step)) ^ np.uint64(stream))
     i2 = np.uint64(idx) * np.uint64(2)
     w1 = _mix(base ^ i2)
     w2 = _mix(base ^ (i2 + np.uint64(1)))
     u1 = np.float64((w1 >> np.uint64(11)) + np.uint64(1)) * 1.1102230246251565e-16
     u2 = np.float64(w2 >> np.uint64(11)) * 1.1102230246251565e-16
-    return math.sqrt(-2.0 * math.log(u1)) * math.cos(6.283185307179586 * u2)
+    return _round_like(math.sqrt(-2.0 * math.log(u1)) * math.cos(6.283185307179586 * u2), key)

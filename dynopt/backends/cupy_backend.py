@@ -156,6 +156,11 @@ class _CupyLauncher:
                     self.kernels[st.name] = cupy.ElementwiseKernel(
                         ins, outs, body, st.name, preamble=pre)
                 else:
+                    if "dyn_gauss" in st.body:
+                        raise NotImplementedError(
+                            f"program {program.name!r}: a reduction over noise draws of the "
+                            "same pass does not run on CuPy yet (its ReductionKernel has no "
+                            "coordinate index); reduce in a later pass or use NumPy/Numba")
                     post = ("y = a / (" + tname + ")(_in_ind.size() / _out_ind.size())"
                             if st.reduce_op == "mean" else "y = a")
                     self.kernels[st.name] = cupy.ReductionKernel(
