@@ -201,14 +201,7 @@ class NumbaBackend(Backend):
             and ``trajectory`` (dict of arrays as the Python loop records, or
             ``None``).
         """
-        if not isinstance(program, StepProgram):
-            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
-        if not self.can_run_compiled(program):
-            raise ValueError(f"program {program.name!r} has Custom (Python) stages and cannot "
-                             "run compiled; use the step kernels (compiled=False)")
-        if not isinstance(fun_and_grad_nb, numba.core.dispatcher.Dispatcher):
-            raise TypeError("fun_and_grad_nb must be a Numba-compiled function fun(x, grad_out) "
-                            f"-> f (numba.njit), got {fun_and_grad_nb!r}")
+        self._check_compiled_inputs(program, fun_and_grad_nb)
         x = numpy.array(x0, copy=True)
         if x.ndim != 1 or x.size == 0:
             raise ValueError(f"x0 must be a non-empty 1-D array, got shape {x.shape}")
@@ -219,6 +212,17 @@ class NumbaBackend(Backend):
         module = self._run_module(program, fun_and_grad_nb)
         return _execute(module, program, P, fun_and_grad_nb, x, ctl, stride,
                         loop.get("noise_key"))
+
+    def _check_compiled_inputs(self, program, fun_and_grad_nb) -> None:
+        """A program without Custom stages and a Numba-compiled ``fun(x, grad_out)``."""
+        if not isinstance(program, StepProgram):
+            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
+        if not self.can_run_compiled(program):
+            raise ValueError(f"program {program.name!r} has Custom (Python) stages and cannot "
+                             "run compiled; use the step kernels (compiled=False)")
+        if not isinstance(fun_and_grad_nb, numba.core.dispatcher.Dispatcher):
+            raise TypeError("fun_and_grad_nb must be a Numba-compiled function fun(x, grad_out) "
+                            f"-> f (numba.njit), got {fun_and_grad_nb!r}")
 
     def run_compiled_batch(self, program: StepProgram, params: dict, fun_and_grad_nb, X0,
                            loop: dict, noise_keys=None) -> dict:
@@ -250,14 +254,7 @@ class NumbaBackend(Backend):
             ``best_fun``; ``state`` (name -> ``(batch, n)`` or ``(batch,)``
             array) and ``trajectory`` (one dict per member, or ``None``).
         """
-        if not isinstance(program, StepProgram):
-            raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
-        if not self.can_run_compiled(program):
-            raise ValueError(f"program {program.name!r} has Custom (Python) stages and cannot "
-                             "run compiled; use the step kernels (compiled=False)")
-        if not isinstance(fun_and_grad_nb, numba.core.dispatcher.Dispatcher):
-            raise TypeError("fun_and_grad_nb must be a Numba-compiled function fun(x, grad_out) "
-                            f"-> f (numba.njit), got {fun_and_grad_nb!r}")
+        self._check_compiled_inputs(program, fun_and_grad_nb)
         X = numpy.array(X0, copy=True)
         if X.ndim != 2 or X.size == 0:
             raise ValueError(f"X0 must be a non-empty 2-D array (batch, n), got shape {X.shape}")
