@@ -257,7 +257,8 @@ def test_cli_quick_one_start(tmp_path, capsys):
     assert (tmp_path / "lj38_force_calls.png").read_bytes()[:8] == PNG_MAGIC
     assert (tmp_path / "lj38_energies.png").read_bytes()[:8] == PNG_MAGIC
     # the closing line names every file the run wrote, data files included
-    written = printed.rsplit("written to", 1)[1].split(":", 1)[1].strip().split(", ")
+    listed = printed.rsplit("written to", 1)[1].split(":", 1)[1]
+    written = " ".join(listed.split()).split(", ")   # the list is wrapped at 100 columns
     assert sorted(written) == sorted(p.name for p in tmp_path.iterdir())
     assert "lj38_final_positions.npz" in written
 

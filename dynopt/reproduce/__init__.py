@@ -399,11 +399,9 @@ def _run_each(names, args, size, options, resume, bar) -> int:
             with _paused(bar):
                 print(report)  # already in 100 columns (Report.text)
                 print()
-                files = f"written to {report.meta['out']}/: " + ", ".join(report.meta["files"])
-                if _is_terminal(sys.stdout):
-                    _say(files)
-                else:  # one line for whatever reads the output (grep, a script)
-                    print(files)
+                # wrapped at the commas like every line (a script joins the lines and
+                # splits at ", ")
+                _say(f"written to {report.meta['out']}/: " + ", ".join(report.meta["files"]))
                 if args.json:
                     json.dump(report.to_dict(), sys.stdout, indent=2, default=str)
                     print()
