@@ -350,38 +350,38 @@ def _loop_controls(loop: dict) -> tuple:
     return ctl, stride
 
 
-def _scalar_params(program, params) -> dict:
+def _param_arrays(program, params):
+    """``(name, float64 array)`` of every hyperparameter, defaults filled in."""
     P = {**program.param_defaults(), **dict(params or {})}
-    out = {}
     for sym in program.params:
         value = P[sym.name]
         if value is None:
             raise TypeError(f"program {program.name!r} needs the hyperparameter {sym.name!r}")
-        arr = numpy.asarray(value, dtype=numpy.float64)
+        yield sym.name, numpy.asarray(value, dtype=numpy.float64)
+
+
+def _scalar_params(program, params) -> dict:
+    out = {}
+    for name, arr in _param_arrays(program, params):
         if arr.size != 1:
-            raise ValueError(f"compiled runs take one value per hyperparameter; {sym.name!r} "
+            raise ValueError(f"compiled runs take one value per hyperparameter; {name!r} "
                              f"has shape {arr.shape}")
-        out[sym.name] = float(arr.reshape(-1)[0])
+        out[name] = float(arr.reshape(-1)[0])
     return out
 
 
 def _batch_params(program, params, B) -> dict:
     """Hyperparameters of a batch: name -> a float (every member's) or a float64
     array of shape ``(B,)``."""
-    P = {**program.param_defaults(), **dict(params or {})}
     out = {}
-    for sym in program.params:
-        value = P[sym.name]
-        if value is None:
-            raise TypeError(f"program {program.name!r} needs the hyperparameter {sym.name!r}")
-        arr = numpy.asarray(value, dtype=numpy.float64)
+    for name, arr in _param_arrays(program, params):
         if arr.size == 1:
-            out[sym.name] = float(arr.reshape(-1)[0])
+            out[name] = float(arr.reshape(-1)[0])
         elif arr.shape in ((B,), (B, 1)):
-            out[sym.name] = numpy.ascontiguousarray(arr.reshape(B))
+            out[name] = numpy.ascontiguousarray(arr.reshape(B))
         else:
             raise ValueError(f"compiled batched runs take one value per hyperparameter or one "
-                             f"per member ({B}); {sym.name!r} has shape {arr.shape}")
+                             f"per member ({B}); {name!r} has shape {arr.shape}")
     return out
 
 
