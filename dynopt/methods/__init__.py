@@ -7,7 +7,7 @@
 hyperparameter symbols the methods share are in :mod:`dynopt.hyperparameters`.
 """
 from . import settings
-from .base import Method, check_value, reparametrize, system_method
+from .base import Method, check_value, reparametrize, system_builder, system_method
 
 from . import adaptive, bregman, fanos, fire, frankenstein, ko, langevin, momentum
 from . import nose_hoover_chain
@@ -89,4 +89,5 @@ def describe_methods() -> dict:
 
 
 __all__ = ["Method", "METHODS", "FAMILIES", "register", "unregister", "get_method",
-           "describe_methods", "reparametrize", "system_method", "check_value", "settings"]
+           "describe_methods", "reparametrize", "system_method", "system_builder", "check_value",
+           "settings"]

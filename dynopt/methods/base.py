@@ -18,7 +18,7 @@ from ..integrators import Integrator, get_integrator
 from ..program import StepProgram
 from ..systems.base import System
 
-__all__ = ["Method", "reparametrize", "check_value"]
+__all__ = ["Method", "reparametrize", "check_value", "system_method", "system_builder"]
 
 
 @dataclass
@@ -81,6 +81,14 @@ def system_method(system: System, integrator, dt_default: float = 0.1) -> StepPr
     prog = integ.program(system.vector_field(), system.name, dt_default=dt_default)
     prog.params.update({prog.param_symbol(n): v for n, v in system.values.items()})
     return prog
+
+
+def system_builder(system_cls, dt_default: float = 0.1):
+    """``build(integrator, **flags)`` of a method that is ``system_cls(**flags)`` under
+    an integrator (the flags are the system's structural constructor arguments)."""
+    def build(integrator, **flags):
+        return system_method(system_cls(**flags), integrator, dt_default=dt_default)
+    return build
 
 
 def reparametrize(program: StepProgram, mapping: dict, new_params: dict, name: str | None = None,

@@ -11,19 +11,14 @@ ODE :math:`\\ddot X + \\frac3t \\dot X + \\nabla f = 0`, step for step
 from __future__ import annotations
 
 from ..systems import BregmanLagrangian
-from .base import Method, system_method
+from .base import Method, system_builder
 
-__all__ = ["build_bregman_lagrangian", "METHODS"]
-
-
-def build_bregman_lagrangian(integrator, p=2):
-    """The step program of ``BregmanLagrangian(p)`` (Euclidean) under ``integrator``."""
-    return system_method(BregmanLagrangian(p=p), integrator, dt_default=0.01)
-
+__all__ = ["METHODS"]
 
 METHODS = {
     "bregman_lagrangian": Method(
-        "bregman_lagrangian", build_bregman_lagrangian, integrator="symplectic_euler",
+        "bregman_lagrangian", system_builder(BregmanLagrangian, 0.01),
+        integrator="symplectic_euler",
         flags={"p": 2},
         summary="Euler-Lagrange flow of the Bregman Lagrangian (Wibisono, Wilson & Jordan "
                 "2016), Euclidean, order p: dt, C, t0",

@@ -24,7 +24,7 @@ from ..hyperparameters import lr, momentum
 from ..program import Elementwise, Gradient, StepProgram, g, x
 from ..systems import DampedOscillator, GradientFlow, NesterovODE, NoseHoover
 from ..systems.base import v
-from .base import Method, reparametrize, system_method
+from .base import Method, reparametrize, system_builder
 
 #: the time step the discrete hyperparameters are measured in
 UNIT_STEP = sp.Integer(1)
@@ -55,12 +55,6 @@ def build_nesterov(integrator):
                        energies={"kinetic": ("sum", v**2 / (2 * lr))})
 
 
-def _system_builder(system_cls, dt_default):
-    def build(integrator, **flags):
-        return system_method(system_cls(**flags), integrator, dt_default=dt_default)
-    return build
-
-
 METHODS = {
     "gd": Method(
         "gd", build_gd, integrator="explicit_euler",
@@ -75,17 +69,16 @@ METHODS = {
         summary="Nesterov momentum as torch.optim.SGD(nesterov=True)",
         physical="the heavy-ball oscillator with the gradient read at the look-ahead point"),
     "damped_oscillator": Method(
-        "damped_oscillator", _system_builder(DampedOscillator, 0.1), integrator="symplectic_euler",
+        "damped_oscillator", system_builder(DampedOscillator, 0.1), integrator="symplectic_euler",
         summary="m*xddot + c*xdot + grad f = 0 in physical units (dt, mass, damping)"),
     "gradient_flow": Method(
-        "gradient_flow", _system_builder(GradientFlow, 0.1), integrator="explicit_euler",
+        "gradient_flow", system_builder(GradientFlow, 0.1), integrator="explicit_euler",
         summary="c*xdot = -grad f in physical units (dt, damping)"),
     "nesterov_ode": Method(
-        "nesterov_ode", _system_builder(NesterovODE, 0.01), integrator="symplectic_euler",
+        "nesterov_ode", system_builder(NesterovODE, 0.01), integrator="symplectic_euler",
         summary="Su-Boyd-Candes ODE xddot + (r/t) xdot + grad f = 0"),
     "nose_hoover": Method(
-        "nose_hoover", lambda integrator, normalization="sum": system_method(
-            NoseHoover(normalization=normalization), integrator, dt_default=0.1),
+        "nose_hoover", system_builder(NoseHoover, 0.1),
         integrator="symplectic_euler", flags={"normalization": "sum"},
         summary="Nose-Hoover thermostat dynamics (dt, mass, Q, temperature)"),
 }

@@ -9,19 +9,13 @@ default: the extended energy is conserved at second order for every ``M``.
 from __future__ import annotations
 
 from ..systems import NoseHooverChain
-from .base import Method, system_method
+from .base import Method, system_builder
 
-__all__ = ["build_nose_hoover_chain", "METHODS"]
-
-
-def build_nose_hoover_chain(integrator, M=2):
-    """The step program of ``NoseHooverChain(M)`` under ``integrator``."""
-    return system_method(NoseHooverChain(M=M), integrator, dt_default=0.05)
-
+__all__ = ["METHODS"]
 
 METHODS = {
     "nose_hoover_chain": Method(
-        "nose_hoover_chain", build_nose_hoover_chain, integrator="velocity_verlet",
+        "nose_hoover_chain", system_builder(NoseHooverChain, 0.05), integrator="velocity_verlet",
         flags={"M": 2},
         summary="Nose-Hoover chain of M thermostats (Martyna, Klein & Tuckerman 1992): dt, "
                 "mass, Q, Q_chain, temperature",
