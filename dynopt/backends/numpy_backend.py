@@ -12,7 +12,7 @@ import linecache
 import numpy
 from sympy.printing.numpy import NumPyPrinter
 
-from ..program import Custom, StandardNormal, StepProgram
+from ..program import Custom, StandardNormal, StepProgram, uses_noise
 from . import _noise, _scalar_math
 from ._numba_source import NumbaPrinter
 from .base import Backend, Kernels
@@ -88,7 +88,8 @@ def _emit_kernel(name, program, part, printer, customs):
     lines += [f"    {n} = S[{n!r}]" for n in vec + sca]
     lines += [f"    {n} = P[{n!r}]" for n in params]
     lines.append("    _shape = x.shape")
-    lines.append("    _dtype = x.dtype")
+    if uses_noise(program):  # the draws take the kernel's shape and dtype
+        lines.append("    _dtype = x.dtype")
     ops, outputs = linearize(program, part)
     _emit_ops(lines, ops, printer, customs)
     for sym, ssa in outputs.items():
@@ -111,7 +112,8 @@ def _emit_single_kernel(name, program, part, printer, scalar_printer):
     lines += [f"    {n} = S[{n!r}]" for n in vec]
     lines += [f"    {n} = S[{n!r}]" if n == "N" else f"    {n} = S[{n!r}][0, 0]" for n in sca]
     lines += [f"    {n} = P[{n!r}]" for n in params]
-    lines += ["    _shape = x.shape", "    _dtype = x.dtype"]
+    if uses_noise(program):  # the draws take the kernel's shape and dtype
+        lines += ["    _shape = x.shape", "    _dtype = x.dtype"]
     ops, outputs = linearize(program, part)
     per_coordinate = set(vectors)  # symbols holding one value per coordinate
 
