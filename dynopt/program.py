@@ -677,16 +677,7 @@ class StepProgram:
         def sub(e):
             return e.xreplace(values)
 
-        stages = []
-        for st in self.stages:
-            if isinstance(st, Elementwise):
-                stages.append(Elementwise([(t, sub(e)) for t, e in st.assignments]))
-            elif isinstance(st, Scalar):
-                stages.append(Scalar([(t, sub(e)) for t, e in st.assignments]))
-            elif isinstance(st, Reduce):
-                stages.append(Reduce(st.target, sub(st.expr), st.op))
-            else:
-                stages.append(st)
+        stages = [replace_in_stage(st, values) for st in self.stages]
         return StepProgram(
             name=self.name,
             vectors={s: sub(e) for s, e in self.vectors.items()},
@@ -712,6 +703,22 @@ class StepProgram:
                 for t, e in st.assignments:
                     lines.append(f"  [{kind}] {t} <- {e}")
         return "\n".join(lines)
+
+
+def replace_in_stage(stage, mapping: Mapping):
+    """``stage`` with ``mapping`` (symbol -> expression) substituted in its expressions.
+
+    Gradient and Custom stages have no expressions and come back as they are, and
+    so does a stage the substitution leaves unchanged (a Noise stage keeps its kind).
+    """
+    if isinstance(stage, (Elementwise, Scalar)):
+        pairs = [(t, e.xreplace(mapping)) for t, e in stage.assignments]
+        if all(e is old for (_, e), (_, old) in zip(pairs, stage.assignments)):
+            return stage
+        return type(stage)(pairs) if type(stage) in (Elementwise, Scalar) else Elementwise(pairs)
+    if isinstance(stage, Reduce):
+        return Reduce(stage.target, stage.expr.xreplace(mapping), stage.op)
+    return stage
 
 
 def free_symbols(stages: Sequence) -> set:

@@ -18,7 +18,8 @@ from __future__ import annotations
 import sympy as sp
 
 from .hyperparameters import lr, weight_decay
-from .program import Custom, Elementwise, Gradient, Reduce, Scalar, StepProgram, g, x
+from .program import (Custom, Elementwise, Gradient, Reduce, Scalar, StepProgram, g,
+                      replace_in_stage, x)
 
 __all__ = ["chain", "decoupled_weight_decay", "weight_decay_stage", "l2_weight_decay",
            "clip_gradient_norm",
@@ -58,17 +59,11 @@ def _reads_g(stage) -> bool:
 
 
 def _substitute(stage, old, new):
-    rep = {old: new}
-    if isinstance(stage, Elementwise):
-        return Elementwise([(t, e.xreplace(rep)) for t, e in stage.assignments])
-    if isinstance(stage, Scalar):
-        return Scalar([(t, e.xreplace(rep)) for t, e in stage.assignments])
-    if isinstance(stage, Reduce):
-        return Reduce(stage.target, stage.expr.xreplace(rep), stage.op)
     if isinstance(stage, Custom):
-        raise ValueError(f"custom stage {stage.label!r} reads g: a transformer cannot rewrite "
-                         "the gradient a Python function reads")
-    return stage
+        raise ValueError(f"custom stage {stage.label!r} runs after the gradient is rewritten: a "
+                         "transformer cannot rewrite the gradient a Python function reads or "
+                         "writes")
+    return replace_in_stage(stage, {old: new})
 
 
 def _with(program: StepProgram, stages, params: dict) -> StepProgram:

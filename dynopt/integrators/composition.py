@@ -40,7 +40,7 @@ import dataclasses
 
 import sympy as sp
 
-from ..program import Custom, Elementwise, Gradient, Reduce, Scalar
+from ..program import Custom, Elementwise, Gradient, Reduce, Scalar, replace_in_stage
 from .base import Integrator, dt
 from .velocity_verlet import VelocityVerlet
 
@@ -61,15 +61,8 @@ def triple_jump() -> tuple:
 
 def _scale(stage, step):
     """``stage`` with the step size ``dt`` replaced by ``step``."""
-    sub = {dt: step}
-    if isinstance(stage, Elementwise):
-        return Elementwise([(t, e.xreplace(sub)) for t, e in stage.assignments])
-    if isinstance(stage, Scalar):
-        return Scalar([(t, e.xreplace(sub)) for t, e in stage.assignments])
-    if isinstance(stage, Reduce):
-        return Reduce(stage.target, stage.expr.xreplace(sub), stage.op)
-    if isinstance(stage, (Gradient, Custom)):
-        return stage
+    if isinstance(stage, (Elementwise, Scalar, Reduce, Gradient, Custom)):
+        return replace_in_stage(stage, {dt: step})
     raise TypeError(f"cannot scale the step size in {stage!r}")
 
 
