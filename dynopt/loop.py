@@ -210,6 +210,21 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     return _result(stepper, state, out, params, integrator, rec, stride, batched)
 
 
+#: what Python's float arithmetic raises where NumPy's gives Inf or NaN: the single-member
+#: NumPy kernels compute their scalar stages with Python floats and ``math``
+_SCALAR_ERRORS = (OverflowError, ZeroDivisionError, ValueError)
+
+
+def _scalar_failure(exc, out, step) -> int:
+    """Status 3 for a scalar of the step that overflowed or left its domain at ``step``
+    (``math.exp`` of a large number, a division by zero, ``math.sqrt`` of a negative
+    number); any other ``ValueError`` is a bug and propagates."""
+    if isinstance(exc, ValueError) and "math domain error" not in str(exc):
+        raise exc
+    out.detail[0] = f"in a scalar of the step at step {step} ({exc})"
+    return 3
+
+
 def _attach_best(exc, out, batched):
     best_x = out.best_x if batched else out.best_x[0]
     best_f = out.best_f if batched else float(out.best_f[0])
@@ -306,14 +321,22 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                         third = np.empty_like(cur)
                     spare, third = third, spare
                 S["loop_xprev"], S["x"] = cur, spare
-                k_before(S, P)
+                try:
+                    k_before(S, P)
+                except _SCALAR_ERRORS as exc:
+                    status = _scalar_failure(exc, out, step + 1)
+                    break
                 cur, spare = spare, cur
                 xrow = cur[0]
                 d = float(xx_arr[0, 0])
             else:
                 if host:
                     k_arr[0, 0] = step
-                    k_before(S, P)
+                    try:
+                        k_before(S, P)
+                    except _SCALAR_ERRORS as exc:
+                        status = _scalar_failure(exc, out, step + 1)
+                        break
                     xrow = S["x"][0]
                 else:
                     xrow = np.asarray(to_numpy(stepper.before(state, step)))[0]
@@ -337,7 +360,12 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
                 S["g"] = gv.reshape(1, -1)
                 f_arr[0, 0] = fv
                 if k_after is not None:
-                    k_after(S, P)
+                    try:
+                        k_after(S, P)
+                    except _SCALAR_ERRORS as exc:
+                        f, g, out.nit[0] = fv, gv, step
+                        status = _scalar_failure(exc, out, step)
+                        break
             else:
                 stepper.after(state, fv, gv.reshape(1, -1))
             if lower_scale is not None:

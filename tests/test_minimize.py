@@ -181,6 +181,21 @@ def test_divergence_is_reported():
     assert res.fun == 5.0
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_overflow_in_a_scalar_stage_stops_with_the_best_point(backend):
+    # The chain thermostat's scalar stages take exp() of a friction that grows without
+    # bound on Rosenbrock with yoshida4's large sub-steps: Python's math.exp raises
+    # OverflowError where NumPy would give Inf. The run must stop as for NaN or Inf.
+    x0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
+    res = dynopt.minimize(so.rosen, x0, jac=so.rosen_der, method="nose_hoover_chain",
+                          integrator="yoshida4", backend=backend, options={"maxiter": 40})
+    assert res.status == 3 and not res.success
+    assert "in a scalar of the step" in res.message and "best point" in res.message
+    assert np.isfinite(res.x).all() and res.fun == pytest.approx(so.rosen(res.x))
+    assert res.fun == res.best_fun <= so.rosen(x0)
+    np.testing.assert_allclose(res.jac, so.rosen_der(res.x))
+
+
 @pytest.mark.parametrize("x0,err,match", [
     ([], ValueError, "x0 must not be empty"),
     (["a", "b"], TypeError, "x0 must be numeric"),
