@@ -86,3 +86,86 @@ def test_methods_are_composed_from_the_transformers():
             "weight_decay*x + g", "g + weight_decay*x")
     fanos = str(dynopt.METHODS["fanos"].program("velocity_verlet"))
     assert fanos.count("g_sq <- sum_i(g**2)") == 2   # the new gradient is clipped too
+
+
+# ------------------------------------------------------------------ field transformers
+def _system_run(field, name, steps=30, **options):
+    from dynopt.integrators import get_integrator
+    program = get_integrator("symplectic_euler").program(field, name, dt_default=0.1)
+    return _run(program, steps, **options)
+
+
+def test_rms_mass_makes_a_heavy_ball_adam_like():
+    """rms_mass on the damped oscillator: m = sqrt(EMA g^2) + eps per coordinate, against
+    symplectic Euler written out by hand."""
+    from dynopt.systems import DampedOscillator
+    from dynopt.transforms import rms_mass
+    field = rms_mass(DampedOscillator().vector_field(), beta_default=0.9, eps_default=1e-3)
+    assert {s.name for s in field.params} == {"damping", "beta", "eps"}   # the mass is set
+    res = _system_run(field, "rms_heavy_ball", dt=0.2, damping=0.5)
+    y, vel, s = X0.copy(), np.zeros(3), np.zeros(3)
+    for _ in range(30):
+        grad = LAM * y
+        s = 0.9 * s + 0.1 * grad**2
+        m = np.sqrt(s) + 1e-3
+        vel = vel + 0.2 * (-grad - 0.5 * vel) / m
+        y = y + 0.2 * vel
+    np.testing.assert_allclose(res.x, y, rtol=1e-13)
+    np.testing.assert_allclose(res.state["exp_avg_sq"], s, rtol=1e-13)
+
+
+def test_rms_mass_refuses_a_first_order_field_and_a_second_application():
+    from dynopt.systems import DampedOscillator, GradientFlow
+    from dynopt.transforms import rms_mass
+    with pytest.raises(ValueError, match="second-order"):
+        rms_mass(GradientFlow().vector_field())
+    with pytest.raises(ValueError, match="applied twice"):
+        rms_mass(rms_mass(DampedOscillator().vector_field()))
+
+
+def test_fixed_parameter_equals_the_parameter_at_that_value():
+    from dynopt.systems import DampedOscillator
+    from dynopt.transforms import fixed
+    field = DampedOscillator().vector_field()
+    unit = fixed(field, {dynopt.hyperparameters.mass: 1})
+    assert "mass" not in {s.name for s in unit.params}
+    a = _system_run(unit, "unit_mass", dt=0.3, damping=0.4)
+    b = _system_run(field, "with_mass", dt=0.3, damping=0.4, mass=1.0)
+    np.testing.assert_array_equal(a.x, b.x)
+
+
+def test_field_weight_decay_is_decoupled_over_the_time_step():
+    from dynopt.systems import DampedOscillator
+    from dynopt.transforms import field_weight_decay
+    field = field_weight_decay(DampedOscillator().vector_field())
+    res = _system_run(field, "decayed_heavy_ball", dt=0.2, damping=0.5, weight_decay=0.3)
+    y, vel = X0.copy(), np.zeros(3)
+    for _ in range(30):
+        grad = LAM * y                     # at the start of the step, before the decay
+        y = y * (1 - 0.2 * 0.3)
+        vel = vel + 0.2 * (-grad - 0.5 * vel)
+        y = y + 0.2 * vel
+    np.testing.assert_allclose(res.x, y, rtol=1e-13)
+
+
+# ------------------------------------------------------------------ KO's collision
+def test_soft_collisions_on_any_program_collide_the_gradient_first():
+    from dynopt.methods.ko import soft_collision_coordinates
+    from dynopt.transforms import soft_collisions
+    prog = chain(_sgd(), soft_collisions, decoupled_weight_decay)
+    assert [s.name for s in prog.params].count("gamma_c") == 1
+    res = _run(prog, gamma_c=0.4, weight_decay=0.1)
+    y = X0.copy()
+    for _ in range(30):
+        grad = soft_collision_coordinates(y, LAM * y, gamma_c=0.4)   # reads x before the decay
+        y = y * (1 - 0.05 * 0.1) - 0.05 * grad
+    np.testing.assert_allclose(res.x, y, rtol=1e-13)
+
+
+def test_soft_collisions_refuse_a_program_that_reads_the_new_gradient():
+    from dynopt.transforms import soft_collisions
+    verlet = dynopt.METHODS["damped_oscillator"].program("velocity_verlet")
+    with pytest.raises(ValueError, match="reads the gradient after evaluating it"):
+        soft_collisions(verlet)
+    with pytest.raises(ValueError, match="already has a hyperparameter named 'gamma_c'"):
+        soft_collisions(soft_collisions(_sgd()))
