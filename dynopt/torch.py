@@ -47,8 +47,15 @@ in NumPy and converts them: group ``j`` gets the ``j``-th key of
 so that group 0 draws the same numbers as ``dynopt.minimize(...,
 options={'seed': seed})``.
 
-Not yet supported: Custom stages (KO's collisions, which are Python
-functions over NumPy arrays) and sparse gradients.
+Python stages
+-------------
+A :class:`~dynopt.program.Custom` stage (KO's soft collisions, the DSMC and
+BGK collisions) runs between the printed kernels on NumPy copies of what it
+reads, shaped as under :func:`dynopt.minimize` (one member: ``(1, n)`` and
+``(1, 1)``), with the group's ``numpy.random.Generator`` (group 0's is
+``numpy.random.default_rng(seed)``, as a lone ``minimize`` run's); what it
+writes comes back as tensors of the group's dtype and device. Such a step
+goes through host memory. Sparse gradients are not supported.
 """
 from __future__ import annotations
 
@@ -61,6 +68,8 @@ _INSTALL = "pip install 'dynopt-physics[torch]'"
 #: the state entry (of a group's first parameter) holding the index ``k`` of the step
 #: whose stages after the gradient are pending; program symbols never start with ``_``
 _STEP = "_step"
+#: ... and the generator of a program with Python stages (a numpy.random.Generator)
+_RNG = "_rng"
 
 #: generated kernels: program key -> namespace
 _KERNELS: dict = {}
@@ -121,9 +130,25 @@ def _helpers(torch):
         draws = standard_normal(float(key), float(step), stream, like.numel(), np.float64)
         return torch.from_numpy(draws.reshape(-1)).to(dtype=like.dtype, device=like.device)
 
+    def _custom(fn, S, P, reads, vector_writes, scalar_writes, like):
+        # a Custom stage sees what it sees under dynopt.minimize: NumPy arrays of one
+        # member, (1, n) per coordinate and (1, 1) for scalars, copies (a stage may write
+        # them in place), the run's generator and the hyperparameters as numbers
+        arrays = {"rng": S.get("rng"), "N": float(like.numel())}
+        for name in (*reads, "k"):
+            value = S[name].detach().to("cpu").numpy().copy()
+            arrays[name] = value.reshape(1, -1) if value.ndim else value.reshape(1, 1)
+        values = {name: (float(v) if torch.is_tensor(v) else v) for name, v in P.items()}
+        fn(arrays, values)
+        for names, shape in ((vector_writes, like.shape), (scalar_writes, ())):
+            for name in names:
+                out = np.ascontiguousarray(arrays[name], dtype=np.float64)
+                S[name] = torch.from_numpy(out).to(dtype=like.dtype,
+                                                   device=like.device).reshape(shape)
+
     return {"torch": torch, "_vector": _vector, "_scalar": _scalar, "_where": _where,
             "_fmax": _fmax, "_fmin": _fmin, "_sign": _sign,
-            "_standard_normal": _standard_normal}
+            "_standard_normal": _standard_normal, "_custom": _custom}
 
 
 def _kernels(program) -> dict:
@@ -134,8 +159,10 @@ def _kernels(program) -> dict:
     key = program_key(program, "torch")
     ns = _KERNELS.get(key)
     if ns is None:
-        source = generate_source(program)
-        ns = load_source(source, f"{program.name}-torch-{key}", _helpers(_import_torch()))
+        customs: dict = {}
+        source = generate_source(program, customs)
+        ns = load_source(source, f"{program.name}-torch-{key}",
+                         {**_helpers(_import_torch()), **customs})
         ns["source"] = source
         _KERNELS[key] = ns
     return ns
@@ -193,7 +220,7 @@ def _build_class(torch):
             flags = {k: hyperparameters.pop(k) for k in list(hyperparameters)
                      if k in spec.flags}
             program, spec, name = resolve_program(method, integrator, flags)
-            self._ns = _kernels(program)      # NotImplementedError for Custom stages
+            self._ns = _kernels(program)
             self.program, self.method, self.method_name = program, spec, name
             self.integrator = integrator
             self.flags = flags
@@ -216,6 +243,9 @@ def _build_class(torch):
             self._reads_f = reads_objective(program)
             self._noise = uses_noise(program)
             self._has_after = bool(program.after_gradient)
+            from .program import Custom
+            # Python stages (KO's collisions, DSMC) may draw from the run's generator
+            self._custom = any(isinstance(st, Custom) for st in program.stages)
             super().__init__(params, defaults)
 
         # ---------------------------------------------------------- groups
@@ -303,6 +333,9 @@ def _build_class(torch):
             head = self.state[first]
             if _STEP not in head:  # the first step: the program's initial state
                 S["k"] = scalar(0.0)
+                if self._custom:  # group 0 draws as a lone minimize run with this seed
+                    seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
+                    S["rng"] = np.random.default_rng(seed)
                 self._ns["init"](S, P)
                 if self._noise:
                     from .backends._noise import member_keys
@@ -320,7 +353,9 @@ def _build_class(torch):
         def _gather(self, S, params, head, dtype):
             S["k"] = head[_STEP].to(dtype)
             for name, value in head.items():
-                if name != _STEP and name not in self._vectors:
+                if name == _RNG:
+                    S["rng"] = value
+                elif name != _STEP and name not in self._vectors:
                     S[name] = value.to(dtype)
             for name in self._vectors_of(head):
                 S[name] = _flat([self.state[p][name] for p in params])
@@ -345,7 +380,9 @@ def _build_class(torch):
                 offset += n
             head[_STEP] = S["k"].clone()
             for name, value in S.items():
-                if name not in self._vectors and name not in ("f", "k", "N"):
+                if name == "rng":
+                    head[_RNG] = value
+                elif name not in self._vectors and name not in ("f", "k", "N"):
                     head[name] = value.clone()
 
         @property

@@ -110,14 +110,16 @@ CASES = {
     "fire": ("rosen", {"dt": 0.01, "dtmax": 0.05}),
     "frankenstein": ("rosen", {"lr": 1e-3}),
 }
-OTHERS = sorted(n for n in METHODS if n not in CASES and not has_custom(n))
+OTHERS = sorted(n for n in METHODS if n not in CASES)
+#: methods whose runs draw: the seed given to both
+SEEDED = ("langevin", "ko_dsmc", "ko_bgk")
 
 
 @pytest.mark.parametrize("name", list(CASES) + OTHERS)
 def test_trajectory_equals_minimize(name):
     problem, hp = CASES.get(name, ("quad", {}))
     x0 = np.array([-1.2, 1.0, 0.5, -0.3]) if problem == "rosen" else np.linspace(-1, 1, 6)
-    seed = 7 if "langevin" in name else None
+    seed = 7 if name.startswith(SEEDED) else None
     ref = minimize_run(name, x0, hp, problem, seed=seed)
     p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     kw = {"seed": seed} if seed is not None else {}
@@ -388,10 +390,59 @@ def test_heavy_ball_velocity_keeps_the_lr_it_was_built_with():
 
 
 # ---------------------------------------------------------------- errors
-def test_custom_stages_are_not_supported_yet():
-    p = torch.zeros(3, requires_grad=True)
-    with pytest.raises(NotImplementedError, match="Custom"):
-        dynopt_torch.Optimizer([p], method="ko")
+@pytest.mark.parametrize("base", ["sgd", "heavy_ball", "nesterov", "adam", "adamw", "rmsprop"])
+def test_ko_collisions_run_as_python_stages_and_equal_minimize(base):
+    from dynopt.methods.ko import BASES
+    assert base in BASES
+    hp = {"lr": 1e-2, "gamma_c": 0.3}
+    if base == "heavy_ball":
+        hp["momentum"] = 0.9
+    # on the quadratic: Rosenbrock's chaos amplifies the round-off between the two
+    # gradients (autograd and the formula) beyond 1e-12 over 200 steps
+    x0 = np.array([-1.2, 1.0, 0.5, -0.3, 0.8, 1.1])
+    # a 2x2 "weight matrix" (its rows collide) and two free coordinates; rows of one
+    # element would make the cosines signs, and round-off near a zero flips them
+    layers = [(0, 2, 2)]
+    fun, jac = quad_np, quad_der_np
+    res = dynopt.minimize(fun, x0, jac=jac, method="ko",
+                          options={"base": base, "layers": layers, **hp, "maxiter": STEPS,
+                                   "gtol": 0, "record": True})
+    ref = res.trajectory["x"]
+    a = torch.tensor(x0[:4].reshape(2, 2), requires_grad=True)
+    b = torch.tensor(x0[4:], requires_grad=True)
+    opt = dynopt_torch.Optimizer([a, b], method="ko", base=base, layers=layers, **hp)
+    assert "_custom(" in opt.source
+    traj = torch_run([a, b], lambda: quad_torch(torch.cat([a.reshape(-1), b])), opt)
+    assert np.max(np.abs(ref[-1] - ref[0])) > 1e-3
+    assert_same(traj, ref)
+    # the collision changes the run: without it (gamma_c = 0) the path differs
+    plain = dynopt.minimize(fun, x0, jac=jac, method="ko",
+                            options={"base": base, "layers": layers, **hp, "gamma_c": 0.0,
+                                     "maxiter": STEPS, "gtol": 0})
+    assert np.max(np.abs(plain.x - ref[-1])) > 1e-8
+
+
+def test_python_stage_generator_is_carried_by_state_dict():
+    # DSMC collisions draw from the group's generator: a state_dict round trip mid-run
+    # continues with the same draws
+    x0 = np.linspace(-1, 1, 6)
+
+    def run(split):
+        p = torch.tensor(x0, requires_grad=True)
+        opt = dynopt_torch.Optimizer([p], method="ko_dsmc", seed=3, coll_coef=0.5)
+        for i in range(40):
+            if split and i == 20:
+                saved = opt.state_dict()
+                p2 = torch.tensor(p.detach().numpy(), requires_grad=True)
+                opt = dynopt_torch.Optimizer([p2], method="ko_dsmc", seed=99, coll_coef=0.5)
+                opt.load_state_dict(saved)
+                p = p2
+            opt.zero_grad()
+            quad_torch(p).backward()
+            opt.step()
+        return p.detach().numpy()
+
+    np.testing.assert_array_equal(run(False), run(True))
 
 
 def test_bad_input_names_the_argument():
@@ -461,7 +512,7 @@ def measure(threads=1, n=10**6, repeats=10):
     for name in list(CASES) + OTHERS:
         problem, hp = CASES.get(name, ("quad", {}))
         x0 = np.array([-1.2, 1.0, 0.5, -0.3]) if problem == "rosen" else np.linspace(-1, 1, 6)
-        seed = 7 if "langevin" in name else None
+        seed = 7 if name.startswith(SEEDED) else None
         ref = minimize_run(name, x0, hp, problem, seed=seed)
         p = torch.tensor(x0, requires_grad=True)
         opt = dynopt_torch.Optimizer([p], method=name, **hp, **({"seed": seed} if seed else {}))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..program import Custom, StandardNormal, StepProgram, f
+from ..program import StandardNormal, StepProgram, f
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
 
 __all__ = ["TorchPrinter", "generate_source", "reads_objective", "TORCH_NAMES"]
@@ -133,15 +133,26 @@ def reads_objective(program: StepProgram) -> bool:
 def _check(program: StepProgram) -> None:
     if not isinstance(program, StepProgram):
         raise TypeError(f"program must be a StepProgram, got {type(program).__name__}")
-    custom = [st.label for st in program.stages if isinstance(st, Custom)]
-    if custom:
-        raise NotImplementedError(
-            f"step program {program.name!r} has Custom stage(s) {custom} (plain Python "
-            "functions over NumPy state arrays); the PyTorch adapter prints elementwise, "
-            "scalar, reduction and noise stages only, not yet Custom ones")
 
 
-def _emit_kernel(name: str, program: StepProgram, part: str, printer: TorchPrinter) -> list:
+def _emit_custom(lines: list, op, customs: dict, vectors) -> None:
+    """A Custom stage: its reads stored in ``S``, the call through the helper ``_custom``
+    (which hands the function NumPy copies, as the NumPy backend's state holds them, and
+    turns what it writes back into tensors), its writes read back."""
+    name = f"_custom_{len(customs)}"
+    customs[name] = op.custom.fn
+    for sym, ssa in op.reads:
+        lines.append(f"    S[{sym.name!r}] = {ssa}")
+    reads = tuple(sym.name for sym, _ in op.reads)
+    vec = tuple(sym.name for sym, _ in op.writes if sym in vectors)
+    sca = tuple(sym.name for sym, _ in op.writes if sym not in vectors)
+    lines.append(f"    _custom({name}, S, P, {reads!r}, {vec!r}, {sca!r}, x)")
+    for sym, ssa in op.writes:
+        lines.append(f"    {ssa} = S[{sym.name!r}]")
+
+
+def _emit_kernel(name: str, program: StepProgram, part: str, printer: TorchPrinter,
+                 customs: dict) -> list:
     vec, sca = kernel_inputs(program, part)
     vectors = program.elementwise_symbols()
     lines = [f"def {name}(S, P):"]
@@ -149,6 +160,9 @@ def _emit_kernel(name: str, program: StepProgram, part: str, printer: TorchPrint
     lines += [f"    {s.name} = P[{s.name!r}]" for s in program.params]
     ops, outputs = linearize(program, part)
     for blk in blocks(ops):
+        if blk.kind == "custom":
+            _emit_custom(lines, blk.ops[0], customs, vectors)
+            continue
         for sym, e in blk.temps:
             lines.append(f"    {sym} = {printer.doprint(e)}")
         for op in blk.ops:
@@ -165,7 +179,7 @@ def _emit_kernel(name: str, program: StepProgram, part: str, printer: TorchPrint
     return lines
 
 
-def generate_source(program: StepProgram) -> str:
+def generate_source(program: StepProgram, customs: dict | None = None) -> str:
     """PyTorch source of the kernels ``init``, ``before`` and ``after`` of ``program``.
 
     ``init(S, P)`` sets the state vectors and scalars from their initial values
@@ -175,19 +189,18 @@ def generate_source(program: StepProgram) -> str:
     ``N``, the state and the temporaries carried over the evaluation) and reads
     the hyperparameters from ``P``. The module needs the helpers of
     :mod:`dynopt.torch` (``_vector``, ``_scalar``, ``_where``, ``_fmax``,
-    ``_fmin``, ``_sign``, ``_standard_normal``) and ``torch`` in its namespace.
-
-    Raises
-    ------
-    NotImplementedError
-        For a program with Custom stages (KO's collisions).
+    ``_fmin``, ``_sign``, ``_standard_normal``, ``_custom``) and ``torch`` in its
+    namespace. Custom stages (KO's collisions, Python functions over NumPy arrays)
+    become calls ``_custom(_custom_<i>, ...)``; ``customs`` (if given) is filled with
+    those names and functions, which the namespace needs too.
     """
     _check(program)
+    customs = {} if customs is None else customs
     printer = TorchPrinter()
     lines = [f"# dynopt step program {program.name!r} ({program_key(program, 'torch')}) "
              "over torch tensors", ""]
-    lines += _emit_kernel("before", program, "before", printer) + [""]
-    lines += _emit_kernel("after", program, "after", printer) + [""]
+    lines += _emit_kernel("before", program, "before", printer, customs) + [""]
+    lines += _emit_kernel("after", program, "after", printer, customs) + [""]
     lines.append("def init(S, P):")
     lines += [f"    {n} = S[{n!r}]" for n in ("x", "g", "f", "N")]
     lines += [f"    {s.name} = P[{s.name!r}]" for s in program.params]
