@@ -98,7 +98,8 @@ def _ritz(alphas, betas):
 
 
 def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
-                     difference="central", rel_step=None, seed=0, tol=1e-10, rtol=None):
+                     difference="central", rel_step=None, seed=0, tol=1e-10, rtol=None,
+                     g0=None):
     """Extreme eigenvalues of the Hessian of ``fun`` at ``x0`` by Lanczos.
 
     Parameters
@@ -129,12 +130,20 @@ def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
     rtol : float, optional
         Stop early once both extreme Ritz values are within ``rtol`` of an
         eigenvalue, relative to their magnitudes (``err <= rtol * |theta|``).
+    g0 : array_like, shape (n,), optional
+        The gradient at ``x0`` when it is known already (a run's current
+        gradient): forward differences then spend no evaluation at ``x0``.
+        Only for a 1-D ``x0`` and ``difference='forward'``.
 
     Returns
     -------
     CurvatureEstimate
     """
     x0 = np.asarray(x0, dtype=float)
+    if g0 is not None and (x0.ndim != 1 or difference != "forward" or hessp is not None):
+        raise ValueError("g0 is used by forward differences of gradients at a 1-D x0 only "
+                         f"(got x0 of shape {x0.shape}, difference={difference!r}"
+                         f"{', hessp' if hessp is not None else ''})")
     if x0.ndim == 2:
         parts = [hessian_extremes(fun, row, jac, hessp, args, iterations=iterations,
                                   difference=difference, rel_step=rel_step, seed=seed, tol=tol,
@@ -177,7 +186,14 @@ def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
             counts["nfev"] += counts_f
             return grad(x).reshape(n)
 
-        g0 = g(x0) if difference == "forward" else None
+        if g0 is not None:
+            g0 = np.array(g0, dtype=float).reshape(-1)
+            if g0.shape != (n,) or not np.all(np.isfinite(g0)):
+                raise ValueError(f"g0 must be a finite gradient of shape ({n},), got shape "
+                                 f"{g0.shape}")
+        elif difference == "forward":
+            # a copy: a gradient function may return the same array on every call
+            g0 = np.array(g(x0))
 
         def product(v):
             if difference == "forward":
