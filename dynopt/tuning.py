@@ -20,6 +20,58 @@ is :math:`\\eta = 4/(\\sqrt L + \\sqrt\\mu)^2`,
 check :func:`tune` finds without being told); for gradient descent it gives
 :math:`\\eta = 2/(\\mu + L)`; for the other methods in :data:`TUNABLE` it is
 solved numerically just the same. Nothing here is a grid over learning rates.
+
+Negative curvature (a saddle or a concave region: the smallest Ritz value
+:math:`\\lambda_{\\min} = -\\nu < 0`, which proves an eigenvalue at most that
+small, since Ritz values lie inside the spectrum). On
+:math:`\\tfrac12\\lambda x^2` with :math:`\\lambda = -\\nu` the one-step map has
+an eigenvalue of modulus :math:`r = \\rho(M(-\\nu;\\theta)) > 1`: that mode grows
+by :math:`r` per step, which is the escape from the saddle, while the modes of
+positive curvature contract by :math:`\\rho(M(\\lambda;\\theta))`. The
+hyperparameters then maximise the slowest per-step progress of either kind,
+
+.. math::
+
+    \\theta^\\star = \\arg\\min_\\theta \\max\\Big\\{
+    \\max_{\\lambda \\in [\\nu,\\,(1+m) L]} \\rho\\big(M(\\lambda; \\theta)\\big),\\;
+    \\frac{1}{\\rho\\big(M(-\\nu; \\theta)\\big)} \\Big\\}
+    \\quad\\text{subject to}\\quad \\rho\\big(M(\\lambda;\\theta)\\big) \\le 1
+    \\text{ on } (0, \\nu],
+
+that is, :math:`\\max(-\\ln\\rho, \\ln r)` balanced: the negative mode must grow
+(in :math:`\\ln`) at least as fast per step as the slowest positive mode above
+:math:`\\nu` shrinks. The positive part is taken from :math:`\\nu` up (the
+positive modes slower than :math:`\\nu` are slower than the escape and only
+kept stable), the same minimax as the convex case on the spectrum folded onto
+:math:`|\\lambda|` (when :math:`\\nu > (1+m)L` the positive part is :math:`(1+m)L`
+alone). For heavy ball the solution is explicit: with
+:math:`q = \\nu/((1+m)L) \\le 1`, the optimum puts :math:`[\\nu, (1+m)L]` inside the
+complex-root region, where :math:`\\rho = \\sqrt\\beta =: b`, with the step at its
+upper edge :math:`\\eta = (1+b)^2/((1+m)L)` (the growth :math:`r` increases with
+:math:`\\eta` and with :math:`\\beta`), and :math:`r = 1/b` is the larger root
+of :math:`z^2 - (1 + \\beta + \\eta\\nu) z + \\beta` at :math:`z = 1/b`, i.e.
+:math:`\\eta\\nu = (1-b)^2(1+b+b^2)/b`; together
+
+.. math::
+
+    q\\, b\\,(1+b)^2 = (1-b)^2 (1+b+b^2), \\qquad \\beta = b^2,\\quad
+    \\eta = \\frac{(1+b)^2}{(1+m)L},
+
+one root :math:`b \\in (0, 1)` (the left side increases from 0, the right
+decreases to 0), with predicted progress :math:`b` per step either way
+(:math:`b \\approx 0.35` at :math:`q = 1`, :math:`\\to 1` as :math:`q \\to 0`:
+a shallow saddle in a stiff valley is slow to leave). The tests check that
+:func:`tune` finds it numerically without being told. The escape damping is
+smaller than the convex tune's on the same :math:`|\\lambda|` (larger
+:math:`\\beta`: less friction, as for the continuous
+:math:`\\ddot x + \\gamma\\dot x - \\nu x = 0`, whose growth
+:math:`(\\sqrt{\\gamma^2 + 4\\nu} - \\gamma)/2` falls with :math:`\\gamma`).
+
+:class:`Retuner` repeats the estimate and the choice every ``tune_every``
+steps of a run (``dynopt.minimize(..., options={'tune': True,
+'tune_every': K})``): at a saddle the run leaves with the escape values, and
+once the curvature near the minimum is positive it continues with the convex
+ones, its positions and velocities kept.
 """
 from __future__ import annotations
 
@@ -27,7 +79,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["tune", "TuneResult", "TUNABLE", "minimax_hyperparameters"]
+__all__ = ["tune", "TuneResult", "TUNABLE", "minimax_hyperparameters", "Retuner"]
 
 #: method -> the hyperparameters tune chooses, with their open intervals
 #: (the others keep their values: the mass of ``damped_oscillator``, for instance)
@@ -58,6 +110,15 @@ class TuneResult:
     nfev, njev, nhessp : int
         Evaluations spent on the estimate.
     curvature : CurvatureEstimate
+    negative_curvature : bool
+        Whether ``lam_min < 0``: the values are then the escape choice (module
+        notes), ``rate`` is :math:`\\max(\\max_{[\\nu, L]}\\rho, 1/r)` and
+        ``interval`` is :math:`(\\nu, (1+m)L)` with :math:`\\nu = -` ``lam_min``.
+    escape_rate : float or None
+        :math:`r = \\rho(M(\\lambda_{\\min}))`, the predicted per-step growth along
+        the negative direction (``None`` without negative curvature).
+    reason : str
+        What was minimised, in words.
     """
 
     options: dict
@@ -71,6 +132,9 @@ class TuneResult:
     method: str
     integrator: object = None
     curvature: object = field(default=None, repr=False)
+    negative_curvature: bool = False
+    escape_rate: float = None
+    reason: str = ""
 
     def steps_to(self, reduction: float) -> float:
         """Predicted steps to shrink the error by ``reduction`` (e.g. 1e-8)."""
@@ -110,7 +174,8 @@ def _starts(names, lam_lo, lam_hi, fixed):
     return out
 
 
-def minimax_hyperparameters(step, names, lam_lo, lam_hi, bounds, fixed=None, points=33):
+def minimax_hyperparameters(step, names, lam_lo, lam_hi, bounds, fixed=None, points=33,
+                            escape=None):
     """Minimise :math:`\\max_\\lambda \\rho(M(\\lambda; \\theta))` over ``names``.
 
     Parameters
@@ -127,6 +192,11 @@ def minimax_hyperparameters(step, names, lam_lo, lam_hi, bounds, fixed=None, poi
         Values of the other hyperparameters.
     points : int
         Eigenvalues on a geometric grid over the interval, endpoints included.
+    escape : float, optional
+        A negative eigenvalue :math:`-\\nu`: the worst case then also takes
+        :math:`1/\\rho(M(-\\nu))` (the inverse of the escape growth), and a
+        :math:`\\rho > 1` on :math:`(0, \\lambda_{lo}]` is refused (see the module
+        notes).
 
     Returns
     -------
@@ -138,13 +208,30 @@ def minimax_hyperparameters(step, names, lam_lo, lam_hi, bounds, fixed=None, poi
     fixed = dict(fixed or {})
     grid = np.geomspace(lam_lo, lam_hi, points)
 
+    if escape is not None:
+        signed = _signed_map(step)
+        below = np.geomspace(lam_lo * 1e-6, lam_lo, 13)
+
     def worst(z):
-        values = {n: _from_free(zi, bounds[n]) for n, zi in zip(names, z)}
+        with np.errstate(over="ignore"):
+            values = {n: _from_free(zi, bounds[n]) for n, zi in zip(names, z)}
         with np.errstate(all="ignore"):
             M = step.numeric(grid, **fixed, **values)
         if not np.all(np.isfinite(M)):
             return 10.0
-        return float(np.abs(np.linalg.eigvals(M)).max())
+        rho = float(np.abs(np.linalg.eigvals(M)).max())
+        if escape is None:
+            return rho
+        with np.errstate(all="ignore"):
+            M_neg = signed(np.array([escape]), fixed, values)
+            M_low = step.numeric(below, **fixed, **values)
+        if not (np.all(np.isfinite(M_neg)) and np.all(np.isfinite(M_low))):
+            return 10.0
+        unstable = float(np.abs(np.linalg.eigvals(M_low)).max()) - 1.0
+        if unstable > 1e-12:
+            return 10.0 + unstable
+        growth = float(np.abs(np.linalg.eigvals(M_neg)).max())
+        return max(rho, 1.0 / growth) if growth > 0 else 10.0
 
     best = None
     for start in _starts(names, lam_lo, lam_hi, fixed):
@@ -158,8 +245,51 @@ def minimax_hyperparameters(step, names, lam_lo, lam_hi, bounds, fixed=None, poi
     return values, float(best.fun)
 
 
+_SIGNED: dict = {}
+
+
+def _signed_map(step):
+    """``M(lambda)`` for real (also negative) ``lambda``: ``f(lams, fixed, values)`` ->
+    array (len(lams), d, d).
+
+    :meth:`LinearStep.numeric <dynopt.analysis.LinearStep.numeric>` takes the
+    eigenvalues of a minimum only; the entries of the maps of :data:`TUNABLE` are
+    rational functions of :math:`\\lambda` (checked here), so the same expressions
+    hold for :math:`\\lambda < 0`.
+    """
+    import sympy as sp
+
+    from .analysis.continuous import lam
+
+    key = id(step)
+    hit = _SIGNED.get(key)
+    if hit is not None and hit[0] is step:
+        return hit[1]
+    if not all(e.is_rational_function(lam) for e in step.matrix):
+        raise ValueError(f"tune: the one-step map of {step.name!r} is not rational in the "
+                         "eigenvalue; its negative-curvature branch is not derived")
+    syms = list(step.params)
+    mu = sp.Symbol("signed_eigenvalue", real=True)
+    d = step.matrix.shape[0]
+    entries = [[sp.lambdify([mu, *syms], step.matrix[i, j].xreplace({lam: mu}), "numpy")
+                for j in range(d)] for i in range(d)]
+
+    def signed(lams, fixed, values):
+        vals = [float(values.get(s_.name, fixed.get(s_.name, step.params[s_]))) for s_ in syms]
+        out = np.empty(lams.shape + (d, d))
+        for i in range(d):
+            for j in range(d):
+                out[..., i, j] = np.broadcast_to(entries[i][j](lams, *vals), lams.shape)
+        return out
+
+    if len(_SIGNED) > 64:
+        _SIGNED.clear()
+    _SIGNED[key] = (step, signed)
+    return signed
+
+
 def tune(fun, x0, jac=None, method="heavy_ball", integrator=None, budget=None, *, hessp=None,
-         args=(), margin=0.05, options=None, curvature=None, seed=0):
+         args=(), margin=0.05, options=None, curvature=None, seed=0, gradient=None):
     """Hyperparameters of ``method`` from the curvature at ``x0`` (see the module notes).
 
     Parameters
@@ -185,12 +315,24 @@ def tune(fun, x0, jac=None, method="heavy_ball", integrator=None, budget=None, *
         ``(lam_min, lam_max)`` known in advance: no evaluation is spent.
     seed : int
         The Lanczos start.
+    gradient : array_like, optional
+        The gradient at ``x0`` when it is known (a run's current gradient): the
+        forward differences then spend no evaluation at ``x0``.
 
     Returns
     -------
     TuneResult
+        With ``lam_min < 0`` (negative curvature, ``lam_max > 0``) the escape
+        choice of the module notes, ``negative_curvature=True`` and
+        ``escape_rate``.
+
+    Raises
+    ------
+    ValueError
+        For a method that is not supported, a negative ``margin``, and a
+        spectrum without positive curvature (``lam_max <= 0``, or
+        ``lam_min == 0``): nothing then bounds the step.
     """
-    from .analysis import step_matrix
     from .curvature import CurvatureEstimate, hessian_extremes
 
     if not isinstance(method, str) or method.lower() not in TUNABLE:
@@ -209,23 +351,197 @@ def tune(fun, x0, jac=None, method="heavy_ball", integrator=None, budget=None, *
         if budget is None:
             budget = min(n, 100)
         est = hessian_extremes(fun, x0, jac=jac, hessp=hessp, args=args, iterations=budget,
-                               difference="forward", seed=seed, rtol=1e-2)
+                               difference="forward", seed=seed, rtol=1e-2, g0=gradient)
+    return choose(est, method, integrator, options, margin, measured=curvature is None)
+
+
+def choose(est, method, integrator=None, options=None, margin=0.05, measured=True):
+    """:func:`tune`'s choice from a curvature estimate ``est`` (no evaluation).
+
+    ``measured``: ``est`` holds Ritz values with residuals (widened as in
+    :func:`tune`), not exact values given in advance.
+    """
+    from .analysis import step_matrix
+
+    if measured:
         # the Ritz values lie inside the spectrum: widen both ends by their residuals
         # (the low end at most by half, so that it stays positive)
         lo = max(est.lam_min - est.err_min, 0.5 * est.lam_min)
         hi = est.lam_max + est.err_max
-    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo <= hi):
-        raise ValueError(f"tune: the measured spectrum [{lo:.3g}, {hi:.3g}] is not positive; "
-                         "the point is not near a minimum (tune from a point where f is "
-                         "locally convex)")
+    else:
+        lo, hi = est.lam_min, est.lam_max
+    negative = bool(np.isfinite(est.lam_min) and est.lam_min < 0 and np.isfinite(hi)
+                    and hi > 0)
+    if negative:
+        # a negative Ritz value proves negative curvature; the escape branch
+        lo = -float(est.lam_min)
+    if not (np.isfinite(lo) and np.isfinite(hi) and 0 < lo and (negative or lo <= hi)):
+        raise ValueError(f"tune: the measured spectrum [{est.lam_min:.3g}, {hi:.3g}] is not "
+                         "positive and has no positive curvature to bound the step; the point "
+                         "is not near a minimum nor a saddle (tune from a point where f is "
+                         "locally convex, or has some positive curvature)")
     tunable = TUNABLE[method]
     step = step_matrix(method, integrator, options)
     fixed = {s.name: float(v) for s, v in step.params.items()
              if s.name not in tunable and np.ndim(v) == 0}
     names = [n for n in tunable if n in {s.name for s in step.params}]
-    interval = (lo, hi * (1 + margin))
-    values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable, fixed)
-    grid = np.geomspace(lo, hi, 33)
-    rate = float(np.max(step.spectral_radius(grid, **fixed, **values)))
+    if not negative:
+        interval = (lo, hi * (1 + margin))
+        values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable,
+                                            fixed)
+        grid = np.geomspace(lo, hi, 33)
+        rate = float(np.max(step.spectral_radius(grid, **fixed, **values)))
+        return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
+                          est.nhessp, method, integrator, est, False, None,
+                          "convex: minimax of rho over [lam_min, (1+margin) lam_max]")
+    nu = lo
+    top = hi * (1 + margin)
+    # the positive part from nu up; a saddle steeper than the valley is wide: its top only
+    bottom = min(nu, top)
+    interval = (bottom, top)
+    values, _ = minimax_hyperparameters(step, names, bottom, top, tunable, fixed, escape=-nu)
+    grid = np.geomspace(min(nu, hi), hi, 33)
+    contraction = float(np.max(step.spectral_radius(grid, **fixed, **values)))
+    M = _signed_map(step)(np.array([-nu]), fixed, values)
+    growth = float(np.abs(np.linalg.eigvals(M)).max())
+    rate = max(contraction, 1.0 / growth)
     return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
-                      est.nhessp, method, integrator, est)
+                      est.nhessp, method, integrator, est, True, growth,
+                      f"negative curvature (lam_min = {est.lam_min:.6g} < 0): escape, minimax "
+                      "of max(rho over [nu, (1+margin) lam_max], 1/rho(-nu)), nu = -lam_min")
+
+
+def record_entry(step, result, nfev=None, njev=None, applied=True, hyperparameters=None,
+                 reason=None) -> dict:
+    """One entry of ``result.tuning['history']``: a :class:`TuneResult` at ``step``."""
+    return {"step": int(step), "lambda_min": float(result.lam_min),
+            "lambda_max": float(result.lam_max),
+            "hyperparameters": dict(result.options if hyperparameters is None
+                                    else hyperparameters),
+            "predicted_rate": float(result.rate) if applied else None,
+            "escape_rate": (None if result.escape_rate is None or not applied
+                            else float(result.escape_rate)),
+            "nfev": int(result.nfev if nfev is None else nfev),
+            "njev": int(result.njev if njev is None else njev),
+            "negative_curvature": bool(result.negative_curvature), "applied": bool(applied),
+            "reason": result.reason if reason is None else reason}
+
+
+class Retuner:
+    """``options['tune_every']``: :func:`tune` repeated every ``every`` steps of a run.
+
+    The single-run loop of :func:`dynopt.minimize` calls it after every
+    ``every`` steps (``loop['retune']``, read by :mod:`dynopt.loop`): it measures
+    the extreme Hessian eigenvalues at the current position as :func:`tune`
+    does (forward differences from the run's current gradient, which costs no
+    evaluation in a float64 run), chooses the hyperparameters as :func:`tune`
+    does (the escape branch on negative curvature), writes them into the
+    run's state — positions, velocities and every other state entry are kept —
+    and returns the evaluations it spent, which the loop adds to ``nfev`` and
+    ``njev`` and so to what ``maxfev`` bounds. Each call appends an entry to
+    :attr:`history` (see :func:`record_entry`).
+
+    A spectrum with no positive curvature (``lam_max <= 0``: no bound on the
+    step) or a Hessian-vector product that is not finite keeps the values in
+    force, and the entry says so (``applied=False``). With ``maxfev`` the
+    Lanczos steps are capped by the evaluations left; with none left the
+    estimate is skipped.
+
+    Parameters
+    ----------
+    fun, jac, args
+        As for :func:`dynopt.minimize` (``jac`` a callable or ``True``).
+    method, integrator
+        As for :func:`tune`.
+    options : dict
+        The hyperparameters that are not tuned (e.g. ``mass``).
+    every : int
+        Steps between estimates.
+    maxfev : int, optional
+        The run's ``maxfev``.
+    reuse_gradient : bool
+        Take the run's current gradient as the one at the current point (a
+        float64 run; a float32 gradient is too coarse for the differences).
+    margin, seed
+        As for :func:`tune`.
+    """
+
+    def __init__(self, fun, jac, args, method, integrator, options, every, maxfev=None,
+                 reuse_gradient=True, margin=0.05, seed=0):
+        self.fun, self.jac, self.args = fun, jac, tuple(args)
+        self.method, self.integrator = method, integrator
+        self.options = dict(options or {})
+        self.every = int(every)
+        self.maxfev = maxfev
+        self.reuse_gradient = bool(reuse_gradient)
+        self.margin, self.seed = margin, seed
+        #: one entry per estimate (:func:`record_entry`)
+        self.history: list = []
+
+    def __call__(self, state, step, g, spent, to_numpy=np.asarray):
+        """Measure at ``state``'s position and set its hyperparameters.
+
+        ``g`` is the run's gradient there, ``spent`` the objective evaluations
+        the run has counted so far. Returns ``(nfev, njev)`` spent here.
+        """
+        from .curvature import hessian_extremes
+
+        x = np.array(to_numpy(state.x), dtype=np.float64).reshape(-1)
+        n = x.size
+        g0 = np.array(g, dtype=np.float64).reshape(-1) if self.reuse_gradient else None
+        counts = [0, 0]
+        fun, jac, args = self.fun, self.jac, self.args
+        if jac is True:
+            def counted_fun(y, *a):
+                counts[0] += 1
+                counts[1] += 1
+                return fun(y, *a)
+            counted_jac = True
+        else:
+            counted_fun = fun
+
+            def counted_jac(y, *a):
+                counts[1] += 1
+                return jac(y, *a)
+        budget = min(n, 100)
+        if self.maxfev is not None and jac is True:  # every product is an evaluation of fun
+            budget = min(budget, int(self.maxfev) - int(spent) - (g0 is None))
+        current = {name: float(state.params[name]) for name in TUNABLE[self.method]
+                   if name in state.params}
+        if budget < 1:
+            self.history.append(_kept(step, np.nan, np.nan, current, 0, 0,
+                                      "skipped: the maxfev budget is spent"))
+            return 0, 0
+        host_g = state.g if isinstance(state.g, np.ndarray) else None
+        saved_g = None if host_g is None else host_g.copy()
+        try:
+            est = hessian_extremes(counted_fun, x, jac=counted_jac, args=args,
+                                   iterations=budget, difference="forward", seed=self.seed,
+                                   rtol=1e-2, g0=g0)
+        except FloatingPointError as exc:
+            self.history.append(_kept(step, np.nan, np.nan, current, counts[0], counts[1],
+                                      f"kept: {exc}"))
+            return counts[0], counts[1]
+        finally:
+            if host_g is not None and not np.array_equal(host_g, saved_g, equal_nan=True):
+                # the gradient function wrote into the array the run holds: put it back
+                np.copyto(host_g, saved_g)
+        try:
+            result = choose(est, self.method, self.integrator, self.options, self.margin)
+        except ValueError as exc:
+            self.history.append(_kept(step, est.lam_min, est.lam_max, current, counts[0],
+                                      counts[1], f"kept: {exc}"))
+            return counts[0], counts[1]
+        for name, value in result.options.items():
+            state.params[name] = float(value)
+        self.history.append(record_entry(step, result, counts[0], counts[1]))
+        return counts[0], counts[1]
+
+
+def _kept(step, lam_min, lam_max, current, nfev, njev, reason) -> dict:
+    """A history entry for an estimate that left the hyperparameters as they were."""
+    return {"step": int(step), "lambda_min": float(lam_min), "lambda_max": float(lam_max),
+            "hyperparameters": dict(current), "predicted_rate": None, "escape_rate": None,
+            "nfev": int(nfev), "njev": int(njev),
+            "negative_curvature": bool(np.isfinite(lam_min) and lam_min < 0),
+            "applied": False, "reason": reason}
