@@ -263,6 +263,10 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     """
     norm = _norm_one(loop["norm"])
     gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
+    # options['tune_every'] (dynopt.tuning.Retuner): the loop pauses every `every` steps
+    # for it; without it the pause is maxiter (the same one test per step)
+    retune = loop.get("retune")
+    pause = maxiter if retune is None else min(maxiter, retune.every)
     to_numpy, fresh = stepper.to_numpy, state.fresh_x
     g = out.G[0]
     f = float(out.F[0])
@@ -311,9 +315,15 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
             if maxfev is not None and base_fev + objective.nfev - nfev0 >= maxfev:
                 status = 2
                 break
-            if step >= maxiter:
-                status = 1
-                break
+            if step >= pause:
+                if step >= maxiter:
+                    status = 1
+                    break
+                dfev, djev = retune(state, step, g, base_fev + objective.nfev - nfev0,
+                                    to_numpy)
+                base_fev, base_jev = base_fev + dfev, base_jev + djev
+                pause = min(maxiter, step + retune.every)
+                continue  # the maxfev test sees the evaluations spent
             if fused:
                 k_arr[0, 0] = step
                 if spare is best_buf:
