@@ -50,6 +50,7 @@ LOOP_OPTIONS = {
     "vectorized": False,
     "compiled": None,
     "tune": False,
+    "tune_every": None,
 }
 
 from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
@@ -243,8 +244,17 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
         loop lacks is asked for; ``True`` insists, ``False`` keeps the Python
         loop), ``tune`` (``True``: the hyperparameters of the method chosen by
         :func:`dynopt.tuning.tune` from the curvature measured at ``x0``, for the
-        methods it supports; the gradients spent are counted in ``nfev``/``njev``
-        and the estimates are in ``result.tuning``) — and the
+        methods it supports — at a saddle, the escape choice of
+        :mod:`dynopt.tuning`; the gradients spent are counted in ``nfev``/``njev``
+        and the estimates are in ``result.tuning``), ``tune_every`` (a positive
+        integer :math:`K`, with ``tune=True``: the spectrum is measured again
+        every :math:`K` steps at the current point and the hyperparameters are
+        updated, the run's state (positions, velocities ...) kept; the
+        evaluations are counted in ``nfev``/``njev`` and count towards
+        ``maxfev``; on negative curvature the escape choice is used;
+        ``result.tuning['history']`` holds every estimate, see
+        :class:`dynopt.tuning.Retuner`; a single run in the Python loop, not
+        ``vectorized`` nor ``compiled``) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`. ``disp=True`` prints a
         summary at the end as SciPy's methods do: the message (on failure an
@@ -288,16 +298,23 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     x0 = _check_x0(x0)
     batched = x0.ndim == 2
     X0 = x0 if batched else x0[None, :]
-    tuned = None
+    tuned = retuner = None
     if loop["tune"]:
+        fixed = dict(options)
         tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
         options.update(tuned.options)
+        if loop["tune_every"] is not None:
+            retuner = _retuner(fun, jac, args, method, integrator, fixed, loop, x0)
     program, params, name = build_program(method, integrator, options)
     params = _batch_params(params, X0.shape[0], batched)
     be = get_backend(backend)
     dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
     stride = _stride(loop["record"], record_stride)
     compiled = loop["compiled"]
+    if retuner is not None:
+        loop["retune"] = retuner
+        retuner.reuse_gradient = dtype == np.float64
+        compiled = False  # the Python loop pauses for the estimates
     if compiled is None:
         from .compiled import wants_compiled
         compiled = wants_compiled(be, program, name, fun, jac, args, loop, callback)
@@ -315,9 +332,7 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     if tuned is not None:
         result.nfev = result.nfev + tuned.nfev
         result.njev = result.njev + tuned.njev
-        result.tuning = {"options": dict(tuned.options), "lam_min": tuned.lam_min,
-                         "lam_max": tuned.lam_max, "rate": tuned.rate,
-                         "nfev": tuned.nfev, "njev": tuned.njev}
+        result.tuning = _tuning_record(tuned, retuner, result)
     if loop["disp"]:
         _display(result, batched)
     return result
@@ -341,6 +356,43 @@ def _tune_options(fun, x0, jac, args, method, integrator, options):
                          f"give {clash} as well")
     return tune(fun, x0, jac=jac, method=name, integrator=integrator, args=args,
                 options=options)
+
+
+def _retuner(fun, jac, args, method, integrator, fixed, loop, x0):
+    """``options['tune_every']``: the :class:`dynopt.tuning.Retuner` the loop calls."""
+    from .tuning import Retuner
+    if loop["vectorized"]:
+        raise ValueError("options['tune_every'] retunes a single run in the Python loop; "
+                         "it does not take vectorized=True")
+    if loop["compiled"]:
+        raise ValueError("options['tune_every'] retunes in the Python loop; it does not take "
+                         "compiled=True")
+    return Retuner(fun, jac, args, method_name(method), integrator, fixed,
+                   loop["tune_every"], maxfev=loop["maxfev"])
+
+
+def _tuning_record(tuned, retuner, result) -> dict:
+    """``result.tuning``: the values in force at the end, the totals and every estimate.
+
+    ``options``, ``lam_min``, ``lam_max`` and ``rate`` are those of the last
+    estimate applied (the one at ``x0`` without ``tune_every``); ``nfev`` and
+    ``njev`` count every estimate; ``history`` lists them all
+    (:func:`dynopt.tuning.record_entry`), the one at ``x0`` first.
+    """
+    from .tuning import record_entry
+    history = [record_entry(0, tuned)]
+    if retuner is not None:
+        history += retuner.history
+    last = [e for e in history if e["applied"]][-1]
+    record = {"options": dict(last["hyperparameters"]), "lam_min": last["lambda_min"],
+              "lam_max": last["lambda_max"], "rate": last["predicted_rate"],
+              "nfev": sum(e["nfev"] for e in history), "njev": sum(e["njev"] for e in history),
+              "negative_curvature": last["negative_curvature"],
+              "every": None if retuner is None else retuner.every, "history": history}
+    if retuner is not None:
+        # the values in force at the end (the loop counted the run's estimates already)
+        result.hyperparameters.update(record["options"])
+    return record
 
 
 def _refuse_unsupported(**given) -> None:
@@ -420,6 +472,14 @@ def _check_loop_options(loop):
     for name in ("vectorized", "tune"):
         if not isinstance(loop[name], (bool, np.bool_)):
             raise TypeError(f"options[{name!r}] must be True or False, got {loop[name]!r}")
+    every = loop["tune_every"]
+    if every is not None:
+        if (not isinstance(every, (int, np.integer)) or isinstance(every, (bool, np.bool_))
+                or every < 1):
+            raise ValueError(f"options['tune_every'] must be a positive integer (steps "
+                             f"between estimates of the spectrum), got {every!r}")
+        if not loop["tune"]:
+            raise ValueError(f"options['tune_every']={every!r} needs options['tune']=True")
     disp = loop["disp"]
     if not isinstance(disp, (bool, np.bool_, int, np.integer)):  # SciPy's disp=1 too
         raise TypeError(f"options['disp'] must be True or False, got {disp!r}")
