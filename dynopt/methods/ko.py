@@ -1,87 +1,22 @@
 """KO, the Kinetics-inspired Optimizer, and the Boltzmann transport system behind it.
 
 M. Feng, Y. Huang, Y. Fu, S. Wang, J. Yan, "KO: Kinetics-inspired Neural Optimizer
-with PDE Simulation Approaches", arXiv:2505.14777 (2025); seed text ``002`` and
-section 4 of the reference notes.
-
-What is public about KO: parameters are particles; their updates are simulated by a
-numerical scheme for the Boltzmann transport equation with stochastic particle
-collisions (DSMC); "hard" and "soft" collisions modify the gradients before a base
-optimizer (SGD or Adam) takes its step, with one collision coefficient
-:math:`\\gamma_c`; the collisions are meant to keep the rows of weight matrices
-diverse (against "parameter condensation"). The paper's algorithm section and code
-were not available; everything below that goes beyond those statements is a
-reconstruction and is marked as such.
-
+with PDE Simulation Approaches", arXiv:2505.14777 (2025). The paper's algorithm and
+code were not available: what goes beyond its public statements is a reconstruction.
 Three methods are registered:
 
 ``'ko'``
-    KO's soft-collision gradient form, a reconstruction after an unverified
-    third-party description (:func:`dynopt.collisions.soft_collision`): for the rows
-    :math:`w_i` of a weight matrix and the rows :math:`g_i` of its gradient,
-
-    .. math::
-
-        \\tilde g_i = g_i - \\frac{\\gamma_c}{P-1} \\sum_{j \\ne i}
-        \\cos(w_i, w_j)\\,\\cos(g_i, g_j)\\, g_j ,
-
-    applied as a :class:`~dynopt.program.Custom` stage that rewrites ``g`` before the
-    unchanged step of a base method (``base='sgd'`` (gradient descent),
-    ``'heavy_ball'`` (default), ``'nesterov'``, ``'adam'``, ``'adamw'`` or
-    ``'rmsprop'``, whose hyperparameters KO takes over; its structural options go in
-    the flag ``base_options``; the scale of the collision term, a reconstruction
-    choice, in the flag ``collision_scale``, see below). The weight matrices are
-    given by the flag ``layers`` (see :func:`dynopt.systems.boltzmann.as_layers`;
-    an :class:`~dynopt.problems.mlp.MLPProblem` can be passed as it is); biases and
-    other coordinates outside every layer keep their gradient. With ``layers=None``
-    every coordinate is a one-dimensional particle, as in the DSMC system: then
-    :math:`\\cos(w_i, w_j) = \\operatorname{sign}(w_i w_j)` and the sum is evaluated
-    in :math:`O(n)` (:func:`soft_collision_coordinates`).
-
-    The collision matrix :math:`K = (\\hat W \\hat W^\\top) \\circ (\\hat G \\hat G^\\top)`
-    is positive semi-definite (Schur product theorem) with diagonal :math:`D \\le I`
-    and off-diagonal entries in :math:`[-1, 1]`, so the eigenvalues of
-    :math:`(K - D)/(P-1)` lie in :math:`[-1/(P-1), 1]` (the lower end from
-    :math:`K - D \\succeq -D`, the upper from Gershgorin's theorem). With
-    :math:`\\tilde G = (I - \\tfrac{\\gamma_c}{P-1}(K - D))\\, G`,
-
-    .. math:: \\langle G, \\tilde G \\rangle \\ge (1 - \\gamma_c)\\, \\lVert G \\rVert^2 ,
-
-    with equality when all rows agree in weight and gradient direction: for
-    :math:`0 \\le \\gamma_c < 1` the modified gradient is a descent direction and
-    vanishes only where :math:`G` does, so the base method keeps its fixed points.
-
-    The scale of the collision term is a reconstruction choice: the third-party
-    description this form follows says only that the sum is "scaled". The flag
-    ``collision_scale`` makes the choice explicit. With :math:`P'` the number of terms in the sum
-    (:math:`P - 1`, or :math:`P` with the flag ``exclude_self=False``, which keeps
-    the :math:`j = i` term), ``collision_scale='mean'`` (the default, the form above)
-    divides the sum by :math:`Z = P'` and ``collision_scale='sum'`` by :math:`Z = 1`:
-
-    .. math::
-
-        \\tilde G = \\Big(I - \\frac{\\gamma_c}{Z} (K - D')\\Big) G ,
-
-    where :math:`D' = D` with ``exclude_self`` and :math:`D' = 0` without. The same
-    argument gives :math:`\\langle G, \\tilde G \\rangle \\ge
-    (1 - \\gamma_c P'/Z)\\, \\lVert G \\rVert^2`, attained by aligned rows, so the
-    descent guarantee holds for :math:`\\gamma_c < 1` with ``'mean'`` but only for
-    :math:`\\gamma_c < 1/P'` with ``'sum'`` (e.g. :math:`1/31` for a matrix of 32
-    rows). Beyond it, rows that agree in weight and gradient direction get the
-    gradient :math:`(1 - \\gamma_c P'/Z)\\, g`: it vanishes at
-    :math:`\\gamma_c = Z/P'` (a spurious fixed point) and points uphill above. With
-    ``'sum'`` the strength of the collision grows with the number of rows of each
-    matrix, so one :math:`\\gamma_c` means different things in layers of different
-    widths; ``'mean'`` gives it the same meaning in every layer.
+    the soft-collision gradient form (:func:`dynopt.collisions.soft_collision`), a
+    :class:`~dynopt.program.Custom` stage that rewrites ``g`` over the rows of each
+    weight matrix (flag ``layers``) before the unchanged step of a base method (flag
+    ``base``, default ``'heavy_ball'``);
 ``'ko_dsmc'``
-    :class:`~dynopt.systems.boltzmann.BoltzmannTransport` with DSMC collisions
-    (KITINet's criterion, isotropic scattering; a reconstruction), symplectic Euler
-    by default; hyperparameters ``dt``, ``mass``, ``damping``, ``coll_coef``; flag
-    ``layers`` (``None``: coordinates are 1-D particles). Seed it with
-    ``options={'seed': ...}``.
+    :class:`~dynopt.systems.boltzmann.BoltzmannTransport` with DSMC collisions;
 ``'ko_bgk'``
-    the same system with the deterministic BGK relaxation toward the mean velocity;
-    hyperparameters ``dt``, ``mass``, ``damping``, ``nu``.
+    the same system with the BGK relaxation toward the mean velocity.
+
+The collision formula, its descent guarantee, the flag ``collision_scale`` and each
+method's hyperparameters are in the section "KO" of the Methods page (``docs/methods.md``).
 """
 from __future__ import annotations
 
