@@ -33,21 +33,25 @@ hyperparameters then maximise the slowest per-step progress of either kind,
 .. math::
 
     \\theta^\\star = \\arg\\min_\\theta \\max\\Big\\{
-    \\max_{\\lambda \\in [\\nu,\\,(1+m) L]} \\rho\\big(M(\\lambda; \\theta)\\big),\\;
+    \\max_{\\lambda \\in [\\nu,\\,L']} \\rho\\big(M(\\lambda; \\theta)\\big),\\;
     \\frac{1}{\\rho\\big(M(-\\nu; \\theta)\\big)} \\Big\\}
     \\quad\\text{subject to}\\quad \\rho\\big(M(\\lambda;\\theta)\\big) \\le 1
     \\text{ on } (0, \\nu],
 
-that is, :math:`\\max(-\\ln\\rho, \\ln r)` balanced: the negative mode must grow
+that is, :math:`\\min(-\\ln\\rho, \\ln r)` maximised: the negative mode must grow
 (in :math:`\\ln`) at least as fast per step as the slowest positive mode above
-:math:`\\nu` shrinks. The positive part is taken from :math:`\\nu` up (the
-positive modes slower than :math:`\\nu` are slower than the escape and only
-kept stable), the same minimax as the convex case on the spectrum folded onto
-:math:`|\\lambda|` (when :math:`\\nu > (1+m)L` the positive part is :math:`(1+m)L`
-alone). For heavy ball the solution is explicit: with
-:math:`q = \\nu/((1+m)L) \\le 1`, the optimum puts :math:`[\\nu, (1+m)L]` inside the
-complex-root region, where :math:`\\rho = \\sqrt\\beta =: b`, with the step at its
-upper edge :math:`\\eta = (1+b)^2/((1+m)L)` (the growth :math:`r` increases with
+:math:`\\nu` shrinks. Here :math:`L' = (1+m)\\max(L, 2\\nu)`, not
+:math:`(1+m)L`: the direction of escape has its own curvature at the minimum it
+falls into, which the estimate at the saddle cannot see; for the quartic
+double well :math:`-\\tfrac12\\nu y^2 + \\tfrac14 c y^4` it is :math:`2\\nu` (at
+:math:`y^2 = \\nu/c`: :math:`-\\nu + 3\\nu`), and a step stable only up to
+:math:`(1+m)L < 2\\nu` would blow up there. The positive part is taken from
+:math:`\\nu` up (the positive modes slower than :math:`\\nu` are slower than the
+escape and only kept stable), the same minimax as the convex case on the
+spectrum folded onto :math:`|\\lambda|`. For heavy ball the solution is
+explicit: with :math:`q = \\nu/L' \\le 1/2`, the optimum puts :math:`[\\nu, L']`
+inside the complex-root region, where :math:`\\rho = \\sqrt\\beta =: b`, with the
+step at its upper edge :math:`\\eta = (1+b)^2/L'` (the growth :math:`r` increases with
 :math:`\\eta` and with :math:`\\beta`), and :math:`r = 1/b` is the larger root
 of :math:`z^2 - (1 + \\beta + \\eta\\nu) z + \\beta` at :math:`z = 1/b`, i.e.
 :math:`\\eta\\nu = (1-b)^2(1+b+b^2)/b`; together
@@ -55,11 +59,11 @@ of :math:`z^2 - (1 + \\beta + \\eta\\nu) z + \\beta` at :math:`z = 1/b`, i.e.
 .. math::
 
     q\\, b\\,(1+b)^2 = (1-b)^2 (1+b+b^2), \\qquad \\beta = b^2,\\quad
-    \\eta = \\frac{(1+b)^2}{(1+m)L},
+    \\eta = \\frac{(1+b)^2}{L'},
 
 one root :math:`b \\in (0, 1)` (the left side increases from 0, the right
 decreases to 0), with predicted progress :math:`b` per step either way
-(:math:`b \\approx 0.35` at :math:`q = 1`, :math:`\\to 1` as :math:`q \\to 0`:
+(:math:`b \\approx 0.46` at :math:`q = 1/2`, :math:`\\to 1` as :math:`q \\to 0`:
 a shallow saddle in a stiff valley is slow to leave). The tests check that
 :func:`tune` finds it numerically without being told. The escape damping is
 smaller than the convex tune's on the same :math:`|\\lambda|` (larger
@@ -79,7 +83,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["tune", "TuneResult", "TUNABLE", "minimax_hyperparameters", "Retuner"]
+__all__ = ["tune", "TuneResult", "TUNABLE", "minimax_hyperparameters"]
 
 #: method -> the hyperparameters tune chooses, with their open intervals
 #: (the others keep their values: the mass of ``damped_oscillator``, for instance)
@@ -112,8 +116,9 @@ class TuneResult:
     curvature : CurvatureEstimate
     negative_curvature : bool
         Whether ``lam_min < 0``: the values are then the escape choice (module
-        notes), ``rate`` is :math:`\\max(\\max_{[\\nu, L]}\\rho, 1/r)` and
-        ``interval`` is :math:`(\\nu, (1+m)L)` with :math:`\\nu = -` ``lam_min``.
+        notes), ``rate`` is :math:`\\max(\\max_{[\\nu, \\max(L, 2\\nu)]}\\rho, 1/r)` and
+        ``interval`` is :math:`(\\nu, (1+m)\\max(L, 2\\nu))` with
+        :math:`\\nu = -` ``lam_min``.
     escape_rate : float or None
         :math:`r = \\rho(M(\\lambda_{\\min}))`, the predicted per-step growth along
         the negative direction (``None`` without negative curvature).
@@ -395,12 +400,13 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
                           est.nhessp, method, integrator, est, False, None,
                           "convex: minimax of rho over [lam_min, (1+margin) lam_max]")
     nu = lo
-    top = hi * (1 + margin)
-    # the positive part from nu up; a saddle steeper than the valley is wide: its top only
-    bottom = min(nu, top)
-    interval = (bottom, top)
-    values, _ = minimax_hyperparameters(step, names, bottom, top, tunable, fixed, escape=-nu)
-    grid = np.geomspace(min(nu, hi), hi, 33)
+    # the positive part from nu up, to the curvature the escape direction reaches at the
+    # bottom of a quartic double well (2 nu) if that is above the measured lam_max
+    reach = max(hi, 2.0 * nu)
+    interval = (nu, reach * (1 + margin))
+    values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable, fixed,
+                                        escape=-nu)
+    grid = np.geomspace(nu, reach, 33)
     contraction = float(np.max(step.spectral_radius(grid, **fixed, **values)))
     M = _signed_map(step)(np.array([-nu]), fixed, values)
     growth = float(np.abs(np.linalg.eigvals(M)).max())
@@ -408,7 +414,8 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
     return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
                       est.nhessp, method, integrator, est, True, growth,
                       f"negative curvature (lam_min = {est.lam_min:.6g} < 0): escape, minimax "
-                      "of max(rho over [nu, (1+margin) lam_max], 1/rho(-nu)), nu = -lam_min")
+                      "of max(rho over [nu, (1+margin) max(lam_max, 2 nu)], 1/rho(-nu)), "
+                      "nu = -lam_min")
 
 
 def record_entry(step, result, nfev=None, njev=None, applied=True, hyperparameters=None,
