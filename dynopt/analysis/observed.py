@@ -1,99 +1,20 @@
 r"""Observed convergence rates measured from recorded optimisation runs.
 
-The analytic side of dynopt predicts, for a (system, integrator) pair on a quadratic, the
-per-step contraction factor :math:`r` (the spectral radius of the linear one-step map) and the
-damping regime (over-, critically or under-damped).  Yang et al. compare such analytic damping
-ratios with the rates seen in actual runs [1]_.  This module provides the "observed" half of that
-comparison: it fits
+The analytic side of dynopt predicts, for a method on a quadratic, the per-step contraction
+factor :math:`r` (the spectral radius of its one-step map). This module measures it: it fits
 
 .. math::
 
     e_k \approx C\, r^{k}
 
-to a recorded error sequence :math:`e_k \ge 0` (for instance
-:math:`\lVert x_k - x^\star\rVert` or :math:`E_k - f^\star`) and reports :math:`r` together with
-an uncertainty and diagnostics.  Everything operates on plain NumPy arrays, so it does not depend
-on how the run was produced.
+to a recorded error sequence :math:`e_k \ge 0` (:math:`\lVert x_k - x^\star\rVert`,
+:math:`E_k - f^\star`, ...) and reports :math:`r` with a nominal uncertainty and diagnostics
+(:class:`RateFit`). Everything operates on plain NumPy arrays, whatever produced the run.
 
-The fit proceeds in five stages.
-
-1. **Round-off floor.**  The record is cut at the first index after which it never again exceeds
-   a threshold :math:`\max(\text{floor},\ \rho\,\max_k e_k)` (:math:`\rho` = ``rel_floor``,
-   default :math:`10^{-13}`).  The first non-finite value (overflow of a divergent run) also ends
-   the record.
-2. **Oscillation.**  Under-damped dynamics give :math:`e_k = C r^k \lvert\cos(\omega k + \varphi)
-   \rvert`.  After removing a straight-line trend from :math:`\log e_k`, the deep dips of
-   :math:`\log\lvert\cos\rvert` near the zeros of the cosine are located as troughs of
-   topographic prominence at least ``osc_prominence`` (natural-log units).  With two or more
-   regularly spaced troughs the record is treated as oscillating, and the fit uses one *crest*
-   per inter-trough segment (its maximum; when the oscillation is resolved by at least six
-   records per trough spacing, refined between samples by the parabola through the crest and its
-   two neighbours).  The maxima of :math:`r^t\lvert\cos(\omega t+\varphi)\rvert` in continuous
-   time are equally spaced by :math:`\pi/\omega` and all carry the same factor
-   :math:`\lvert\cos\theta^\star\rvert` with :math:`\tan\theta^\star = \ln r / \omega`, so the
-   logarithms of the crests lie on a line of slope :math:`\ln r`.  Dips of a noise floor come at
-   irregular intervals (coefficient of variation of the spacings above ``max_gap_cv``) and are
-   not taken for oscillation; if the crests show no trend, all records are fitted instead.
-   Troughs confined to the start of the record (two modes of similar size cancelling during a
-   transient, e.g. a decaying mode and a growing alternating one) are not an oscillation of
-   the tail: when the smooth records after the last trough hold a linear regime spanning more
-   steps than the crests' one, that tail is fitted instead.
-3. **Linear regime.**  Over sliding windows of the (crest or full) series, local least-squares
-   slopes :math:`b_i` of :math:`\log e` against the step are computed with standard errors
-   :math:`s_i` (from the noise level estimated by the median absolute deviation of second
-   differences, which a smooth transient does not inflate).  A window is *eligible* when
-   :math:`\lvert b_i\rvert > 3 s_i` (a plateau or noise floor is not).  The candidate regime is
-   the longest run of consecutive eligible windows with one sign whose slopes agree,
-   :math:`\max b - \min b \le \tau \min\lvert b\rvert + 3\sqrt2 \max s`
-   (:math:`\tau` = ``slope_tol``).  This is a test of the curvature of :math:`\log e` against
-   :math:`k`: an initial transient, the approach to a floor and a sublinear decay all change the
-   local slope and are excluded.  The run is accepted as a linear regime when it holds at least
-   half of the series points up to its end, or when :math:`\log e` falls by at least
-   ``min_decades`` decades across it.  A sublinear decay such as :math:`e_k = 1/k` has local slope
-   :math:`-1/k`, so a run of nearly constant slope is a short tail spanning a small fraction of a
-   decade, and the record is reported with ``linear_regime=False`` and ``rate = nan``.
-4. **Fit.**  The edges of the run are refined point by point: a line is fitted to the central
-   half of the run and the range is grown outwards from it while the running mean of
-   :math:`m \le 50` residuals stays within :math:`z\sigma/\sqrt{m}` + ``resid_tol``, with
-   :math:`z = 1 + \sqrt{2\ln(n/m)}` allowing for the :math:`n/m` averages tested.  This
-   removes the few percent of slope change that the window tolerance admits at the edges.
-   Ordinary least squares of :math:`\log e` against the step over the final range gives
-   :math:`\ln r` and its standard error; :math:`r = \exp(\ln r)` and its standard error follows
-   by the delta method.  Residuals of real records are correlated, so ``stderr`` is a nominal
-   uncertainty.
-
-5. **Repeated root.**  At a double root :math:`z` of the one-step map (critical damping:
-   optimally tuned heavy ball, Nesterov's momentum at :math:`\mu`) the map has a Jordan block and
-   the error is :math:`e_k = \lvert a + b k\rvert\, r^k`, not geometric: its local log-slope is
-   :math:`\ln r + 1/(k + a/b)`.  The geometric fit starts where :math:`1/k` has become small
-   compared with :math:`\lvert\ln r\rvert`, but over records :math:`[k_0, k_1]` a bias of about
-   :math:`+\ln(k_1/k_0)/(k_1-k_0)` in :math:`\ln r` remains; recorded down to the round-off floor
-   (:math:`k_1 \approx 30/\lvert\ln r\rvert`) that is some 4-5 % of :math:`1 - r`.  So the model
-
-   .. math::
-
-       \log e_k = \beta + k\ln r + p \log(k - k_0 + \tau), \qquad \tau > 0,
-
-   (:math:`p = 1` for an amplitude, :math:`p = 2` for an energy, :math:`(a + bk)^2 r^{2k}`) is
-   fitted as well: linear in :math:`(\beta, \ln r)` for each :math:`\tau`, the offset of the zero
-   of :math:`a + bk` before the first record :math:`k_0`, and profiled over :math:`\log\tau`.
-   It is used when the caller says the root is repeated (``double_root=True``: the comparison
-   functions pass the flag of :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`), and
-   otherwise only when, over the records of the geometric fit, its residual RMS is
-   ``DOUBLE_ROOT_GAIN`` (30) times smaller than the geometric fit's (a clean double root gives a
-   factor of :math:`10^3` or more; a geometric record with noise, or two well separated real
-   roots after their transient, a factor near 1).  With it the range is re-chosen on the whole
-   record after its last dip, trimmed by the residuals of this model as in stage 4.  On heavy
-   ball at critical damping the fitted :math:`1 - r` then agrees with the analytic
-   :math:`1 - \sqrt{\eta\lambda}` to about :math:`10^{-5}` relative.  Two real roots that are
-   close but distinct (a momentum a relative :math:`10^{-4}` off the critical one) are neither
-   geometric nor :math:`(a + bk) r^k` over the record: either fit is then off by up to a few
-   percent of :math:`1 - r`.
-
-References
-----------
-.. [1] L. F. Yang, R. Arora, V. Braverman, T. Zhao, "The Physical Systems Behind Optimization
-   Algorithms", Advances in Neural Information Processing Systems 31 (NeurIPS 2018).
+* :func:`fit_contraction` and :func:`fit_energy_decay` fit a rate (the stages of the fit are
+  in :mod:`dynopt.analysis.fitting`, their reasoning on the analysis page of the documentation);
+* :func:`order_of_convergence` fits :math:`\text{err}(h) \approx C h^p`;
+* :func:`continuous_rate_to_per_step` and :func:`per_step_to_continuous` convert rates.
 """
 
 from __future__ import annotations
@@ -101,10 +22,12 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
-from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import find_peaks
+
+from ._checks import _as_1d_float, _check_positive_real
+from ._regression import _linfit
+from .fitting import DOUBLE_ROOT_GAIN, RateFit, _fit_contraction  # noqa: F401 (re-exported)
 
 __all__ = [
     "RateFit",
@@ -114,334 +37,6 @@ __all__ = [
     "continuous_rate_to_per_step",
     "per_step_to_continuous",
 ]
-
-
-@dataclass(frozen=True)
-class RateFit:
-    r"""Result of fitting :math:`e_k \approx C r^k` to a recorded sequence.
-
-    Attributes
-    ----------
-    rate : float
-        Per-step factor :math:`r` (``nan`` when no linear regime was found).  :math:`r < 1`
-        contracts, :math:`r > 1` grows.
-    stderr : float
-        Nominal standard error of ``rate`` (delta method from ``log_rate_stderr``).
-    log_rate : float
-        :math:`\ln r`, the fitted slope of :math:`\log e` per step.
-    log_rate_stderr : float
-        Least-squares standard error of ``log_rate``.
-    start, stop : int
-        The fit used records ``errors[start:stop]`` (for an oscillating record: from the first to
-        the last crest used).  Without a linear regime: the usable range that was examined.
-    n_points : int
-        Number of points in the regression (crests for an oscillating record).
-    oscillating : bool
-        Whether the record was treated as oscillating and the envelope fitted.
-    linear_regime : bool
-        Whether a regime of geometric decay or growth was found.
-    converging : bool
-        ``rate < 1``; without a linear regime, whether the overall trend of :math:`\log e`
-        over the usable range is downward.
-    period : float or None
-        For an oscillating record, twice the median spacing of the troughs of :math:`e_k` in
-        steps, i.e. :math:`2\pi/\omega` for :math:`e_k \propto \lvert\cos(\omega k+\varphi)
-        \rvert`; ``None`` otherwise.  A rough diagnostic: sampling aliases :math:`\omega` into
-        :math:`[0, \pi/2]` modulo :math:`\pi`, and shallow troughs of a fast oscillation may be
-        missed, giving a multiple of the period.
-    message : str
-        Human-readable account of the trimming and any problem.
-    double_root : bool
-        Whether the fitted model is :math:`e_k \approx \lvert a + bk\rvert^p r^k` (a repeated
-        root of the one-step map; :math:`p = 1` for an amplitude, 2 for an energy) rather than
-        the geometric :math:`C r^k`.
-    """
-
-    rate: float
-    stderr: float
-    log_rate: float
-    log_rate_stderr: float
-    start: int
-    stop: int
-    n_points: int
-    oscillating: bool
-    linear_regime: bool
-    converging: bool
-    period: float | None
-    message: str
-    double_root: bool = False
-
-
-# --------------------------------------------------------------------------------------------
-# input checking
-# --------------------------------------------------------------------------------------------
-
-
-def _as_1d_float(values, name: str) -> np.ndarray:
-    """Convert ``values`` to a 1-D float array or raise an error naming ``name``."""
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of real numbers, got {values!r}")
-    try:
-        arr = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a sequence of real numbers: {exc}") from None
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    return arr
-
-
-def _check_positive_real(value, name: str, *, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    ok = value >= 0.0 if allow_zero else value > 0.0
-    if not (math.isfinite(value) and ok):
-        bound = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return value
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
-    return int(value)
-
-
-# --------------------------------------------------------------------------------------------
-# small numerical helpers
-# --------------------------------------------------------------------------------------------
-
-
-def _linfit(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """Least-squares line ``y = a + b t``; return ``(b, a, se_b)`` (``se_b`` nan if n < 3)."""
-    n = t.size
-    t_mean = t.mean()
-    y_mean = y.mean()
-    tc = t - t_mean
-    sxx = float(tc @ tc)
-    b = float(tc @ (y - y_mean)) / sxx
-    a = y_mean - b * t_mean
-    if n < 3:
-        return b, a, math.nan
-    resid = y - y_mean - b * tc
-    rss = float(resid @ resid)
-    return b, a, math.sqrt(rss / (n - 2) / sxx)
-
-
-def _constant_slope_run(t, y, *, width, slope_tol, max_windows=100):
-    """Longest run ``[i0, i1)`` of the series over which local slopes agree; ``None`` if none.
-
-    See stage 3 of the module docstring.
-    """
-    n = t.size
-    width = min(width, n)
-    step = max(1, (n - width) // max_windows)
-    starts = list(range(0, n - width + 1, step))
-    if starts[-1] != n - width:
-        starts.append(n - width)
-    slopes = np.empty(len(starts))
-    ses = np.empty(len(starts))
-    for i, s0 in enumerate(starts):
-        tw, yw = t[s0 : s0 + width], y[s0 : s0 + width]
-        slopes[i], _, ses[i] = _linfit(tw, yw)
-        if width >= 7:
-            # noise level from second differences: insensitive to the smooth curvature of a
-            # transient, which would otherwise inflate the residual scatter and the slack
-            tc = tw - tw.mean()
-            ses[i] = _robust_noise(yw) / math.sqrt(float(tc @ tc))
-    eligible = (np.abs(slopes) > 3.0 * ses) & (slopes != 0.0)
-    slack = 3.0 * math.sqrt(2.0)
-    best, best_len = None, 0
-    for i in range(len(starts)):
-        if not eligible[i]:
-            continue
-        sign = math.copysign(1.0, slopes[i])
-        lo = hi = slopes[i]
-        s_max = ses[i]
-        a_min = abs(slopes[i])
-        for j in range(i, len(starts)):
-            if not eligible[j] or math.copysign(1.0, slopes[j]) != sign:
-                break
-            lo, hi = min(lo, slopes[j]), max(hi, slopes[j])
-            s_max, a_min = max(s_max, ses[j]), min(a_min, abs(slopes[j]))
-            if hi - lo > slope_tol * a_min + slack * s_max:
-                break
-            length = starts[j] + width - starts[i]
-            if length > best_len:
-                best, best_len = (starts[i], starts[j] + width), length
-    return best
-
-
-def _robust_noise(y: np.ndarray) -> float:
-    """Noise level of ``y`` from the median absolute deviation of its second differences."""
-    d2 = np.diff(y, 2)
-    return 1.4826 * float(np.median(np.abs(d2 - np.median(d2)))) / math.sqrt(6.0)
-
-
-def _refine_run(t, y, i0, i1, *, resid_tol, model=None):
-    """Trim curved edges off (or extend) the run ``[i0, i1)`` using point residuals.
-
-    A line is fitted to the central half of the run; the range is the contiguous block around
-    the centre where a running mean of ``m`` residuals stays within
-    ``z sigma / sqrt(m) + resid_tol`` (``sigma`` from :func:`_robust_noise`, ``z`` allowing for
-    the number of averages tested).  The central half is always kept.  This removes the last
-    few percent of slope change that the window-level tolerance admits at the edges of the run
-    (tails of a transient, approach to a floor).
-    """
-    length = i1 - i0
-    if length < 8:
-        return i0, i1
-    c0, c1 = i0 + length // 4, i1 - length // 4
-    if model is None:
-        b, a, _ = _linfit(t[c0:c1], y[c0:c1])
-        predicted = a + b * t
-    else:
-        predicted = model(t[c0:c1], y[c0:c1])(t)
-    m = max(1, min(50, length // 20))
-    with np.errstate(invalid="ignore"):
-        resid = np.where(np.isfinite(predicted), y - predicted, np.inf)
-    smooth = np.convolve(np.where(np.isfinite(resid), resid, 1e300), np.ones(m) / m, mode="same")
-    # about t.size / m independent averages are tested: allow for the largest of them
-    z = 1.0 + math.sqrt(2.0 * math.log(max(t.size / m, 2.0)))
-    ok = np.abs(smooth) <= z * _robust_noise(y[i0:i1]) / math.sqrt(m) + resid_tol
-    ok &= np.isfinite(resid)
-    j0 = c0
-    while j0 > 0 and ok[j0 - 1]:
-        j0 -= 1
-    j1 = c1
-    while j1 < t.size and ok[j1]:
-        j1 += 1
-    return j0, j1
-
-
-@dataclass(frozen=True)
-class _DoubleRootFit:
-    """``y ~ intercept + slope t + power log(t - t[0] + tau)`` (see :func:`_fit_double_root`)."""
-
-    slope: float
-    intercept: float
-    slope_se: float
-    tau: float
-    t0: float
-    power: float
-    rss: float
-    at_bound: bool
-
-    def predict(self, t):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return (self.intercept + self.slope * t
-                    + self.power * np.log(np.where(t - self.t0 + self.tau > 0,
-                                                   t - self.t0 + self.tau, np.nan)))
-
-
-#: the offset tau of the zero of a + bk before the first record, searched on a log grid from
-#: this fraction of a step to this multiple of the span (beyond it a + bk is constant to within
-#: 1e-4 over the records: the record cannot tell the model from a geometric one)
-_TAU_MIN, _TAU_SPAN = 1e-3, 1e4
-
-
-def _fit_double_root(t, y, power: float = 1.0) -> "_DoubleRootFit | None":
-    r"""Least squares of :math:`\log e_k = \beta + k \ln r + p\log(k - k_0 + \tau)`.
-
-    This is :math:`e_k = \lvert a + bk\rvert^p r^k` with the zero :math:`-a/b` of
-    :math:`a + bk` at :math:`k_0 - \tau`, before the first record :math:`k_0`. For each
-    :math:`\tau > 0` the model is linear in :math:`(\beta, \ln r)`; the residual sum of squares
-    is profiled over :math:`\log\tau` (grid, then Brent's bounded search about the best grid
-    point). ``slope_se`` is the least-squares standard error of :math:`\ln r` at the optimal
-    :math:`\tau` (conditional on it: nominal).
-    """
-    from scipy.optimize import minimize_scalar
-    if t.size < 5:
-        return None
-    t0 = float(t[0])
-    span = max(float(t[-1] - t0), 1.0)
-    lo_, hi_ = math.log(_TAU_MIN), math.log(_TAU_SPAN * span)
-
-    def solve(log_tau):
-        u = y - power * np.log(t - t0 + math.exp(log_tau))
-        b, a, se = _linfit(t, u)
-        r = u - a - b * t
-        return float(r @ r), b, a, se
-
-    grid = np.linspace(lo_, hi_, 90)
-    vals = np.array([solve(g_)[0] for g_ in grid])
-    i = int(np.argmin(vals))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
-    best = minimize_scalar(lambda g_: solve(g_)[0], bounds=(lo, hi), method="bounded",
-                           options={"xatol": 1e-8})
-    log_tau = float(best.x) if best.fun <= vals[i] else float(grid[i])
-    rss, b, a, se = solve(log_tau)
-    return _DoubleRootFit(slope=b, intercept=a, slope_se=se, tau=math.exp(log_tau), t0=t0,
-                          power=power, rss=rss, at_bound=log_tau > hi_ - 0.5)
-
-
-#: automatic model choice: the (a + bk) r^k model is taken when its residual RMS over the
-#: geometric fit's records is this many times smaller than the geometric fit's
-DOUBLE_ROOT_GAIN = 30.0
-
-
-def _troughs(t, y, finite, prominence):
-    """Indices of prominent dips of ``y`` after removing its least-squares trend."""
-    b, a, _ = _linfit(t[finite], y[finite])
-    z = y - (a + b * t)
-    if not finite.all():
-        # exact zeros of the record are the deepest possible dips
-        z = np.where(finite, z, z[finite].min() - 5.0 * max(prominence, 1.0))
-    idx, _ = find_peaks(-z, prominence=prominence)
-    return idx
-
-
-def _crests(y, finite, troughs):
-    """One maximum of ``y`` per segment between troughs (edge segments only if interior)."""
-    n = y.size
-    bounds = [0, *troughs.tolist(), n - 1]
-    crests = []
-    for k, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
-        seg = np.arange(lo, hi + 1)
-        seg = seg[finite[seg]]
-        if seg.size == 0:
-            continue
-        c = int(seg[np.argmax(y[seg])])
-        if (k == 0 and c == 0) or (k == len(bounds) - 2 and c == n - 1):
-            continue  # the maximum sits on the record edge: not a crest
-        if c in (lo, hi) and 0 < k < len(bounds) - 2:
-            continue
-        crests.append(c)
-    return np.unique(np.asarray(crests, dtype=int))
-
-
-def _parabolic_vertex(t, y, idx):
-    """Sub-sample crest positions and heights from the parabola through each crest's neighbours.
-
-    Crests whose neighbours are missing, non-finite or do not bracket a concave maximum keep
-    their sampled position and value.
-    """
-    tc = t[idx].astype(float)
-    yc = y[idx].astype(float)
-    for n, i in enumerate(idx):
-        if i == 0 or i == t.size - 1:
-            continue
-        ym, y0, yp = y[i - 1], y[i], y[i + 1]
-        if not (np.isfinite(ym) and np.isfinite(yp)):
-            continue
-        d1, d2 = t[i] - t[i - 1], t[i + 1] - t[i]
-        s1, s2 = (y0 - ym) / d1, (yp - y0) / d2
-        curv = (s2 - s1) / (d1 + d2)
-        if not curv < 0.0:
-            continue
-        slope = s1 + curv * d1
-        shift = -slope / (2.0 * curv)
-        if -d1 <= shift <= d2:
-            tc[n] = t[i] + shift
-            yc[n] = y0 - slope * slope / (4.0 * curv)
-    return tc, yc
-
-
-# --------------------------------------------------------------------------------------------
-# public API
-# --------------------------------------------------------------------------------------------
 
 
 def fit_contraction(
@@ -481,7 +76,7 @@ def fit_contraction(
         Floor relative to :math:`\max_k e_k`; the threshold is ``max(floor, rel_floor*max(e))``.
     slope_tol : float, default 0.1
         Relative tolerance :math:`\tau` on the agreement of local log-slopes inside the linear
-        regime (see module docstring, stage 3).
+        regime (stage 3 of the fit).
     min_decades : float, default 2.0
         A constant-slope run shorter than half the record is still accepted as a linear regime
         if :math:`\log_{10} e` changes by at least this much across it.
@@ -494,9 +89,9 @@ def fit_contraction(
     resid_tol : float, default 1e-3
         Edge refinement: beyond the central half of the constant-slope run, records are kept
         while their (locally averaged) residual from the central line of :math:`\log e` stays
-        within :math:`z\sigma/\sqrt{m}` plus this (see module docstring, stage 4).
+        within :math:`z\sigma/\sqrt{m}` plus this (stage 4 of the fit).
     double_root : bool, optional
-        The model at a repeated root of the one-step map (module docstring, stage 5):
+        The model at a repeated root of the one-step map (stage 5 of the fit):
         ``True`` fits :math:`e_k \approx \lvert a + bk\rvert\, r^k` (what
         :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root` flags: optimally tuned heavy
         ball, critical damping), ``False`` the geometric :math:`C r^k` only, ``None``
@@ -517,242 +112,19 @@ def fit_contraction(
 
     Notes
     -----
-    The algorithm, its assumptions and the behaviour at critical damping are described in the
-    module docstring.
+    The fit runs in five stages: the usable range is cut at the round-off floor
+    (``max(floor, rel_floor * max(e))``) or the first non-finite value; an oscillating record is
+    replaced by the crests of its envelope; the linear regime is the longest run of windows
+    whose log-slopes agree; its edges are trimmed by point residuals before the final least
+    squares; and at a repeated root the model :math:`\lvert a + bk\rvert\, r^k` is fitted
+    instead. The analysis page of the documentation ("How a rate is fitted") gives each stage,
+    its assumptions and the measured accuracy at critical damping.
     """
     return _fit_contraction(errors, 1.0, steps=steps, window=window, min_points=min_points,
                             floor=floor, rel_floor=rel_floor, slope_tol=slope_tol,
                             min_decades=min_decades, osc_prominence=osc_prominence,
                             max_gap_cv=max_gap_cv, resid_tol=resid_tol,
                             double_root=double_root)
-
-
-def _fit_contraction(errors, power, *, steps, window, min_points, floor, rel_floor, slope_tol,
-                     min_decades, osc_prominence, max_gap_cv, resid_tol, double_root) -> RateFit:
-    r""":func:`fit_contraction`; ``power`` is :math:`p` of the double-root model
-    :math:`\lvert a + bk\rvert^p r^k` (1 for an amplitude, 2 for an energy)."""
-    e = _as_1d_float(errors, "errors")
-    if double_root is not None and not isinstance(double_root, (bool, np.bool_)):
-        raise TypeError(f"double_root must be True, False or None, got {double_root!r}")
-    min_points = _check_int(min_points, "min_points", 3)
-    rel_floor = _check_positive_real(rel_floor, "rel_floor", allow_zero=True)
-    if rel_floor >= 1.0:
-        raise ValueError(f"rel_floor must be smaller than 1, got {rel_floor!r}")
-    floor = 0.0 if floor is None else _check_positive_real(floor, "floor", allow_zero=True)
-    slope_tol = _check_positive_real(slope_tol, "slope_tol")
-    min_decades = _check_positive_real(min_decades, "min_decades")
-    osc_prominence = _check_positive_real(osc_prominence, "osc_prominence")
-    max_gap_cv = _check_positive_real(max_gap_cv, "max_gap_cv")
-    resid_tol = _check_positive_real(resid_tol, "resid_tol")
-    n_all = e.size
-
-    if steps is None:
-        t_all = np.arange(n_all, dtype=float)
-    else:
-        t_all = _as_1d_float(steps, "steps")
-        if t_all.size != n_all:
-            raise ValueError(
-                f"steps must have the same length as errors ({n_all}), got {t_all.size}"
-            )
-        if not np.all(np.isfinite(t_all)) or np.any(np.diff(t_all) <= 0):
-            raise ValueError("steps must be finite and strictly increasing")
-
-    bad = np.flatnonzero(e < 0)
-    if bad.size:
-        raise ValueError(
-            f"errors must be non-negative; errors[{bad[0]}] = {e[bad[0]]!r}"
-        )
-    notes = []
-    nonfinite = np.flatnonzero(~np.isfinite(e))
-    end = n_all
-    if nonfinite.size:
-        end = int(nonfinite[0])
-        notes.append(f"record ends at the non-finite value errors[{end}]")
-
-    if window is not None:
-        if (
-            not isinstance(window, (tuple, list))
-            or len(window) != 2
-            or not all(isinstance(w, numbers.Integral) and not isinstance(w, bool) for w in window)
-        ):
-            raise TypeError(f"window must be a (start, stop) pair of integers, got {window!r}")
-        w0, w1 = int(window[0]), int(window[1])
-        if not 0 <= w0 < w1 <= n_all:
-            raise ValueError(f"window must satisfy 0 <= start < stop <= {n_all}, got {window!r}")
-        if w1 > end:
-            raise ValueError(f"window {window!r} contains the non-finite value errors[{end}]")
-        lo, hi = w0, w1
-    else:
-        lo, hi = 0, end
-        if end > 0:
-            head = e[:end]
-            threshold = max(floor, rel_floor * float(head.max()))
-            tail_max = np.maximum.accumulate(head[::-1])[::-1]
-            below = np.flatnonzero(tail_max <= threshold)
-            if below.size:
-                hi = int(below[0])
-                notes.append(f"round-off floor {threshold:.3g} reached at record {hi}")
-
-    t = t_all[lo:hi]
-    with np.errstate(divide="ignore"):
-        y = np.log(e[lo:hi])
-    finite = np.isfinite(y)
-    n_usable = int(finite.sum())
-    if n_usable < min_points:
-        raise ValueError(
-            f"errors has only {n_usable} usable records (finite, positive, above the floor) "
-            f"but min_points={min_points} are required"
-        )
-
-    b_all, _, _ = _linfit(t[finite], y[finite])
-    trend_down = b_all < 0
-
-    def no_regime(msg, oscillating, period):
-        notes.append(msg)
-        return RateFit(
-            rate=math.nan, stderr=math.nan, log_rate=math.nan, log_rate_stderr=math.nan,
-            start=lo, stop=hi, n_points=n_usable, oscillating=oscillating,
-            linear_regime=False, converging=bool(trend_down), period=period,
-            message="; ".join(notes),
-        )
-
-    # ---- oscillation: fit the crests of the envelope -------------------------------------
-    troughs = _troughs(t, y, finite, osc_prominence)
-    oscillating = troughs.size >= 2
-    if troughs.size >= 3:
-        # dynamics oscillate regularly; dips of a noisy floor come at random intervals
-        gaps = np.diff(t[troughs])
-        oscillating = bool(gaps.std() <= max_gap_cv * gaps.mean())
-    period = None
-    if oscillating:
-        period = float(2.0 * np.median(np.diff(t[troughs])))
-        idx = _crests(y, finite, troughs)
-        few_crests = idx.size < 3
-        min_width = 3
-        ts, ys = t[idx], y[idx]
-        if np.median(np.diff(troughs)) >= 6:
-            # well-resolved oscillation: locate each crest between samples
-            ts, ys = _parabolic_vertex(t, y, idx)
-    else:
-        idx = np.flatnonzero(finite)
-        min_width = 5
-        ts, ys = t[idx], y[idx]
-
-    # ---- linear regime ----------------------------------------------------------------------
-    def find_regime(ts, ys, min_width):
-        m = ts.size
-        if window is not None:
-            return (0, m), True, "fit over the requested window"
-        if m < 2 * min_width:
-            b, _, se = _linfit(ts, ys)
-            if not abs(b) > 3.0 * se:
-                return None, False, f"the {m} points show no significant trend"
-            return (0, m), True, f"only {m} points: fitted in full without a transient test"
-        run = _constant_slope_run(
-            ts, ys, width=max(min_width, m // 8), slope_tol=slope_tol
-        )
-        if run is None:
-            return None, False, "no window shows a significant trend (plateau or noise floor)"
-        i0, i1 = run
-        b, _, _ = _linfit(ts[i0:i1], ys[i0:i1])
-        coverage = (i1 - i0) / i1
-        decades = abs(b) * (ts[i1 - 1] - ts[i0]) / math.log(10.0)
-        accepted = coverage >= 0.5 or decades >= min_decades
-        msg = (
-            f"constant-slope run holds {coverage:.0%} of the series up to its end "
-            f"and spans {decades:.2g} decades"
-        )
-        if not accepted:
-            msg = "no linear regime (log e is curved, e.g. sublinear decay): " + msg
-        return run, accepted, msg
-
-    if oscillating and few_crests:
-        run, accepted = None, False
-        msg = (f"{troughs.size} oscillation troughs but only {idx.size} crests: "
-               "too few to fit the envelope")
-    else:
-        run, accepted, msg = find_regime(ts, ys, min_width)
-    if oscillating and window is None:
-        # troughs confined to the start (two modes crossing during a transient) followed by
-        # a smooth tail: the tail, not the crests of the transient, carries the rate
-        tail = np.flatnonzero(finite & (np.arange(t.size) > troughs[-1]))
-        if tail.size >= 10:
-            run3, accepted3, msg3 = find_regime(t[tail], y[tail], 5)
-            span_crests = ts[run[1] - 1] - ts[run[0]] if accepted else 0.0
-            if accepted3 and t[tail][run3[1] - 1] - t[tail][run3[0]] > span_crests:
-                notes.append(f"dips only before record {lo + int(tail[0])} (a transient); "
-                             "fitted the smooth tail")
-                oscillating, period = False, None
-                idx, ts, ys = tail, t[tail], y[tail]
-                run, accepted, msg = run3, accepted3, msg3
-    if not accepted and oscillating:
-        # dips without a decaying envelope (e.g. a noisy floor): retry on all points
-        idx_all = np.flatnonzero(finite)
-        run2, accepted2, msg2 = find_regime(t[idx_all], y[idx_all], 5)
-        if accepted2:
-            notes.append("dips found but their crests show no trend; fitted all points")
-            oscillating, period = False, None
-            idx, ts, ys = idx_all, t[idx_all], y[idx_all]
-            run, accepted, msg = run2, accepted2, msg2
-    if not accepted:
-        return no_regime(msg, oscillating, period)
-    notes.append(msg)
-
-    i0, i1 = run
-    if window is None:
-        i0, i1 = _refine_run(ts, ys, i0, i1, resid_tol=resid_tol)
-    b, a_, se = _linfit(ts[i0:i1], ys[i0:i1])
-    double = False
-    if double_root is None or double_root:
-        # ---- stage 5: a repeated root, e_k = |a + b k|^p r^k ---------------------------------
-        trial = _fit_double_root(ts[i0:i1], ys[i0:i1], power)
-        if double_root is None and trial is not None:
-            resid = ys[i0:i1] - a_ - b * ts[i0:i1]
-            rss_geo = float(resid @ resid)
-            double = (not trial.at_bound
-                      and DOUBLE_ROOT_GAIN**2 * trial.rss < rss_geo)
-        else:
-            double = trial is not None
-        if double:
-            j0, j1 = i0, i1
-            if window is None:
-                # the whole record after its last dip, trimmed by the residuals of the model
-                first = 0
-                if not oscillating and troughs.size:
-                    first = int(np.searchsorted(ts, t[troughs[-1]], side="right"))
-                j0, j1 = _refine_run(ts, ys, first, ts.size, resid_tol=resid_tol,
-                                     model=lambda tc, yc: _fit_double_root(tc, yc,
-                                                                           power).predict)
-                if j1 - j0 < i1 - i0:
-                    j0, j1 = i0, i1
-            fit_dr = _fit_double_root(ts[j0:j1], ys[j0:j1], power)
-            if fit_dr is not None:
-                i0, i1 = j0, j1
-                b, se = fit_dr.slope, fit_dr.slope_se
-                notes.append(f"fitted |a + b k|{'^2' if power == 2 else ''} r^k (a repeated "
-                             f"root{'' if double_root else ', chosen by the fit'}): zero of "
-                             f"a + b k {fit_dr.tau:.3g} steps before record "
-                             f"{lo + int(idx[i0])}")
-            else:
-                double = False
-    rate = math.exp(b)
-    if oscillating:
-        notes.append(f"oscillating (period ~{period:.3g} steps); fitted {i1 - i0} crests")
-    return RateFit(
-        rate=rate,
-        stderr=rate * se,
-        log_rate=b,
-        log_rate_stderr=se,
-        start=lo + int(idx[i0]),
-        stop=lo + int(idx[i1 - 1]) + 1,
-        n_points=i1 - i0,
-        oscillating=bool(oscillating),
-        linear_regime=True,
-        converging=rate < 1.0,
-        period=period,
-        message="; ".join(notes),
-        double_root=bool(double),
-    )
 
 
 #: the keyword defaults of fit_contraction, shared by fit_energy_decay
