@@ -301,10 +301,10 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     tuned = retuner = None
     if loop["tune"]:
         fixed = dict(options)
+        if loop["tune_every"] is not None:
+            retuner = _retuner(fun, jac, args, method, integrator, fixed, loop)
         tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
         options.update(tuned.options)
-        if loop["tune_every"] is not None:
-            retuner = _retuner(fun, jac, args, method, integrator, fixed, loop, x0)
     program, params, name = build_program(method, integrator, options)
     params = _batch_params(params, X0.shape[0], batched)
     be = get_backend(backend)
@@ -358,7 +358,7 @@ def _tune_options(fun, x0, jac, args, method, integrator, options):
                 options=options)
 
 
-def _retuner(fun, jac, args, method, integrator, fixed, loop, x0):
+def _retuner(fun, jac, args, method, integrator, fixed, loop):
     """``options['tune_every']``: the :class:`dynopt.tuning.Retuner` the loop calls."""
     from .tuning import Retuner
     if loop["vectorized"]:

@@ -180,3 +180,266 @@ def test_minimize_tune_option_counts_its_evaluations():
                         options={"tune": True})
     with pytest.raises(TypeError, match="tune"):
         dynopt.minimize(fg, np.zeros(20), jac=True, method="heavy_ball", options={"tune": 1})
+
+
+# ------------------------------------------------------------------ negative curvature
+def _heavy_ball_escape_closed_form(nu, L):
+    """b solving q b (1+b)^2 = (1-b)^2 (1+b+b^2), q = nu / L' with L' = max(L, 2 nu)."""
+    from scipy.optimize import brentq
+    top = max(L, 2 * nu)
+    q = nu / top
+    b = brentq(lambda b: q * b * (1 + b) ** 2 - (1 - b) ** 2 * (1 + b + b * b), 1e-12, 1 - 1e-12)
+    return {"lr": (1 + b) ** 2 / top, "momentum": b * b}, b
+
+
+@pytest.mark.parametrize("nu, L", [(0.5, 1.0), (0.1, 1.0), (1e-3, 1.0), (2.0, 1.0)])
+def test_heavy_ball_escape_is_the_closed_form(nu, L):
+    """On the exact spectrum with no margin, the escape minimax is the explicit solution;
+    the growth along -nu is the larger root of z^2 - (1 + beta + eta nu) z + beta."""
+    res = tune(None, np.zeros(2), method="heavy_ball", curvature=(-nu, L), margin=0.0)
+    want, b = _heavy_ball_escape_closed_form(nu, L)
+    assert res.negative_curvature and "negative curvature" in res.reason
+    assert res.options["lr"] == pytest.approx(want["lr"], rel=1e-6)
+    assert res.options["momentum"] == pytest.approx(want["momentum"], rel=1e-6)
+    eta, beta = res.options["lr"], res.options["momentum"]
+    growth = max(abs(np.roots([1.0, -(1 + beta + eta * nu), beta])))
+    assert res.escape_rate == pytest.approx(growth, rel=1e-9)
+    assert res.rate == pytest.approx(b, rel=1e-6) and 1 / growth == pytest.approx(b, rel=1e-6)
+    # the escape damping is smaller than the convex tune's on the same |lambda| interval
+    convex = tune(None, np.zeros(2), method="heavy_ball", curvature=(nu, max(L, 2 * nu)),
+                  margin=0.0)
+    assert res.options["momentum"] > convex.options["momentum"]
+
+
+@pytest.mark.parametrize("method, integrator", [("gd", None), ("heavy_ball", None),
+                                                ("nesterov", None), ("gradient_flow", None),
+                                                ("damped_oscillator", None),
+                                                ("damped_oscillator", "conformal_euler")])
+def test_escape_grows_along_the_negative_direction_and_keeps_the_rest_stable(method,
+                                                                              integrator):
+    from dynopt.analysis import step_matrix
+    nu, L, margin = 0.3, 2.0, 0.05
+    res = tune(None, np.zeros(2), method=method, integrator=integrator, curvature=(-nu, L),
+               margin=margin)
+    assert res.negative_curvature and res.escape_rate > 1 and res.rate < 1
+    step = step_matrix(method, integrator, res.options)
+    rho = step.spectral_radius(np.geomspace(1e-6 * nu, (1 + margin) * L, 200))
+    assert np.all(rho <= 1 + 1e-9)
+    # the growth along -nu from the symbolic map itself, evaluated at lambda = -nu
+    from dynopt.analysis.continuous import lam
+    M = np.array(step.at(**res.options).subs(lam, -nu).evalf(), dtype=float)
+    assert max(abs(np.linalg.eigvals(M))) == pytest.approx(res.escape_rate, rel=1e-9)
+
+
+def test_a_spectrum_without_positive_curvature_is_still_refused():
+    with pytest.raises(ValueError, match="no positive curvature"):
+        tune(None, np.zeros(2), curvature=(-2.0, -1.0))
+    with pytest.raises(ValueError, match="not positive"):
+        tune(None, np.zeros(2), curvature=(0.0, 1.0))
+
+
+# ------------------------------------------------------------------ retuning during a run
+def _quartic(a, c):
+    """f = sum a_i x_i^2 / 2 + c x_i^4 / 4: Hessian diag(a_i + 3 c x_i^2), minimum at 0."""
+    def fg(x):
+        return float(0.5 * a @ (x * x) + 0.25 * c * np.sum(x ** 4)), a * x + c * x ** 3
+    return fg
+
+
+def test_retuning_follows_the_curvature_and_equals_tune_at_those_points():
+    n = 6
+    a = np.linspace(0.5, 2.0, n)
+    fg = _quartic(a, 1.0)
+    x0 = np.full(n, 2.0)
+    res = dynopt.minimize(fg, x0, jac=True, method="heavy_ball",
+                          options={"tune": True, "tune_every": 25, "gtol": 1e-9,
+                                   "maxiter": 20000, "record": True})
+    assert res.status == 0
+    hist = res.tuning["history"]
+    assert len(hist) >= 3 and hist[0]["step"] == 0
+    assert [e["step"] for e in hist[1:]] == [25 * (i + 1) for i in range(len(hist) - 1)]
+    traj = res.trajectory
+    for e in hist[1:]:
+        x_at = traj["x"][list(traj["step"]).index(e["step"])]
+        ref = tune(fg, x_at, jac=True, method="heavy_ball")
+        assert e["hyperparameters"] == ref.options          # the same estimate, bit for bit
+        assert e["lambda_min"] == ref.lam_min and e["lambda_max"] == ref.lam_max
+        assert e["njev"] == ref.njev - 1                   # the run's gradient is reused
+        assert e["applied"] and not e["negative_curvature"]
+    # the curvature fell from a + 3 c 4 at x0 to a at the minimum: a longer step
+    assert hist[0]["lambda_max"] == pytest.approx(a[-1] + 12, rel=1e-2)
+    assert hist[-1]["lambda_max"] == pytest.approx(a[-1], rel=1e-2)
+    assert hist[-1]["hyperparameters"]["lr"] > 3 * hist[0]["hyperparameters"]["lr"]
+    assert res.hyperparameters["lr"] == hist[-1]["hyperparameters"]["lr"]
+    assert res.tuning["options"] == hist[-1]["hyperparameters"]
+    # and the retuned run needs fewer steps than the one tuned at x0 only
+    once = dynopt.minimize(fg, x0, jac=True, method="heavy_ball",
+                           options={"tune": True, "gtol": 1e-9, "maxiter": 20000})
+    assert once.status == 0 and res.nit < once.nit
+
+
+def test_retuning_keeps_the_state():
+    """Between two estimates the run is the plain method with the values in force, from the
+    state the previous segment left (velocity included)."""
+    n = 4
+    fg = _quartic(np.linspace(0.5, 2.0, n), 1.0)
+    x0 = np.full(n, 1.5)
+    res = dynopt.minimize(fg, x0, jac=True, method="heavy_ball",
+                          options={"tune": True, "tune_every": 10, "gtol": 0.0, "maxiter": 30,
+                                   "record": True})
+    hist = res.tuning["history"]
+    x = x0.copy()
+    v = np.zeros(n)
+    g = fg(x)[1]
+    for step in range(30):
+        values = [e for e in hist if e["step"] <= step][-1]["hyperparameters"]
+        v = values["momentum"] * v - values["lr"] * g
+        x = x + v
+        g = fg(x)[1]
+        np.testing.assert_allclose(res.trajectory["x"][step + 1], x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(res.state["v"], v, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_retuning_counts_every_evaluation(separate):
+    n = 5
+    a = np.linspace(0.5, 2.0, n)
+    fg = _quartic(a, 1.0)
+    calls = {"f": 0, "g": 0}
+
+    def both(x):
+        calls["f"] += 1
+        calls["g"] += 1
+        return fg(x)
+
+    def fun(x):
+        calls["f"] += 1
+        return fg(x)[0]
+
+    def jac(x):
+        calls["g"] += 1
+        return fg(x)[1]
+
+    kw = {"jac": jac} if separate else {"jac": True}
+    res = dynopt.minimize(fun if separate else both, np.full(n, 2.0), method="heavy_ball",
+                          options={"tune": True, "tune_every": 7, "gtol": 1e-9,
+                                   "maxiter": 5000}, **kw)
+    assert res.status == 0
+    assert res.nfev == calls["f"] and res.njev == calls["g"]
+    hist = res.tuning["history"]
+    assert len(hist) > 2
+    assert res.tuning["njev"] == sum(e["njev"] for e in hist)
+    assert res.tuning["nfev"] == sum(e["nfev"] for e in hist)
+    # the loop's own: one evaluation at x0 and one per step
+    assert res.njev - res.tuning["njev"] == res.nit + 1
+    if separate:
+        assert res.tuning["nfev"] == 0 and res.nfev == res.nit + 1
+
+
+def test_retuning_stays_inside_maxfev():
+    n = 5
+    fg = _quartic(np.linspace(0.5, 2.0, n), 1.0)
+    calls = {"n": 0}
+
+    def counted(x):
+        calls["n"] += 1
+        return fg(x)
+
+    res = dynopt.minimize(counted, np.full(n, 2.0), jac=True, method="heavy_ball",
+                          options={"tune": True, "tune_every": 3, "gtol": 0.0,
+                                   "maxiter": 10000, "maxfev": 40})
+    assert res.status == 2 and res.nfev == calls["n"]
+    # the estimate at x0 comes before the run's budget (as without tune_every); the rest
+    # of the evaluations, the run's and the later estimates', stay within maxfev
+    assert res.nfev - res.tuning["history"][0]["nfev"] <= 40
+
+
+def test_tune_every_beyond_the_run_is_the_one_shot_tune_bit_for_bit():
+    n = 6
+    fg = _quartic(np.linspace(0.5, 2.0, n), 1.0)
+    x0 = np.full(n, 2.0)
+    for extra in ({"gtol": 1e-9, "maxiter": 20000}, {"gtol": 0.0, "maxiter": 40}):
+        base = {"tune": True, "record": True, **extra}
+        once = dynopt.minimize(fg, x0, jac=True, method="heavy_ball", options=base)
+        every = extra["maxiter"] if extra["gtol"] == 0 else 10 ** 6
+        later = dynopt.minimize(fg, x0, jac=True, method="heavy_ball",
+                                options={**base, "tune_every": every})
+        for key in ("x", "fun", "jac", "nit", "nfev", "njev", "status", "best_x", "best_fun"):
+            np.testing.assert_array_equal(later[key], once[key])
+        for key in once.trajectory:
+            np.testing.assert_array_equal(later.trajectory[key], once.trajectory[key])
+        assert later.hyperparameters == once.hyperparameters
+        assert later.tuning["history"] == once.tuning["history"]
+        assert len(later.tuning["history"]) == 1 and later.tuning["every"] == every
+        for key in ("options", "lam_min", "lam_max", "rate", "nfev", "njev"):
+            assert later.tuning[key] == once.tuning[key]
+
+
+def _saddle(z):
+    """f = x^2 - y^2 + y^4 / 4: a saddle at 0 (Hessian diag(2, -2)), minima at (0, +-sqrt 2)
+    (Hessian diag(2, 4))."""
+    x, y = z
+    return float(x * x - y * y + 0.25 * y ** 4), np.array([2 * x, -2 * y + y ** 3])
+
+
+def test_saddle_start_records_negative_curvature_and_retuning_is_faster():
+    x0 = np.array([1.0, 1e-3])
+    opts = {"gtol": 1e-8, "maxiter": 5000, "tune": True}
+    once = dynopt.minimize(_saddle, x0, jac=True, method="heavy_ball", options=opts)
+    first = once.tuning["history"][0]
+    assert first["negative_curvature"] and first["lambda_min"] == pytest.approx(-2, rel=1e-3)
+    assert first["escape_rate"] > 1 and "negative curvature" in first["reason"]
+    assert once.status == 0          # the escape values are stable at the minimum too
+    for every in (5, 10, 20):
+        res = dynopt.minimize(_saddle, x0, jac=True, method="heavy_ball",
+                              options={**opts, "tune_every": every})
+        hist = res.tuning["history"]
+        assert res.status == 0 and abs(res.x[1]) == pytest.approx(np.sqrt(2), rel=1e-6)
+        assert hist[0]["negative_curvature"] and not hist[-1]["negative_curvature"]
+        assert hist[-1]["lambda_min"] == pytest.approx(2, rel=1e-2)
+        assert hist[-1]["lambda_max"] == pytest.approx(4, rel=1e-2)
+        # fewer steps to gtol, and fewer gradients all told
+        assert res.nit < once.nit and res.njev < once.njev, (every, res.nit, once.nit)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "a", True])
+def test_bad_tune_every_is_named(bad):
+    fg = _quartic(np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="tune_every"):
+        dynopt.minimize(fg, np.ones(3), jac=True, method="heavy_ball",
+                        options={"tune": True, "tune_every": bad})
+
+
+def test_tune_every_needs_tune_and_the_python_loop():
+    fg = _quartic(np.ones(3), 1.0)
+    with pytest.raises(ValueError, match="needs options\\['tune'\\]=True"):
+        dynopt.minimize(fg, np.ones(3), jac=True, method="heavy_ball",
+                        options={"tune_every": 5})
+    with pytest.raises(ValueError, match="vectorized"):
+        dynopt.minimize(lambda X: (np.sum(X * X, axis=1), 2 * X), np.ones(3), jac=True,
+                        method="heavy_ball",
+                        options={"tune": True, "tune_every": 5, "vectorized": True})
+    with pytest.raises(ValueError, match="compiled"):
+        dynopt.minimize(fg, np.ones(3), jac=True, method="heavy_ball",
+                        options={"tune": True, "tune_every": 5, "compiled": True})
+
+
+def test_retuning_a_concave_stretch_keeps_the_values_and_says_so():
+    """Where no positive curvature is measured the step has no bound: the values in force
+    are kept and the entry says why (the Retuner on a state of its own: f = -|x|^2)."""
+    from dynopt.stepper import get_stepper
+    from dynopt.tuning import Retuner
+
+    def fg(x):
+        return float(-np.sum(x * x)), -2 * x
+
+    st = get_stepper("heavy_ball")
+    x = np.ones((1, 3))
+    f, g = fg(x[0])
+    state = st.init(x, np.array([f]), g[None, :], {"lr": 0.1, "momentum": 0.5})
+    rt = Retuner(fg, True, (), "heavy_ball", None, {}, every=5)
+    spent = rt(state, 5, g, 0)
+    entry = rt.history[-1]
+    assert not entry["applied"] and "no positive curvature" in entry["reason"]
+    assert entry["negative_curvature"] and state.params == {"lr": 0.1, "momentum": 0.5}
+    assert spent == (entry["nfev"], entry["njev"]) and entry["njev"] >= 1
