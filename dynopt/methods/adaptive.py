@@ -1,68 +1,23 @@
 r"""Adam, AdamW and RMSprop with PyTorch's meaning and defaults, read as damped systems.
 
-The rules are the ones ``torch.optim`` documents (Kingma & Ba, "Adam: a method
-for stochastic optimization", ICLR 2015; Loshchilov & Hutter, "Decoupled weight
-decay regularization", ICLR 2019; Tieleman & Hinton, RMSprop, Coursera lecture
-6.5, 2012; AMSGrad: Reddi, Kale & Kumar, ICLR 2018). With :math:`t = k + 1`:
+The rules are the ones ``torch.optim`` documents (Kingma & Ba, ICLR 2015; Loshchilov &
+Hutter, ICLR 2019; Tieleman & Hinton, Coursera lecture 6.5, 2012; AMSGrad: Reddi, Kale &
+Kumar, ICLR 2018). Adam's step, with :math:`t = k + 1`,
 
 .. math::
 
-    \text{Adam:}\quad & g \leftarrow g + \lambda\theta, \quad
     m \leftarrow \beta_1 m + (1-\beta_1) g, \quad
-    v \leftarrow \beta_2 v + (1-\beta_2) g^2, \\
-    & \hat m = \frac{m}{1-\beta_1^t}, \quad \hat v = \frac{v}{1-\beta_2^t}
-    \ \Big(\text{AMSGrad: } v^{\max} \leftarrow \max(v^{\max}, v),\
-    \hat v = \frac{v^{\max}}{1-\beta_2^t}\Big), \quad
-    \theta \leftarrow \theta - \gamma \frac{\hat m}{\sqrt{\hat v} + \varepsilon} \\
-    \text{AdamW:}\quad & \theta \leftarrow \theta (1 - \gamma\lambda)
-    \text{ first, then Adam's step without } \lambda\theta \text{ in } g \\
-    \text{RMSprop:}\quad & g \leftarrow g + \lambda\theta, \quad
-    v \leftarrow \alpha v + (1-\alpha) g^2, \quad \tilde v = v
-    \ \big(\text{centered: } \bar g \leftarrow \alpha\bar g + (1-\alpha) g,\
-    \tilde v = v - \bar g^2\big), \\
-    & b \leftarrow \mu b + \frac{g}{\sqrt{\tilde v} + \varepsilon}, \quad
-    \theta \leftarrow \theta - \gamma b
+    v \leftarrow \beta_2 v + (1-\beta_2) g^2, \quad
+    \theta \leftarrow \theta - \gamma \frac{m/(1-\beta_1^t)}{\sqrt{v/(1-\beta_2^t)} + \varepsilon},
 
-(:math:`\mu = 0` gives PyTorch's plain RMSprop step
-:math:`\theta \leftarrow \theta - \gamma g/(\sqrt{\tilde v} + \varepsilon)`).
-
-The damped systems they discretise
-----------------------------------
-Hold the preconditioner :math:`D = \sqrt{\hat v} + \varepsilon` fixed and
-ignore the bias corrections. Adam's step :math:`\Delta\theta_k = -\gamma m_k / D`
-then obeys :math:`\Delta\theta_k = \beta_1 \Delta\theta_{k-1} - \gamma(1-\beta_1) g_k / D`:
-the heavy ball with momentum :math:`\beta_1` and per-coordinate step
-:math:`\eta = \gamma(1-\beta_1)/D`, i.e. (``heavy_ball``, time step 1)
-symplectic Euler on
-
-.. math::
-
-    M_i \ddot\theta_i + c_i \dot\theta_i + \partial_i f = 0, \qquad
-    M_i = \frac{\sqrt{\hat v_i} + \varepsilon}{\gamma (1-\beta_1)}, \qquad
-    c_i = \frac{\sqrt{\hat v_i} + \varepsilon}{\gamma}:
-
-a preconditioned heavy ball whose mass and friction grow with the RMS gradient.
-AdamW adds the relaxation :math:`\dot\theta = -\gamma\lambda\,\theta` acting on
-the position directly, not through the mass. RMSprop with momentum :math:`\mu`
-is the same oscillator with :math:`M_i = (\sqrt{\tilde v_i} + \varepsilon)/\gamma`
-and :math:`c_i = (1-\mu) M_i`; with :math:`\mu = 0` it is explicit Euler on the
-overdamped flow :math:`c_i \dot\theta_i = -\partial_i f`,
-:math:`c_i = (\sqrt{\tilde v_i} + \varepsilon)/\gamma`.
-
-``betas``
----------
-PyTorch's ``betas=(beta1, beta2)`` is a structural option here: its values
-become the defaults of the scalar hyperparameters ``beta1`` and ``beta2`` of the
-program (which may also be given directly; they then take precedence).
-
-State
------
-The state arrays (``res.state[...]`` of :func:`dynopt.minimize`) carry
-PyTorch's names, so that a key means one thing in every method (``v`` is a
-velocity wherever it occurs): :math:`m` is ``exp_avg``, :math:`v` is
-``exp_avg_sq`` (in Adam and in RMSprop, whose ``torch.optim`` state calls it
-``square_avg``), :math:`v^{\max}` is ``max_exp_avg_sq``, :math:`\bar g` is
-``grad_avg`` and :math:`b` is ``momentum_buffer``.
+is, with the preconditioner held fixed and the bias corrections ignored, the heavy ball
+with a per-coordinate mass and friction that grow with the RMS gradient.
+``betas=(beta1, beta2)`` is a structural option whose values become the defaults of the
+hyperparameters ``beta1`` and ``beta2``; the state keys are PyTorch's (``exp_avg``,
+``exp_avg_sq``, ``max_exp_avg_sq``, ``grad_avg``, ``momentum_buffer``). Every rule
+(weight decay, AMSGrad, AdamW, centred RMSprop with momentum) and the damped systems
+they discretise are in the section "Adam, AdamW and RMSprop" of the Methods page
+(``docs/methods.md``).
 """
 from __future__ import annotations
 

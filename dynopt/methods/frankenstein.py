@@ -1,48 +1,19 @@
 r"""The Frankenstein optimizer: adaptive momentum and second-moment coefficients.
 
-C.-W. Hsu et al., "Frankenstein Optimizer: Harnessing the Potential by
-Revisiting Optimization Tricks", arXiv:2503.02147 (2025); the authors' code
-(acctouhou/Frankenstein_optimizer, Apache-2.0); reference section 5. Per
-coordinate, with state :math:`m_0 = 0`, :math:`v^{\max}_0 = 0` and
-:math:`s_0 = \alpha` (``lr``), one step reads
+C.-W. Hsu et al., "Frankenstein Optimizer: Harnessing the Potential by Revisiting
+Optimization Tricks", arXiv:2503.02147 (2025), and the authors' code
+(acctouhou/Frankenstein_optimizer, Apache-2.0). Per coordinate the step is Nesterov's
+form of the heavy ball with a step :math:`\alpha\xi/\sqrt{v_t}` and a momentum
+coefficient :math:`\rho\beta_1` that drop when momentum and gradient disagree, read off
 
 .. math::
 
-    \theta &\leftarrow \theta\,(1 - \alpha\,\mathrm{wd}) \\
-    \beta_1 &= 1 - \operatorname{clip}\Big(0.1\sqrt{\alpha / 10^{-3}},\ 0.05,\ b\Big) \\
-    P &= \arccos\big(\tanh(m\,g)\big) / \pi \\
-    \xi &= \frac{1 + e^{-1/2}}{1 + e^{-\lvert s - P\rvert}} \\
-    x_t &= g^2 + \varepsilon, \qquad v_t = \max(v^{\max}, x_t) \\
-    \rho &= \log \operatorname{clip}\big(e + \tfrac12 - P + \sqrt{w},\ r_{\min},\ r_{\max}\big) \\
-    m &\leftarrow \rho\,\beta_1 m - \alpha\,\xi\, g / \sqrt{v_t} \\
-    \theta &\leftarrow \theta + \beta_1 m - \alpha\,\xi\, g / \sqrt{v_t} \\
-    1 - \beta_2 &= \kappa\big(x_t / s\big)\,\lvert P - \tfrac12\rvert, \qquad
-    v^{\max} \leftarrow \beta_2 v_t + (1 - \beta_2)\, x_t, \qquad s \leftarrow x_t
+    P = \arccos\big(\tanh(m\,g)\big) / \pi .
 
-``variant='code'`` (default) is the authors' code at its head:
-:math:`b = 0.95`, :math:`w = v_t`, :math:`[r_{\min}, r_{\max}] = [e^{-0.2}, e^{1.03}]`,
-:math:`\kappa(r) = \operatorname{clip}(r, 0, 1)`. ``variant='paper'`` is the
-pseudo-code of the paper's Algorithm 1: :math:`b = 0.99`, :math:`w = x_t`,
-:math:`[r_{\min}, r_{\max}] = [e^{0.8}, e^{1.05}]` and :math:`\kappa(r) = r` (the
-algorithm writes :math:`\beta_2 = 1 - \frac{x_t}{x_{t-1}}\lvert 0.5 - P\rvert`
-without a clip). The lower bound :math:`e^{-0.2}` of the code is never active
-(the argument is at least :math:`e - \tfrac12`); the paper's :math:`e^{0.8}` is
-active when :math:`P - \sqrt{x_t} > e + \tfrac12 - e^{0.8} \approx 0.993`.
-Weight decay is decoupled in both (the paper's pseudo-code has none; default 0).
-
-Read as a damped system, the step is Nesterov's form of the heavy ball
-(``nesterov``: velocity update, then a look-ahead position update) with a
-per-coordinate step :math:`\alpha\xi/\sqrt{v_t}` (mass
-:math:`\sqrt{v_t}/(\alpha\xi)`) and a momentum coefficient :math:`\rho\beta_1`
-that drops towards 0 when momentum and gradient disagree (:math:`P \to 1`), a
-friction that adapts to the alignment as FIRE's does.
-
-State
------
-``res.state`` holds ``v`` (:math:`m` above: the displacement per step, the
-velocity of ``nesterov``), ``adaptive_avg_sq`` (:math:`v^{\max}`),
-``prev_sq_grad`` (:math:`s`, the previous :math:`x_t`) and the constant
-``beta1`` (:math:`\beta_1`).
+``variant='code'`` (default) is the authors' code at its head, ``variant='paper'`` the
+pseudo-code of the paper's Algorithm 1. The step written out, the constants of each
+variant and the state are in the section "Frankenstein" of the Methods page
+(``docs/methods.md``).
 """
 from __future__ import annotations
 

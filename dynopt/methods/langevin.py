@@ -1,39 +1,21 @@
 """Underdamped Langevin dynamics as a method: BAOAB sampling and annealing.
 
 Leimkuhler & Matthews, "Rational construction of stochastic numerical methods
-for molecular sampling", Appl. Math. Res. Express 2013(1), 34–56; and
-*Molecular Dynamics*, Springer 2015, ch. 7. The system is
-:class:`~dynopt.systems.UnderdampedLangevin`; one BAOAB step of length
-:math:`h` composes the kick **B** (:math:`v \\leftarrow v - \\tfrac h2 \\nabla f/m`),
-the drift **A** (:math:`x \\leftarrow x + \\tfrac h2 v`) and the exact
-Ornstein–Uhlenbeck solve **O** of the friction and the noise,
-
-.. math::
-
-    v \\leftarrow c_1 v + c_2 \\xi, \\qquad c_1 = e^{-\\gamma h}, \\qquad
-    c_2 = \\sqrt{(1 - c_1^2)\\,T/m}, \\qquad \\xi \\sim \\mathcal N(0, I),
-
-as B A O A B. Every coefficient is derived by SymPy from the system (the
-kick and the drift from its drift field, :math:`c_1, c_2` from
-:meth:`~dynopt.systems.UnderdampedLangevin.ornstein_uhlenbeck`), the draws
-come from a :class:`~dynopt.program.Noise` stage. On a quadratic :math:`f`
-BAOAB samples the positions' Gibbs distribution exactly at every stable
-:math:`h` (Leimkuhler & Matthews 2013, sec. 4).
+for molecular sampling", Appl. Math. Res. Express 2013(1), 34–56. The system is
+:class:`~dynopt.systems.UnderdampedLangevin`; one BAOAB step composes half kicks **B**,
+half drifts **A** and the exact Ornstein–Uhlenbeck solve **O**,
+:math:`v \\leftarrow e^{-\\gamma h} v + \\sqrt{(1 - e^{-2\\gamma h})\\,T/m}\\,\\xi`, as
+B A O A B, every coefficient derived by SymPy from the system.
 
 ``'langevin_baoab'``
-    the sampler at a fixed ``temperature``; hyperparameters ``dt``, ``gamma``,
-    ``temperature``, ``mass``.
+    the sampler at a fixed ``temperature``;
 ``'langevin_annealed'``
-    the same step with a falling temperature :math:`T_k`, an optimiser that
-    can leave shallow minima early and settles as :math:`T_k \\to 0`. The
-    flag ``schedule`` chooses :math:`T_k`: ``'exponential'`` (default,
-    :math:`T_k = T_0\\,r^k` with ``cooling`` :math:`= r`), ``'logarithmic'``
-    (:math:`T_k = T_0 \\log 2 / \\log(k + 2)`, the schedule of Geman & Geman,
-    IEEE PAMI 6, 1984, under which annealing provably reaches a global
-    minimiser, slowly) or ``'linear'`` (:math:`T_k = T_0 \\max(0, 1 - k/K)`
-    with ``anneal_steps`` :math:`= K`).
+    the same step with a falling temperature :math:`T_k` (flag ``schedule``:
+    ``'exponential'``, ``'logarithmic'`` or ``'linear'``).
 
-The runs are seeded by ``options['seed']`` of :func:`dynopt.minimize`.
+The runs are seeded by ``options['seed']`` of :func:`dynopt.minimize`. The splitting,
+the hyperparameters and the schedules are in the section "Langevin" of the Methods page
+(``docs/methods.md``).
 """
 from __future__ import annotations
 
