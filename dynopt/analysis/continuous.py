@@ -1,49 +1,16 @@
 r"""Continuous time: a system linearised about a minimum, read symbolically.
 
-Near a minimum with Hessian eigenvalue :math:`\lambda` every direction of a
-quadratic :math:`f(x) = \tfrac12 \lambda \|x\|^2` evolves on its own, and the
-gradient is :math:`g = \lambda x`. Substituting this into a system's
-:class:`~dynopt.systems.VectorField` gives, per coordinate, the linear system
-
-.. math::
-
-    \dot s = A s, \qquad s = (x, v) \text{ (second order) or } s = (x)
-    \text{ (first order)}.
-
-For the damped oscillator :math:`m\ddot x + c\dot x + \lambda x = 0` (Yang et
-al., "The physical systems behind optimization algorithms", NeurIPS 2018; seed
-text ``001``) the matrix is :math:`A = \begin{pmatrix} 0 & 1 \\ -\lambda/m &
--c/m \end{pmatrix}`. Writing the characteristic polynomial of any
-:math:`2\times 2` matrix as
-
-.. math::
-
-    s^2 + a s + b = 0, \qquad a = -\operatorname{tr} A, \quad b = \det A
-    = \omega_0^2, \qquad a = 2\zeta\omega_0,
-
-defines the natural frequency :math:`\omega_0 = \sqrt b` and the damping ratio
-:math:`\zeta = a / (2\sqrt b)` (:math:`c / (2\sqrt{m\lambda})` for the
-oscillator). The roots :math:`s_\pm = (-a \pm \sqrt{a^2 - 4b})/2` are complex for
-:math:`\zeta < 1` (underdamped), a double root at :math:`\zeta = 1` (critical)
-and real for :math:`\zeta > 1` (overdamped). The amplitude of the slowest mode
-decays as :math:`e^{-\sigma t}` with
-
-.. math::
-
-    \sigma = -\max_\pm \operatorname{Re} s_\pm =
-    \begin{cases} a/2 & a^2 < 4b \\ \big(a - \sqrt{a^2 - 4b}\big)/2 & \text{otherwise,}
-    \end{cases}
-
-i.e. :math:`c/(2m)` and :math:`(c - \sqrt{c^2 - 4m\lambda})/(2m)` for the
-oscillator. An energy is a quadratic form in :math:`s`, so it decays at
-:math:`2\sigma` (for an underdamped system the energy falls in steps, at the
-average rate :math:`2\sigma = c/m`). A first-order flow :math:`c\dot x = -\lambda x`
-has the single root :math:`-\lambda/c`: it is the infinitely overdamped limit,
-:math:`\zeta = \infty`.
-
-Systems with scalar state (the Nosé–Hoover friction :math:`\zeta_{NH}`, the
-clock :math:`t` of Nesterov's ODE) are linear only with that state held fixed:
-it stays a symbol unless ``frozen`` gives a value.
+Near a minimum with Hessian eigenvalue :math:`\lambda` each direction of the quadratic
+:math:`f(x) = \tfrac12\lambda\|x\|^2` has :math:`g = \lambda x`; substituted into a system's
+:class:`~dynopt.systems.VectorField` this gives, per coordinate, :math:`\dot s = A s` with
+:math:`s = (x, v)` (second order) or :math:`s = (x)` (first order). The characteristic
+polynomial :math:`s^2 + a s + b` of :math:`A` gives the damping ratio
+:math:`\zeta = a/(2\sqrt b)`, the regime (under-, critically or overdamped) and the decay rate
+:math:`\sigma` of the slowest mode (Yang et al., "The physical systems behind optimization
+algorithms", NeurIPS 2018); :func:`critical_damping` and :func:`optimal_damping` choose the
+damping. Systems with scalar state (the Nosé–Hoover friction, the clock of Nesterov's ODE) are
+linear only with that state held fixed (``frozen``). The formulas are on the analysis page of
+the documentation.
 """
 from __future__ import annotations
 
