@@ -58,12 +58,27 @@ _NORMS: list = []
 
 
 def _build():
+    """Compile the kernels (``ImportError`` without Numba).
+
+    Each kernel is built by a function of its own, which takes the decorator and the
+    compiled kernels it calls (Numba freezes them into the caller).
+    """
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True)
+    gradient_norms = _gradient_norms_kernel(jit)
+    finite_norms = _finite_norms_kernel(jit)
+    keep_best = _keep_best_kernel(jit)
+    record_members = _record_members_kernel(jit, gradient_norms)
+    record_step = _record_step_kernel(jit, finite_norms, record_members, keep_best)
+    _NORMS.append(gradient_norms)
+    return _check_positions_kernel(jit), record_step
+
+
+def _check_positions_kernel(jit):
     import math
 
-    import numba
-    import numpy as np
-
-    @numba.njit(cache=True, nogil=True)
+    @jit
     def check_positions(X, far2, squares, codes):
         """Per member ``b``: ``squares[b] = |X_b|^2``; ``codes[b]`` = ``NONFINITE`` (a
         NaN or Inf in the row), ``RAN_OFF`` (``squares[b] > far2[b]``) or ``OK``.
@@ -110,7 +125,13 @@ def _build():
                 codes[b] = OK
         return bad
 
-    @numba.njit(cache=True, nogil=True)
+    return check_positions
+
+
+def _gradient_norms_kernel(jit):
+    import math
+
+    @jit
     def gradient_norms(Gv, norm_code, G, gnorm):
         """``G[:] = Gv`` and each row's norm into ``gnorm`` (NaN where a row has one)."""
         n = Gv.shape[1]
@@ -132,7 +153,13 @@ def _build():
                 acc = math.nan
             gnorm[b] = math.sqrt(acc) if norm_code == TWO_NORM else acc
 
-    @numba.njit(cache=True, nogil=True)
+    return gradient_norms
+
+
+def _finite_norms_kernel(jit):
+    import math
+
+    @jit
     def finite_norms(Gv, norm_code, gnorm):
         """Each row's norm into ``gnorm`` for a finite ``Gv``, column by column: the
         additions and comparisons of :func:`gradient_norms` in its order (each row
@@ -157,7 +184,13 @@ def _build():
             for b in range(B):
                 gnorm[b] = math.sqrt(gnorm[b])
 
-    @numba.njit(cache=True, nogil=True)
+    return finite_norms
+
+
+def _record_members_kernel(jit, gradient_norms):
+    import math
+
+    @jit
     def _record_members(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
                         upper, lower, gtol, codes):
         """:func:`record_step` member by member: every case, every code."""
@@ -192,7 +225,49 @@ def _build():
                 codes[b] = OK
         return bad
 
-    @numba.njit(cache=True, nogil=True)
+    return _record_members
+
+
+def _keep_best_kernel(jit):
+    import numpy as np
+
+    @jit
+    def keep_best(X, Fv, Gv, best_f, best_x, best_g):
+        """The best points of a step in which no member is flagged: ``best_f``,
+        ``best_x`` and ``best_g`` take the step's values where ``Fv`` improves on
+        ``best_f``. The members that improve are listed without a branch per member
+        (which of them improve is as good as random on an oscillating batch), then
+        copied; the arrays are C-contiguous, copied whole when every member improved."""
+        B = X.shape[0]
+        improved = np.empty(B, dtype=np.int64)
+        better = 0
+        for b in range(B):
+            f, old = Fv[b], best_f[b]
+            w = f < old
+            improved[better] = b
+            better += w
+            best_f[b] = f if w else old
+        x1, g1 = X.reshape(-1), Gv.reshape(-1)
+        bx1, bg1 = best_x.reshape(-1), best_g.reshape(-1)
+        if better == B:
+            for i in range(x1.shape[0]):
+                bx1[i] = x1[i]
+                bg1[i] = g1[i]
+        else:
+            n = X.shape[1]
+            for k in range(better):
+                o = improved[k] * n
+                for j in range(o, o + n):
+                    bx1[j] = x1[j]
+                    bg1[j] = g1[j]
+
+    return keep_best
+
+
+def _record_step_kernel(jit, finite_norms, record_members, keep_best):
+    import math
+
+    @jit
     def record_step(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
                     upper, lower, gtol, codes, norms):
         """Take the step's values of every member: ``F, G`` set from ``Fv, Gv``,
@@ -229,31 +304,9 @@ def _build():
                 gn = gnorm[b]
                 bad += not (gn < inf) or (gtol > 0 and gn <= gtol)
         if bad:
-            return _record_members(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
-                                   upper, lower, gtol, codes)
-        # the members that improve, listed without a branch per member (which of them
-        # improve is as good as random on an oscillating batch), then copied
-        improved = np.empty(B, dtype=np.int64)
-        better = 0
-        for b in range(B):
-            f, old = Fv[b], best_f[b]
-            w = f < old
-            improved[better] = b
-            better += w
-            best_f[b] = f if w else old
-        x1, bx1, bg1 = X.reshape(-1), best_x.reshape(-1), best_g.reshape(-1)
-        if better == B:
-            for i in range(x1.shape[0]):
-                bx1[i] = x1[i]
-                bg1[i] = g1[i]
-        else:
-            n = X.shape[1]
-            for k in range(better):
-                o = improved[k] * n
-                for j in range(o, o + n):
-                    bx1[j] = x1[j]
-                    bg1[j] = g1[j]
+            return record_members(X, Fv, Gv, norm_code, F, G, gnorm, best_f, best_x, best_g,
+                                  upper, lower, gtol, codes)
+        keep_best(X, Fv, Gv, best_f, best_x, best_g)
         return 0
 
-    _NORMS.append(gradient_norms)
-    return check_positions, record_step
+    return record_step
