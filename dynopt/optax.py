@@ -210,6 +210,34 @@ def source(method="fanos", integrator=None, **flags) -> str:
     return generate_source(program)[0]
 
 
+def _without_zeros(program, values):
+    r"""``program`` with the hyperparameters whose value is the number 0 substituted.
+
+    Their terms vanish (``weight_decay * x`` with no weight decay: the update then
+    reads no parameters, and the kernels do fewer passes), with the same result
+    for finite values (:math:`0 \cdot a = 0`, :math:`a + 0 = a`, :math:`a \cdot 1 = a`
+    exactly). A substitution that leaves a division by zero or a NaN in the program
+    is not made.
+    """
+    zeros = {s: 0 for s in program.params
+             if not callable(values[s.name]) and isinstance(values[s.name], (int, float))
+             and not isinstance(values[s.name], bool) and values[s.name] == 0}
+    if not zeros:
+        return program
+    import sympy as sp
+    from .program import Elementwise, Reduce, Scalar
+    new = program.substitute(zeros)
+    exprs = list(new.vectors.values()) + list(new.scalars.values())
+    for st in new.stages:
+        if isinstance(st, (Elementwise, Scalar)):
+            exprs += [e for _, e in st.assignments]
+        elif isinstance(st, Reduce):
+            exprs.append(st.expr)
+    if any(e.has(sp.zoo, sp.nan, sp.oo, -sp.oo) for e in exprs):
+        return program
+    return new
+
+
 def _leaf_dtype(where, leaves):
     dtypes = sorted({str(np.dtype(leaf.dtype)) for leaf in leaves})
     if len(dtypes) != 1 or np.dtype(dtypes[0]).kind != "f":
@@ -269,7 +297,7 @@ def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
                                           hyperparameters)
     where = f"dynopt.optax.transform({name!r})"
     try:
-        ns, layout = _kernels(program, jax)
+        _kernels(program, jax)
     except NotImplementedError as exc:
         raise NotImplementedError(f"{where}: method {name!r} cannot be expressed as an optax "
                                   f"GradientTransformation: {exc}") from None
@@ -300,6 +328,7 @@ def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
                                "jax.config.update('jax_enable_x64', True)")
         from .backends._noise import member_keys
         noise_key = float(member_keys(np.random.default_rng(seed), 1)[0, 0])
+    ns, layout = _kernels(_without_zeros(program, values), jax)
     names = layout.vectors + layout.scalars
     tree = jax.tree_util
 

@@ -441,3 +441,19 @@ def measure():
 
 if __name__ == "__main__":
     measure()
+
+
+@pytest.mark.parametrize("method", ["adam", "heavy_ball"])
+def test_benchmark_steps_are_the_same_step(method):
+    # the two contenders of python -m dynopt.bench.jax_loops take the same steps
+    from dynopt.bench import jax_loops
+    ours = jax_loops.transform_step("dynopt", method, 64, lr=1e-2, dtype=np.float64)
+    theirs = jax_loops.transform_step("optax", method, 64, lr=1e-2, dtype=np.float64)
+    for _ in range(5):
+        a, b = np.asarray(ours()), np.asarray(theirs())
+    assert np.max(np.abs(a - 1.0)) > 1e-2
+    np.testing.assert_allclose(a, b, rtol=1e-12)
+    rows = jax_loops.transform_ratio(sizes=(256,), methods=(method,), rounds=2)
+    assert rows[0]["n"] == 256 and rows[0]["ratio"]["min"] > 0
+    with pytest.raises(ValueError, match="method must be one of"):
+        jax_loops.transform_step("dynopt", "fanos", 8)

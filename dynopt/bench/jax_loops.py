@@ -20,6 +20,13 @@ Two loops, with the updates of the matching dynopt methods:
   with ``eps_root = 0`` is Kingma & Ba's bias-corrected Adam (ICLR 2015) with
   :math:`\\varepsilon` outside the square root, as dynopt's ``adam``.
 
+A third measures :func:`dynopt.optax.transform` itself: :func:`transform_step` is one
+jitted step (``update`` and ``optax.apply_updates``, the buffers donated) of the
+transform or of the optax transformation it reproduces (``adam``:
+``optax.adam``) on ``n`` float32 parameters with a fixed gradient, and
+:func:`transform_ratio` times the two interleaved (:mod:`dynopt.bench.timing`);
+``python -m dynopt.bench.jax_loops`` prints the rows.
+
 Each builder returns a callable that runs the loop and returns the final ``x``, a
 JAX array that is ready (``block_until_ready``), so a timing includes everything up
 to a result the caller can read; it is not copied to NumPy (``numpy.asarray`` does
@@ -29,13 +36,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load", "batched_heavy_ball", "step_loop", "STEP_METHODS", "MISSING"]
+__all__ = ["load", "batched_heavy_ball", "step_loop", "transform_step", "transform_ratio",
+           "print_transform_report", "STEP_METHODS", "TRANSFORM_BASELINES", "MISSING"]
 
 #: what the benchmark prints for the rows it skips
 MISSING = "jax not installed"
 
 #: the dynopt methods :func:`step_loop` has in optax
 STEP_METHODS = ("adam", "heavy_ball")
+
+#: the dynopt methods :func:`transform_step` compares, with the optax transformation
+#: each equals (tests/test_optax.py) at the benchmark's settings
+TRANSFORM_BASELINES = {
+    "adam": lambda optax, lr: optax.adam(lr),
+    "heavy_ball": lambda optax, lr: optax.sgd(lr, momentum=0.9),
+}
 
 
 def load():
@@ -148,3 +163,121 @@ def step_loop(method, x0, d, steps, opts, libs=None):
         carry["x"], carry["state"] = x, state
         return x
     return run
+
+
+def transform_step(which, method, n, lr=1e-3, dtype=np.float32, libs=None):
+    """One jitted optimiser step on ``n`` parameters of ``dtype`` with a fixed gradient.
+
+    Parameters
+    ----------
+    which : {"dynopt", "optax"}
+        ``dynopt.optax.transform(method, lr=lr)`` (the heavy ball with
+        ``momentum=0.9``), or the optax transformation of
+        :data:`TRANSFORM_BASELINES` it equals.
+    method : str
+        A key of :data:`TRANSFORM_BASELINES`.
+
+    Returns
+    -------
+    callable or None
+        ``run() -> x``: one step (``update``, ``optax.apply_updates``, the
+        parameters and state donated), compiled and warmed up before it is
+        returned, the result ready; ``None`` without JAX.
+    """
+    libs = load() if libs is None else libs
+    if libs is None:
+        return None
+    if method not in TRANSFORM_BASELINES:
+        raise ValueError(f"method must be one of {sorted(TRANSFORM_BASELINES)}, got {method!r}")
+    if which not in ("dynopt", "optax"):
+        raise ValueError(f"which must be 'dynopt' or 'optax', got {which!r}")
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    jax, jnp, optax = libs
+    if which == "optax":
+        opt = TRANSFORM_BASELINES[method](optax, lr)
+    else:
+        from .. import optax as dynopt_optax
+        extra = {"momentum": 0.9} if method == "heavy_ball" else {}
+        opt = dynopt_optax.transform(method, lr=lr, **extra)
+
+    def step(x, state, grad):
+        updates, state = opt.update(grad, state, x)
+        return optax.apply_updates(x, updates), state
+
+    jstep = jax.jit(step, donate_argnums=(0, 1))
+    rng = np.random.default_rng(0)
+    grad = jnp.asarray(rng.standard_normal(int(n)).astype(dtype))
+    x = jnp.asarray(np.ones(int(n), dtype=dtype))
+    carry = {"x": x, "state": opt.init(x)}
+
+    def run():
+        x, state = jstep(carry["x"], carry["state"], grad)
+        x.block_until_ready()
+        carry["x"], carry["state"] = x, state
+        return x
+    run()   # compile
+    return run
+
+
+def transform_ratio(sizes=(10**6, 10**7), methods=("adam",), rounds=30, libs=None):
+    """The jitted step of ``dynopt.optax.transform`` over its optax counterpart.
+
+    Both steps of a row are timed in the same rotating rounds
+    (:func:`dynopt.bench.timing.interleaved`), float32 parameters, one leaf.
+
+    Returns
+    -------
+    list of dict or None
+        One row per size and method: ``n``, ``method``, ``dynopt`` and ``optax``
+        (``min``/``median`` seconds per step), ``ratio`` (dynopt over optax:
+        ratio of minima, ratio of medians); ``None`` without JAX.
+    """
+    from .timing import interleaved, ratio
+    libs = load() if libs is None else libs
+    if libs is None:
+        return None
+    rows = []
+    for n in sizes:
+        for method in methods:
+            contenders = {which: transform_step(which, method, n, libs=libs)
+                          for which in ("dynopt", "optax")}
+            times = interleaved(contenders, rounds=rounds, warmup=2)
+            rows.append({"n": int(n), "method": method,
+                         "dynopt": {k: times["dynopt"][k] for k in ("min", "median")},
+                         "optax": {k: times["optax"][k] for k in ("min", "median")},
+                         "ratio": ratio(times, "dynopt", "optax")})
+    return rows
+
+
+def print_transform_report(rows) -> None:
+    """Print the rows of :func:`transform_ratio` (or that JAX is missing)."""
+    if rows is None:
+        print(f"dynopt.optax.transform vs optax: {MISSING}")
+        return
+    print("dynopt.optax.transform under jax.jit vs optax (one step, float32, one leaf; "
+          "min / median of interleaved rounds)")
+    for row in rows:
+        d, o, r = row["dynopt"], row["optax"], row["ratio"]
+        print(f"  {row['method']:<10} n={row['n']:>9,d}  dynopt {d['min'] * 1e3:8.3f} / "
+              f"{d['median'] * 1e3:8.3f} ms   optax {o['min'] * 1e3:8.3f} / "
+              f"{o['median'] * 1e3:8.3f} ms   ratio {r['min']:.2f} / {r['median']:.2f}")
+
+
+def _main(argv=None):
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="python -m dynopt.bench.jax_loops",
+        description="Time the jitted step of dynopt.optax.transform against optax.")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10**6, 10**7])
+    parser.add_argument("--methods", nargs="+", default=["adam"],
+                        choices=sorted(TRANSFORM_BASELINES))
+    parser.add_argument("--rounds", type=int, default=30)
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or any(n < 1 for n in args.sizes):
+        parser.error("--rounds and --sizes must be positive")
+    print_transform_report(transform_ratio(args.sizes, args.methods, args.rounds))
+
+
+if __name__ == "__main__":
+    _main()
