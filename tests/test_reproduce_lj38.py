@@ -150,7 +150,7 @@ def test_ase_calculator_is_dynopts_energy():
     from dynopt.problems.lennard_jones import lj_energy
     x = L.start(4)
     atoms = Atoms("Ar38", positions=x.reshape(-1, 3))
-    atoms.calc = L._counting_lj()
+    atoms.calc = L.runs._counting_lj()
     assert atoms.get_potential_energy() == pytest.approx(lj_energy(x), abs=1e-9)
     atoms.get_forces()
     assert atoms.calc.calls == 1                 # cached: energy and forces in one call
@@ -195,7 +195,7 @@ def test_diverging_step_is_a_failure_and_others_kept(monkeypatch):
 
 
 def test_failing_run_is_marked_and_others_report(tmp_path, monkeypatch):
-    real_ase, real_dynopt = L._run_ase, L._run_dynopt
+    real_ase, real_dynopt = L.runs._run_ase, L.runs._run_dynopt
 
     def flaky_ase(method, seed, cap, criterion):
         if seed == 1:
@@ -207,8 +207,8 @@ def test_failing_run_is_marked_and_others_report(tmp_path, monkeypatch):
             raise RuntimeError("bad start 2")
         return real_dynopt(method, seeds, cap, criterion)
 
-    monkeypatch.setattr(L, "_run_ase", flaky_ase)
-    monkeypatch.setattr(L, "_run_dynopt", flaky_dynopt)
+    monkeypatch.setattr(L.runs, "_run_ase", flaky_ase)
+    monkeypatch.setattr(L.runs, "_run_dynopt", flaky_dynopt)
     monkeypatch.setitem(L.PLANS, "quick", {**QUICK, "methods": ("adam", "ase FIRE")})
     report = reproduce("lj38", size="quick", out=tmp_path, workers=1, progress=False)
     failed = [(r["method"], r["seed"]) for r in report.records if r["status"] == "failed"]

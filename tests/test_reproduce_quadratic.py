@@ -195,7 +195,7 @@ def test_tuned_point_counts_every_gradient(monkeypatch):
             calls.append(np.shape(x))
             return self.problem.fun_and_grad(x)
 
-    monkeypatch.setattr(Q, "make_problem", lambda *a: Counted(real(*a)))
+    monkeypatch.setattr(Q.runs, "make_problem", lambda *a: Counted(real(*a)))
     steps = 60
     rec = Q.run_tuned_point(1e4, "heavy_ball", 1, dim=QUICK["dim"], steps=steps)
     assert len(calls) == steps + 1 == rec["njev"][0]
@@ -205,7 +205,7 @@ def test_tuned_point_counts_every_gradient(monkeypatch):
     grid = Q.run_point(1e4, "heavy_ball", 1, dim=QUICK["dim"], steps=steps, lrs=(0.1, 1.0))
     assert list(grid["nfev"]) == [steps + 1] * 2
     # the same run as minimize(options={'tune': True}) with the remaining steps
-    monkeypatch.setattr(Q, "make_problem", real)
+    monkeypatch.setattr(Q.runs, "make_problem", real)
     problem, x0 = real(QUICK["dim"], 1e4, 1), Q.start(QUICK["dim"], 1)
     res = dynopt.minimize(problem.fun_and_grad, x0, jac=True, method="heavy_ball",
                           options={"tune": True, "maxiter": rec["run_steps"], "gtol": 0.0})

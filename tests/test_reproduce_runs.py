@@ -167,7 +167,7 @@ def test_interrupt_while_plotting_keeps_tables_and_log(tmp_path, watched, monkey
     def ctrl_c(*args, **kw):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Q, "_plot", ctrl_c)
+    monkeypatch.setattr(Q, "plot_curves", ctrl_c)
     code = cli_main(["reproduce", "quadratic", "--quick", "--out", str(tmp_path),
                      "--no-progress", "--workers", "1"])
     assert code == 130 and "resumes" in capsys.readouterr().err

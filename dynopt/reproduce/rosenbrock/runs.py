@@ -1,0 +1,114 @@
+"""One Rosenbrock sweep point: a method at one rate from every start of a section."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import DIVERGED_STATUSES, prebuilt, single_threaded_blas
+from ..best_rate import DIVERGED_LOSS
+from .protocol import (ADAMW_CLIP, CURVE_POINTS, DTMAX_RATIO, LBFGS, clipped_rosenbrock,
+                       start_points, step_parameter, tied_parameters)
+
+__all__ = ["run_point"]
+
+
+def _curve_grid(evaluations: int) -> np.ndarray:
+    """Log-spaced evaluation counts in ``[1, evaluations]``."""
+    return np.unique(np.round(np.geomspace(1, evaluations, CURVE_POINTS)).astype(int))
+
+
+def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int,
+              dtmax_ratio=DTMAX_RATIO) -> dict:
+    """Run one method at one learning rate from every start of a section.
+
+    Parameters
+    ----------
+    starts : {'paper', 'fresh'}
+        Which starts (see :func:`start_points`).
+    method : str
+        A registered method, ``'adamw+clip'`` or ``'scipy L-BFGS-B'``.
+    lr : float or None
+        Value of the swept hyperparameter (``None`` for L-BFGS-B).
+    seeds : int
+        Number of starts.
+    evaluations : int
+        Gradient evaluations per run, the one at :math:`x_0` included.
+    dtmax_ratio : float or None
+        ``dtmax = dtmax_ratio * dt`` for a method with a ``dtmax`` (FIRE; see
+        :func:`tied_parameters`); ``None`` keeps the method's default.
+
+    Returns
+    -------
+    dict
+        Per start: ``final_loss`` (what the run returned; for a diverged run
+        the best value it saw), ``run_status``, ``nit``, ``nfev``; and
+        ``curve``, the median over the starts of the loss after each of the
+        evaluation counts ``curve_evaluations`` (diverged runs at
+        :data:`DIVERGED_LOSS` from the step they stopped).
+    """
+    X0 = start_points(starts, seeds)
+    with single_threaded_blas():
+        if method == LBFGS:
+            return _run_lbfgs(X0, evaluations)
+        return _run_dynopt(method, lr, X0, evaluations, dtmax_ratio)
+
+
+def _run_dynopt(method, lr, X0, evaluations, dtmax_ratio=DTMAX_RATIO):
+    import dynopt
+    from ...problems import rosenbrock_fun_and_grad
+    fun = clipped_rosenbrock if method == ADAMW_CLIP else rosenbrock_fun_and_grad
+    name = "adamw" if method == ADAMW_CLIP else method
+    key = step_parameter(name)
+    if key is None:
+        raise ValueError(f"method {method!r} has neither 'lr' nor 'dt' to sweep")
+    losses = [np.asarray(rosenbrock_fun_and_grad(X0)[0], dtype=float)]
+
+    def keep(intermediate_result):
+        losses.append(np.array(intermediate_result.fun, dtype=float))
+
+    res = dynopt.minimize(fun, X0, jac=True, method=prebuilt(name), callback=keep,
+                          options={key: float(lr), **tied_parameters(name, lr, dtmax_ratio),
+                                   "maxiter": evaluations - 1, "gtol": 0.0,
+                                   "vectorized": True, "seed": 0})
+    status = np.asarray(res.status)
+    nit = np.asarray(res.nit)
+    trace = np.array(losses)                      # (steps + 1, seeds)
+    if len(trace) < evaluations:                  # every run stopped early: hold the last values
+        trace = np.vstack([trace, np.repeat(trace[-1:], evaluations - len(trace), axis=0)])
+    for i in np.flatnonzero(np.isin(status, DIVERGED_STATUSES)):
+        trace[int(nit[i]):, i] = DIVERGED_LOSS
+    trace[~np.isfinite(trace)] = DIVERGED_LOSS
+    grid = _curve_grid(evaluations)
+    return {"final_loss": np.asarray(res.fun, dtype=float), "run_status": status, "nit": nit,
+            "nfev": np.asarray(res.nfev), "curve_evaluations": grid,
+            "curve": np.median(trace[grid - 1], axis=1)}
+
+
+def _run_lbfgs(X0, evaluations):
+    import scipy.optimize as so
+    from ...problems import rosenbrock_fun_and_grad
+    grid = _curve_grid(evaluations)
+    finals, statuses, nits, nfevs, curves = [], [], [], [], []
+    for x0 in X0:
+        count = [0]
+        trace = [(1, float(rosenbrock_fun_and_grad(x0)[0]))]
+
+        def fun(x):
+            count[0] += 1
+            return rosenbrock_fun_and_grad(x)
+
+        def keep(intermediate_result):
+            trace.append((count[0], float(intermediate_result.fun)))
+
+        res = so.minimize(fun, x0, jac=True, method="L-BFGS-B", callback=keep,
+                          options={"maxfun": evaluations, "maxiter": evaluations})
+        finite = bool(np.isfinite(res.fun))
+        finals.append(float(res.fun))
+        statuses.append(int(res.status) if finite else 3)
+        nits.append(int(res.nit))
+        nfevs.append(int(res.nfev))
+        at, values = np.array([t[0] for t in trace]), np.array([t[1] for t in trace])
+        curve = values[np.searchsorted(at, grid, side="right") - 1]
+        curve[~np.isfinite(curve)] = DIVERGED_LOSS
+        curves.append(curve)
+    return {"final_loss": finals, "run_status": statuses, "nit": nits, "nfev": nfevs,
+            "curve_evaluations": grid, "curve": np.median(np.array(curves), axis=0)}
