@@ -305,6 +305,8 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
             retuner = _retuner(fun, jac, args, method, integrator, fixed, loop)
         tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
         options.update(tuned.options)
+        if retuner is not None:
+            retuner.last = tuned
     program, params, name = build_program(method, integrator, options)
     params = _batch_params(params, X0.shape[0], batched)
     be = get_backend(backend)

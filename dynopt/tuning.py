@@ -124,6 +124,10 @@ class TuneResult:
         the negative direction (``None`` without negative curvature).
     reason : str
         What was minimised, in words.
+    solved : bool
+        Whether the minimax was solved for this estimate (``False``: the values
+        of the previous estimate, kept by :class:`Retuner` because the interval
+        moved less than the estimate's resolution).
     """
 
     options: dict
@@ -140,6 +144,7 @@ class TuneResult:
     negative_curvature: bool = False
     escape_rate: float = None
     reason: str = ""
+    solved: bool = True
 
     def steps_to(self, reduction: float) -> float:
         """Predicted steps to shrink the error by ``reduction`` (e.g. 1e-8)."""
@@ -370,11 +375,16 @@ def tune(fun, x0, jac=None, method="heavy_ball", integrator=None, budget=None, *
     return choose(est, method, integrator, options, margin, measured=curvature is None)
 
 
-def choose(est, method, integrator=None, options=None, margin=0.05, measured=True):
+def choose(est, method, integrator=None, options=None, margin=0.05, measured=True,
+           previous=None, resolution=0.0):
     """:func:`tune`'s choice from a curvature estimate ``est`` (no evaluation).
 
     ``measured``: ``est`` holds Ritz values with residuals (widened as in
-    :func:`tune`), not exact values given in advance.
+    :func:`tune`), not exact values given in advance. ``previous``: an earlier
+    result of the same branch (convex or escape) whose interval's ends are both
+    within ``resolution`` (relative) of this one's: its values are kept and only
+    the rate is evaluated anew, without solving the minimax again
+    (:class:`Retuner` passes the estimate's own resolution, 1%).
     """
     from .analysis import step_matrix
 
@@ -402,20 +412,29 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
     names = [n for n in tunable if n in {s.name for s in step.params}]
     if not negative:
         interval = (lo, hi * (1 + margin))
-        values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable,
-                                            fixed)
+        kept = _close(previous, False, interval, resolution)
+        if kept:
+            values = dict(previous.options)
+        else:
+            values, _ = minimax_hyperparameters(step, names, interval[0], interval[1],
+                                                tunable, fixed)
         grid = np.geomspace(lo, hi, 33)
         rate = float(np.max(step.spectral_radius(grid, **fixed, **values)))
         return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
                           est.nhessp, method, integrator, est, False, None,
-                          "convex: minimax of rho over [lam_min, (1+margin) lam_max]")
+                          "convex: minimax of rho over [lam_min, (1+margin) lam_max]"
+                          + _kept_note(kept, resolution), not kept)
     nu = lo
     # the positive part from nu up, to the curvature the escape direction reaches at the
     # bottom of a quartic double well (2 nu) if that is above the measured lam_max
     reach = max(hi, 2.0 * nu)
     interval = (nu, reach * (1 + margin))
-    values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable, fixed,
-                                        escape=-nu)
+    kept = _close(previous, True, interval, resolution)
+    if kept:
+        values = dict(previous.options)
+    else:
+        values, _ = minimax_hyperparameters(step, names, interval[0], interval[1], tunable,
+                                            fixed, escape=-nu)
     grid = np.geomspace(nu, reach, 33)
     contraction = float(np.max(step.spectral_radius(grid, **fixed, **values)))
     M = _signed_map(step)(np.array([-nu]), fixed, values)
@@ -425,7 +444,20 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
                       est.nhessp, method, integrator, est, True, growth,
                       f"negative curvature (lam_min = {est.lam_min:.6g} < 0): escape, minimax "
                       "of max(rho over [nu, (1+margin) max(lam_max, 2 nu)], 1/rho(-nu)), "
-                      "nu = -lam_min")
+                      "nu = -lam_min" + _kept_note(kept, resolution), not kept)
+
+
+def _kept_note(kept, resolution) -> str:
+    return (f"; the previous values kept (the interval moved by less than {resolution:.0%}, "
+            "the estimate's resolution)" if kept else "")
+
+
+def _close(previous, negative, interval, resolution) -> bool:
+    """Whether ``previous`` was chosen on the same branch over an interval whose ends are
+    within ``resolution`` of ``interval``'s."""
+    if previous is None or not resolution > 0 or previous.negative_curvature != negative:
+        return False
+    return all(abs(a - b) <= resolution * abs(b) for a, b in zip(interval, previous.interval))
 
 
 def record_entry(step, result, nfev=None, njev=None, applied=True, hyperparameters=None,
@@ -441,6 +473,7 @@ def record_entry(step, result, nfev=None, njev=None, applied=True, hyperparamete
             "nfev": int(result.nfev if nfev is None else nfev),
             "njev": int(result.njev if njev is None else njev),
             "negative_curvature": bool(result.negative_curvature), "applied": bool(applied),
+            "solved": bool(result.solved and applied),
             "reason": result.reason if reason is None else reason}
 
 
@@ -457,6 +490,12 @@ class Retuner:
     and returns the evaluations it spent, which the loop adds to ``nfev`` and
     ``njev`` and so to what ``maxfev`` bounds. Each call appends an entry to
     :attr:`history` (see :func:`record_entry`).
+
+    The minimax is solved again only when an end of the interval moved by more
+    than ``resolution`` (1%, the resolution the Lanczos estimate stops at)
+    since the last estimate that solved it, or the branch changed (convex,
+    escape); otherwise those values are kept and only the predicted rate is
+    evaluated anew (the entry's ``solved`` is ``False``).
 
     A spectrum with no positive curvature (``lam_max <= 0``: no bound on the
     step) or a Hessian-vector product that is not finite keeps the values in
@@ -492,6 +531,11 @@ class Retuner:
         self.maxfev = maxfev
         self.reuse_gradient = bool(reuse_gradient)
         self.margin, self.seed = margin, seed
+        #: the relative change of the interval below which the values are kept
+        #: (the estimate's own resolution)
+        self.resolution = 1e-2
+        #: the last :class:`TuneResult` whose minimax was solved
+        self.last = None
         #: one entry per estimate (:func:`record_entry`)
         self.history: list = []
 
@@ -544,11 +588,14 @@ class Retuner:
                 # the gradient function wrote into the array the run holds: put it back
                 np.copyto(host_g, saved_g)
         try:
-            result = choose(est, self.method, self.integrator, self.options, self.margin)
+            result = choose(est, self.method, self.integrator, self.options, self.margin,
+                            previous=self.last, resolution=self.resolution)
         except ValueError as exc:
             self.history.append(_kept(step, est.lam_min, est.lam_max, current, counts[0],
                                       counts[1], f"kept: {exc}"))
             return counts[0], counts[1]
+        if result.solved:
+            self.last = result
         for name, value in result.options.items():
             state.params[name] = float(value)
         self.history.append(record_entry(step, result, counts[0], counts[1]))
@@ -561,4 +608,4 @@ def _kept(step, lam_min, lam_max, current, nfev, njev, reason) -> dict:
             "hyperparameters": dict(current), "predicted_rate": None, "escape_rate": None,
             "nfev": int(nfev), "njev": int(njev),
             "negative_curvature": bool(np.isfinite(lam_min) and lam_min < 0),
-            "applied": False, "reason": reason}
+            "applied": False, "solved": False, "reason": reason}
