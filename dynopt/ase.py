@@ -7,45 +7,17 @@ r"""Any dynopt method as an ASE optimizer: :class:`DynOpt`.
 
     opt = FIRE(atoms, logfile="relax.log", trajectory="relax.traj")
     opt = DynOpt(atoms, method="fire", logfile="relax.log", trajectory="relax.traj")
-    opt = DynOpt(atoms, method="fanos", dt=0.05)        # or any other method
+    opt = DynOpt(atoms, method="fanos", lr=0.03, grad_clip=0)   # or any other method
     opt.run(fmax=0.05, steps=500)
 
-:class:`DynOpt` is an :class:`ase.optimize.optimize.Optimizer`: ``run``,
-``irun``, ``nsteps``, ``attach``, log and trajectory files, restart files and
-the convergence test are ASE's own. Inside, one step drives the method's
-:class:`dynopt.stepper.Stepper`, the same object (and kernels)
-:func:`dynopt.minimize` drives, on the flattened positions :math:`x` (length
-:math:`3N`) with gradient :math:`g = -F`.
-
-Protocol of one step (ASE calls ``step()`` and then reads the forces at the
-new positions for its log and convergence test):
-
-1. read :math:`x`, :math:`g` and the energy :math:`f` at the current positions
-   (cached by the calculator: no new force call);
-2. run the stages before the gradient evaluation (``Stepper.before``), hold
-   every atom's move to ``maxstep`` (ASE's default 0.2 Å; ``'fire'`` applies its
-   own, as ASE's FIRE does) and set the new positions;
-3. evaluate the forces at the new positions (the step's one force call; ASE's
-   own read right after is served from the calculator's cache) and run the
-   stages after the gradient evaluation (``Stepper.after``).
-
-So a run costs one force call at the start plus one per step, as ASE's own
-optimizers do. Positions are read back after they are set, so constraints
-(``FixAtoms`` ...) adjust the state as they adjust ASE's.
-
-Conventions compared with :func:`dynopt.minimize` (they match step for step):
-
-* ASE stops when :math:`\max_i \lVert F_i\rVert < f_\mathrm{max}` (strict);
-  ``minimize`` with ``options={'norm': max_atom_force, 'gtol': fmax}`` stops
-  when it is :math:`\le` ``gtol``. Both test the start before any step.
-* ``opt.nsteps`` after ``run`` equals ``res.nit``; the force calls of the run
-  equal ``res.nfev = res.nit + 1``; ``run(steps=n)`` is ``maxiter=n``.
-* The step counter ``k`` of the program counts the steps since
-  :meth:`DynOpt.initialize` (a fresh optimizer), across ``run`` calls.
-
-ASE is optional: importing this module without it raises an
-:class:`ImportError` naming the extra (``pip install dynopt-physics[ase]``);
-``import dynopt`` never needs it.
+:class:`DynOpt` is an :class:`ase.optimize.optimize.Optimizer` (``run``, ``irun``, log,
+trajectory and restart files, the convergence test are ASE's own) whose step drives the
+method's :class:`dynopt.stepper.Stepper`, as :func:`dynopt.minimize` does, on the
+flattened positions with gradient :math:`g = -F`: one force call at the start plus one
+per step, and the same steps as ``minimize`` with ``norm=max_atom_force``. How a step
+runs and the conventions compared with ``minimize`` are in the ASE section of the Usage
+page (``docs/usage.md``). ASE is optional: importing this module without it raises an
+:class:`ImportError` naming the extra (``pip install dynopt-physics[ase]``).
 """
 from __future__ import annotations
 

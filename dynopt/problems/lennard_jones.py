@@ -1,54 +1,21 @@
 r"""Lennard-Jones clusters: energy, gradient, random starts, force criteria.
 
-Reduced units :math:`\varepsilon = \sigma = 1`, every pair counted once, no
-cutoff:
+Reduced units :math:`\varepsilon = \sigma = 1`, every pair counted once, no cutoff
+(J. E. Lennard-Jones, *Proc. R. Soc. Lond. A* 106, 463--477, 1924):
 
 .. math::
 
     E(r_1, \dots, r_N) = \sum_{i<j} 4\left(r_{ij}^{-12} - r_{ij}^{-6}\right),
-    \qquad r_{ij} = \lVert r_i - r_j \rVert,
+    \qquad r_{ij} = \lVert r_i - r_j \rVert .
 
-.. math::
-
-    \nabla_{r_i} E = \sum_{j \ne i} -24\left(2 r_{ij}^{-14} - r_{ij}^{-8}\right)
-    (r_i - r_j),
-    \qquad F_i = -\nabla_{r_i} E .
-
-The pair potential is J. E. Lennard-Jones, "On the determination of molecular
-fields. II", *Proc. R. Soc. Lond. A* 106, 463--477 (1924); its minimum is
-:math:`-1` at :math:`r = 2^{1/6}`.
-
-Relation to ASE
----------------
-This is the energy of :class:`ase.calculators.lj.LennardJones` with
-``epsilon=1, sigma=1, smooth=False`` and an infinite cutoff (``rc=numpy.inf``,
-or any ``rc`` large enough that :math:`4(rc^{-12} - rc^{-6})` is below
-round-off).  ASE's **default** is different: ``rc=None`` means
-:math:`r_c = 3\sigma`, pairs beyond :math:`r_c` are dropped, and every pair
-inside :math:`r_c` is shifted by :math:`-u(r_c) = -4(3^{-12} - 3^{-6})
-\approx +5.4794\times10^{-3}`.  ASE's default energy is therefore higher by
-that shift times the number of pairs closer than :math:`3\sigma`, plus the
-(attractive) energy of the dropped pairs further apart: for LJ38 in its
-global minimum, +3.523 from its 643 pairs inside :math:`3\sigma` and +0.185
-from the rest, +3.708 in all.  ASE's default forces ignore pairs further
-apart than :math:`3\sigma` (checked against ASE 3.29).  The reference
-energies in :data:`LJ_GLOBAL_MINIMA` are for the untruncated potential.
-
-Coordinates may be given flattened, shape ``(3N,)``, or as ``(N, 3)``; the
-gradient is returned in the same shape as the input.  Coincident atoms give
-an infinite or NaN energy rather than an error, so a diverging optimizer stays
-observable.
-
-Force criteria
---------------
-Two stopping rules are in use for LJ38 benchmarks and they are not the same:
-ASE's optimizers stop when the largest per-atom force norm
-:math:`\max_i \lVert F_i \rVert` is at most ``fmax``
-(:func:`max_atom_force`); OptBench stops when the Euclidean norm of the whole
-3N force vector is at most 0.01 (:func:`force_l2`).  Since
-:math:`\max_i \lVert F_i\rVert \le \lVert F\rVert_2 \le \sqrt N \max_i
-\lVert F_i\rVert`, the OptBench criterion is the stricter one at the same
-threshold.
+Coordinates may be given flattened, shape ``(3N,)``, or as ``(N, 3)``; the gradient is
+returned in the same shape as the input. Coincident atoms give an infinite or NaN energy
+rather than an error, so a diverging optimizer stays observable. This is ASE's
+``LennardJones(epsilon=1, sigma=1, smooth=False)`` with an infinite cutoff, not ASE's
+default (cut and shifted at :math:`3\sigma`); the energies of :data:`LJ_GLOBAL_MINIMA` are
+for the untruncated potential. :func:`max_atom_force` is ASE's ``fmax`` criterion,
+:func:`force_l2` OptBench's, the stricter at the same threshold. Both comparisons, with
+the figures, are in the ASE section of the Usage page (``docs/usage.md``).
 """
 
 from __future__ import annotations
