@@ -1,79 +1,22 @@
 """Parameters as a gas: streaming under :math:`-\\nabla f` plus a collision operator.
 
-KO, the Kinetics-inspired Optimizer (M. Feng, Y. Huang, Y. Fu, S. Wang, J. Yan,
-arXiv:2505.14777, 2025; seed text ``002``), reads training as the evolution of a
-particle system under the Boltzmann transport equation (BTE)
-
-.. math::
-
-    \\partial_t \\rho + v \\cdot \\nabla_x \\rho
-    - \\frac{1}{m}\\big(\\nabla_x f + c\\, v\\big) \\cdot \\nabla_v \\rho = Q(\\rho, \\rho),
-
-for the density :math:`\\rho(x, v, t)` of particles of mass :math:`m` (the parameters)
-in the potential :math:`f` (the loss), with an optional friction :math:`c`. Its
-particle form splits into *streaming*, the characteristics of the left-hand side,
+The system behind KO, the Kinetics-inspired Optimizer (M. Feng, Y. Huang, Y. Fu, S. Wang,
+J. Yan, arXiv:2505.14777, 2025), which reads training as the evolution of a particle
+system under the Boltzmann transport equation. Its particle form splits into
+*streaming*, derived from :math:`H = p^2/(2m) + f(q)` and a Rayleigh function,
 
 .. math::
 
     \\dot x = v, \\qquad m \\dot v = -\\nabla f(x) - c\\, v,
 
-derived here, as for the damped oscillator, from :math:`H = p^2/(2m) + f(q)` and a
-Rayleigh function; and a *collision operator* :math:`Q` that conserves the momentum
-and the kinetic energy of the colliding particles. Two forms are offered:
-
-``collision='dsmc'``
-    binary collisions by Direct Simulation Monte Carlo (G. A. Bird, *Molecular Gas
-    Dynamics and the Direct Simulation of Gas Flows*, 1994) with the collision
-    criterion of the same group's KITINet (M. Feng, Y. Fu, T. Zhang et al., 2025),
-    :func:`dynopt.collisions.dsmc_collide`: random, pairwise, so it is a
-    :class:`~dynopt.program.Custom` stage drawing from ``S['rng']`` (seeded by
-    ``options={'seed': ...}``). Every collision keeps the pair's momentum and kinetic
-    energy; positions are untouched.
-``collision='bgk'``
-    the Bhatnagar–Gross–Krook relaxation (Phys. Rev. 94, 511, 1954) in its
-    mean-field form: the velocities relax toward their mean :math:`\\bar u`,
-
-    .. math:: \\dot v \\supset -\\nu\\,(v - \\bar u), \\qquad
-              \\bar u = \\frac1N \\sum_i v_i,
-
-    a continuous term (a :class:`~dynopt.program.Reduce` mean), so every integrator
-    discretises it. It is derived from the Rayleigh function
-    :math:`R_\\nu = \\tfrac12 \\nu m \\sum_i (\\dot q_i - \\bar u)^2`: since the
-    peculiar velocities :math:`\\dot q_i - \\bar u` sum to zero, the dependence of
-    :math:`\\bar u` on :math:`\\dot q` drops out of :math:`\\partial R_\\nu/\\partial\\dot q_i
-    = \\nu m (\\dot q_i - \\bar u)`, and the term can be derived with :math:`\\bar u`
-    held fixed. It conserves the total momentum :math:`m\\sum_i v_i` exactly and
-    dissipates the kinetic energy of the peculiar motion (it is the BGK drift without
-    the thermal part; see :func:`dynopt.collisions.bgk_relax`).
-
-Particles are the single coordinates (:math:`d = 1`, the whole vector one cell) by
-default, or, with ``layers``, the rows of weight matrices (the units' incoming weight
-vectors), each matrix a cell of its own; coordinates outside every layer (biases) do
-not collide. The BGK mean is always taken over the whole vector.
-
-Which parts are KO's: the public abstract states only that parameter updates are
-simulated by a numerical scheme for the BTE with stochastic particle collisions.
-The streaming equation, the KITINet collision criterion, the isotropic scattering
-and the BGK form here are reconstructions from that description and from the
-standard kinetic-theory schemes cited above, not the paper's own algorithm, which
-was not available.
-
-Where the collision stands in the step: the DSMC sweep is the *first* stage of every
-step, acting on the velocities left by the previous step's streaming (a Lie splitting
-stream-then-collide, cut one stage later). It is a pre-step hook of the vector field,
-so every integrator and :func:`dynopt.methods.system_method` keep it; the first
-sweep meets :math:`v = 0` and changes nothing. Kinetic energy, momentum and
-positions are unchanged by the sweep, so recorded energies do not depend on this
-placement.
-
-Two properties of the DSMC form worth knowing. KITINet's criterion compares each
-pair's relative speed with the largest one of the sweep, so some pair collides in
-nearly every step however small the velocities: the collision frequency is set per
-*step*, not per unit of time, and a smaller ``dt`` means more collisions per unit of
-time. With one-dimensional particles a collision of equal masses exchanges (or keeps)
-the two velocities; in a stiff problem this moves momentum from soft to stiff
-directions and slows the descent along the soft ones. In a batch of runs the members
-share the one generator ``S['rng']``, so a member's draws depend on the batch.
+and a *collision operator* that conserves the momentum and the kinetic energy of the
+colliding particles: ``collision='dsmc'`` (random binary collisions, a
+:class:`~dynopt.program.Custom` stage, :func:`dynopt.collisions.dsmc_collide`) or
+``collision='bgk'`` (a continuous relaxation toward the mean velocity). Particles are
+single coordinates, or with ``layers`` the rows of weight matrices. Both collision forms
+are reconstructions, not the paper's own algorithm; their derivation, where the collision
+stands in the step and the properties of the DSMC form are in the section "Boltzmann
+transport" of the Systems page (``docs/systems.md``).
 """
 from __future__ import annotations
 

@@ -1,24 +1,8 @@
 r"""The Nosé–Hoover thermostat, derived from Nosé's extended Hamiltonian.
 
-Nosé, J. Chem. Phys. 81, 511 (1984); Hoover, Phys. Rev. A 31, 1695 (1985).
-
-**What is postulated.** Nosé's Hamiltonian in the *virtual* variables
-:math:`(q, p', s, p_s)` and virtual time :math:`\tau`,
-
-.. math::
-
-    H_N = \sum_i \frac{p_i'^2}{2 m s^2} + f(q) + \frac{p_s^2}{2 Q} + g\, k_B T \ln s,
-
-with :math:`g = N` (Hoover's choice, which makes real-time averages canonical);
-the time transformation :math:`dt = d\tau / s`; and Hoover's real variables
-
-.. math::
-
-    p = p'/s, \qquad \zeta = p_s / Q, \qquad \eta = \ln s .
-
-**What is derived** (in SymPy, :func:`nose_real_time`). Hamilton's equations of
-:math:`H_N` in :math:`\tau`, rewritten through :math:`d/dt = s\, d/d\tau` and the
-change of variables, give Hoover's real-time equations
+Nosé, J. Chem. Phys. 81, 511 (1984); Hoover, Phys. Rev. A 31, 1695 (1985). Hamilton's
+equations of Nosé's Hamiltonian in virtual time, carried to real time in SymPy
+(:func:`nose_real_time`), give Hoover's equations
 
 .. math::
 
@@ -27,19 +11,11 @@ change of variables, give Hoover's real-time equations
     \dot \zeta = \frac{1}{Q}\Big(\sum_i \frac{p_i^2}{m} - N k_B T\Big), \qquad
     \dot \eta = \zeta ,
 
-and the value of :math:`H_N` in the real variables, the extended energy
-
-.. math::
-
-    H' = \sum_i \frac{p_i^2}{2m} + f(q) + \tfrac12 Q \zeta^2 + N k_B T \eta,
-
-is conserved by the flow (it is :math:`H_N`, conserved by Hamilton's equations;
-the derivation checks :math:`\dot H' = 0` symbolically). The real-time flow is not
-Hamiltonian in :math:`(q, p, \zeta, \eta)`, but it conserves :math:`H'`.
-
-With ``normalization='mean'`` the thermostat mass is per coordinate
-(:math:`Q \to N Q` in :math:`H_N`), so :math:`\dot\zeta = (\overline{p^2/m} - k_B T)/Q`:
-the form FANoS uses (Dhiman, arXiv 2601.00889). Units with :math:`k_B = 1`.
+which conserve the extended energy
+:math:`H' = \sum_i p_i^2/2m + f + \tfrac12 Q \zeta^2 + N k_B T \eta` (checked
+symbolically). ``normalization='mean'`` makes the thermostat mass per coordinate (the form
+FANoS uses). Units with :math:`k_B = 1`. What is postulated and what derived: the section
+"Systems" of the Systems page (``docs/systems.md``).
 """
 from __future__ import annotations
 

@@ -2,35 +2,19 @@ r"""Nosé–Hoover chains: each thermostat thermostatted by the next.
 
 Martyna, Klein & Tuckerman, "Nosé–Hoover chains: the canonical ensemble via
 continuous dynamics", J. Chem. Phys. 97, 2635 (1992). For a chain of length
-:math:`M` with frictions :math:`\zeta_j` (:math:`\zeta_j = p_{\eta_j}/Q_j`),
+:math:`M`, the particles feel the friction :math:`\zeta_1` and thermostat :math:`j` the
+friction :math:`\zeta_{j+1}`,
 
 .. math::
 
-    \dot q &= \frac{p}{m}, \qquad \dot p = -\nabla f(q) - \zeta_1 p, \\
-    \dot \zeta_1 &= \frac{1}{Q_1}\Big(\sum_i \frac{p_i^2}{m} - N k_B T\Big) - \zeta_2 \zeta_1, \\
-    \dot \zeta_j &= \frac{1}{Q_j}\big(Q_{j-1}\zeta_{j-1}^2 - k_B T\big) - \zeta_{j+1}\zeta_j,
-    \qquad j = 2, \dots, M \quad (\zeta_{M+1} \equiv 0), \\
-    \dot \eta_j &= \zeta_j ,
+    \dot \zeta_j = \frac{1}{Q_j}\big(Q_{j-1}\zeta_{j-1}^2 - k_B T\big) - \zeta_{j+1}\zeta_j,
+    \qquad j \ge 2 ,
 
-which conserve the extended energy
-
-.. math::
-
-    H' = \sum_i \frac{p_i^2}{2m} + f(q) + \sum_{j=1}^M \tfrac12 Q_j \zeta_j^2
-         + N k_B T \eta_1 + k_B T \sum_{j=2}^M \eta_j .
-
-**What is postulated:** the structure of the chain (the particles feel the
-friction :math:`\zeta_1`, thermostat :math:`j` feels :math:`\zeta_{j+1}`,
-:math:`\dot\eta_j = \zeta_j`), the extended energy :math:`H'` above (one degree
-of freedom per thermostat after the first), and that the force
-:math:`G_j` driving :math:`Q_j\dot\zeta_j = G_j - Q_j\zeta_{j+1}\zeta_j` depends on
-the kinetic energy and on :math:`\zeta_1, \dots, \zeta_{j-1}` only. **What is
-derived** (in SymPy, :meth:`NoseHooverChain.thermostat_forces`): every
-:math:`G_j`, from :math:`\dot H' \equiv 0`. The chain is not Hamiltonian; with
-:math:`M = 1` it is :class:`~dynopt.systems.NoseHoover`. Thermostat masses
-follow the paper's prescription in structure: ``Q`` for the first
-(:math:`N k_B T\tau^2` there), ``Q_chain`` for the others (:math:`k_B T\tau^2`).
-Units with :math:`k_B = 1`.
+each thermostat force derived in SymPy from the conservation of the extended energy
+(:meth:`NoseHooverChain.thermostat_forces`); :math:`M = 1` is
+:class:`~dynopt.systems.NoseHoover`. Units with :math:`k_B = 1`. The whole chain, the
+extended energy, what is postulated and the measured orders are on the Systems page
+(``docs/systems.md``).
 """
 from __future__ import annotations
 
