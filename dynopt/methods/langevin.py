@@ -92,14 +92,16 @@ def build_langevin_baoab(integrator=None):
 
 
 def build_langevin_annealed(integrator=None, schedule="exponential"):
-    """BAOAB with the temperature of ``schedule`` (see the module docstring).
+    """BAOAB with the falling temperature :math:`T_k` of ``schedule``.
 
     Parameters
     ----------
     integrator : None
         BAOAB is its own splitting.
     schedule : {'exponential', 'logarithmic', 'linear'}
-        The cooling schedule :math:`T_k`.
+        The cooling schedule :math:`T_k`: :math:`T_0\\,r^k` (hyperparameter ``cooling``
+        :math:`= r`), :math:`T_0 \\log 2 / \\log(k + 2)` (Geman & Geman, IEEE PAMI 6,
+        1984) or :math:`T_0 \\max(0, 1 - k/K)` (hyperparameter ``anneal_steps`` :math:`= K`).
 
     Returns
     -------

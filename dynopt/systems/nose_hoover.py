@@ -124,8 +124,8 @@ class NoseHoover(System):
     Notes
     -----
     The equations are derived from Nosé's Hamiltonian with Hoover's time
-    transformation (see the module docstring for what is postulated and what is
-    derived); :meth:`nose_hamiltonian` returns the Hamiltonian the derivation
+    transformation (what is postulated and what is derived: the Systems page of the
+    documentation); :meth:`nose_hamiltonian` returns the Hamiltonian the derivation
     starts from.
     """
 
@@ -211,5 +211,5 @@ class NoseHoover(System):
         return coordinate_sum(mass * v**2 / 2) + potential(x)
 
     def extended_energy(self):
-        """:math:`H'`, conserved by the exact flow (see the module docstring)."""
+        """:math:`H'`, conserved by the exact flow (the module docstring gives it)."""
         return self.energy() + self.extended_energy_terms()
