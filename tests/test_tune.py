@@ -453,3 +453,20 @@ def test_retuning_a_concave_stretch_keeps_the_values_and_says_so():
     assert not entry["applied"] and "no positive curvature" in entry["reason"]
     assert entry["negative_curvature"] and state.params == {"lr": 0.1, "momentum": 0.5}
     assert spent == (entry["nfev"], entry["njev"]) and entry["njev"] >= 1
+
+
+def test_retuning_reaches_the_numba_kernels():
+    """The new values are read by the compiled Numba kernels too (not only by the NumPy
+    single-member ones): the same run on both backends, step for step."""
+    pytest.importorskip("numba")
+    from dynopt.backends.numba_backend import NumbaBackend
+    n = 12
+    fg = _quartic(np.linspace(0.5, 2.0, n), 1.0)
+    opts = {"tune": True, "tune_every": 20, "gtol": 1e-9, "maxiter": 2000, "record": True}
+    ref = dynopt.minimize(fg, np.full(n, 2.0), jac=True, method="heavy_ball", options=opts)
+    got = dynopt.minimize(fg, np.full(n, 2.0), jac=True, method="heavy_ball", options=opts,
+                          backend=NumbaBackend(small_threshold=1))   # the Numba kernels
+    assert ref.status == 0 and got.nit == ref.nit and len(ref.tuning["history"]) >= 3
+    assert got.tuning["history"] == ref.tuning["history"]
+    np.testing.assert_allclose(got.trajectory["x"], ref.trajectory["x"], rtol=1e-12,
+                               atol=1e-15)
