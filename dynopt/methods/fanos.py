@@ -26,11 +26,12 @@ import numpy as np
 import sympy as sp
 
 from ..hyperparameters import Q, dt, eps, lr, mass, temperature, weight_decay
-from ..program import Elementwise, Reduce, Scalar, StepProgram, free_symbols, g, k
-from ..transforms import clip_gradient_norm, grad_clip, weight_decay_stage
+from ..program import Scalar, StepProgram, free_symbols, k
 from ..systems import NoseHoover
-from ..systems.base import v
 from ..systems.nose_hoover import kinetic_sum, zeta
+from ..transforms import (clip_gradient_norm, field_weight_decay, fixed, grad_clip, rms_beta,
+                          rms_mass_value)
+from ..transforms import rms_mass as rms_mass_field
 from .base import Method
 
 __all__ = ["build_fanos", "METHODS"]
@@ -38,8 +39,8 @@ __all__ = ["build_fanos", "METHODS"]
 #: [0, 1): the largest double below 1 as the inclusive upper bound
 _BELOW_ONE = float(np.nextafter(1.0, 0.0))
 
-# hyperparameters
-beta = sp.Symbol("beta", nonnegative=True)
+# hyperparameters (``beta``: the RMS mass's average, :data:`dynopt.transforms.rms_beta`)
+beta = rms_beta
 T0_max = sp.Symbol("T0_max", nonnegative=True)
 T0_min = sp.Symbol("T0_min", nonnegative=True)
 tau = sp.Symbol("tau", positive=True)
@@ -52,14 +53,12 @@ DEFAULTS = {lr: 3e-3, beta: 0.999, eps: 1e-8, Q: 1.0, T0_max: 1e-3, T0_min: 0.0,
             tau: 20000.0, rho_T: 0.9, zeta_clip: 10.0, grad_clip: 1.0, weight_decay: 0.0,
             zeta_const: 0.0}
 
-# state (``res.state[name]``)
-#: :math:`s`, the exponential average of the squared (clipped) gradient
-exp_avg_sq = sp.Symbol("exp_avg_sq", real=True)
-T_ema = sp.Symbol("T_ema", real=True)    # smoothed temperature
-# temporaries
-#: :math:`m`, the RMS mass (carried in the state by integrators that reuse it after the
-#: gradient evaluation, e.g. velocity Verlet)
-rms_mass = sp.Symbol("rms_mass", positive=True)
+# state (``res.state[name]``): ``exp_avg_sq`` (:math:`s`, the exponential average of the
+# squared gradient, from :func:`dynopt.transforms.rms_mass`) and the smoothed temperature
+T_ema = sp.Symbol("T_ema", real=True)
+#: :math:`m`, the RMS mass, a temporary (carried in the state by integrators that reuse it
+#: after the gradient evaluation, e.g. velocity Verlet)
+rms_mass = rms_mass_value
 
 #: the annealed target temperature T0(k)
 T0 = T0_min + (T0_max - T0_min) * sp.exp(-k / tau)
@@ -90,37 +89,31 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     """
     _check_flag("identity_mass", identity_mass)
     _check_flag("fixed_friction", fixed_friction)
-    base = NoseHoover(normalization="mean").vector_field()
-    mass_value = sp.Integer(1) if identity_mass else rms_mass
-    mass_state = sp.Integer(1) if identity_mass else sp.sqrt(exp_avg_sq) + eps  # m from the state
-
-    # hooks before the step: decoupled weight decay over the time step (so that
-    # integrators with sub-steps scale it), the RMS mass (its gradient is clipped below)
-    force = [] if identity_mass else [
-        (exp_avg_sq, beta * exp_avg_sq + (1 - beta) * g**2),
-        (rms_mass, sp.sqrt(exp_avg_sq) + eps)]
-    pre = (weight_decay_stage(step=dt), *([Elementwise(force)] if force else []))
-
-    (reduction,) = base.reductions
-    temperature_now = Reduce(kinetic_sum, reduction.expr.xreplace({mass: mass_value}), reduction.op)
+    # composed onto the thermostat: the RMS mass (or unit mass), then decoupled weight
+    # decay over the time step, first in the step (integrators with sub-steps scale it)
+    field = NoseHoover(normalization="mean").vector_field()
+    if identity_mass:
+        field = fixed(field, {mass: 1})
+    else:
+        field = rms_mass_field(field, beta=beta, eps=eps, beta_default=DEFAULTS[beta],
+                               eps_default=DEFAULTS[eps])
+    field = field_weight_decay(field, step=dt)
+    # FANoS's own thermostat: the kinetic temperature smoothed, the target annealed, the
+    # friction clipped (or held fixed)
     smoothing = Scalar([(T_ema, rho_T * T_ema + (1 - rho_T) * kinetic_sum)])
     if fixed_friction:
         aux, aux_init, post = {}, {}, ()
         scalars = {zeta: zeta_const, T_ema: T0_max}
     else:
-        rhs = base.aux[zeta].xreplace({kinetic_sum: T_ema, temperature: T0})
+        rhs = field.aux[zeta].xreplace({kinetic_sum: T_ema, temperature: T0})
         bounded = sp.Piecewise((sp.Max(-zeta_clip, sp.Min(zeta_clip, zeta)), zeta_clip > 0),
                                (zeta, True))
         aux, aux_init, post = {zeta: rhs}, {zeta: sp.Integer(0)}, (Scalar([(zeta, bounded)]),)
         scalars = {T_ema: T0_max}
     field = replace(
-        base,
-        vdot=base.vdot.xreplace({mass: mass_value}),
-        aux=aux, aux_init=aux_init, reductions=(temperature_now,), filters=(smoothing,),
-        pre=pre, post=post, params=dict(DEFAULTS),
-        extra_vectors={} if identity_mass else {exp_avg_sq: sp.Integer(0)},
-        extra_scalars=scalars,
-        energies={"kinetic": ("sum", mass_state * v**2 / 2)},
+        field, aux=aux, aux_init=aux_init, filters=(smoothing,), post=post,
+        params=dict(DEFAULTS), extra_scalars=scalars,
+        energies={"kinetic": field.energies["kinetic"]},
     )
     prog = integrator.program(field, "fanos", dt_default=DEFAULTS[lr])
     prog = StepProgram(prog.name, prog.vectors, prog.scalars, {**DEFAULTS, dt: DEFAULTS[lr]},

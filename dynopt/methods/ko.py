@@ -23,18 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-import sympy as sp
 
 from ..collisions import SOFT_NORMALIZATIONS, soft_collision
-from ..program import Custom, StepProgram, free_symbols, g, x
+from ..program import Custom, StepProgram, g, x
 from ..systems.boltzmann import BoltzmannTransport, _row_value, as_layers, check_layers_fit
+from ..transforms import gamma_c, soft_collisions
 from .base import Method, system_method
 
 __all__ = ["gamma_c", "BASES", "soft_collision_coordinates", "soft_collision_stage",
            "build_ko", "METHODS"]
-
-#: KO's collision coefficient :math:`\gamma_c \ge 0`
-gamma_c = sp.Symbol("gamma_c", nonnegative=True)
 
 #: KO's base optimizers: flag value -> registered method
 BASES = {"sgd": "gd", "heavy_ball": "heavy_ball", "nesterov": "nesterov", "adam": "adam",
@@ -207,22 +204,14 @@ def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
     if not isinstance(base_options, Mapping):
         raise TypeError(f"base_options must be a dict of the base method's options, got "
                         f"{base_options!r}")
-    prog = spec.program(**base_options)
-    late = free_symbols(prog.after_gradient)
-    late |= {s for st in prog.after_gradient if isinstance(st, Custom) for s in st.reads}
-    if g in late:
-        raise ValueError(f"base {base!r} reads the gradient after evaluating it; KO's "
-                         "gradient modification needs a base that uses it only before")
-    if any(s.name == gamma_c.name for s in prog.params):
-        raise ValueError(f"base {base!r} already has a hyperparameter named 'gamma_c'")
-    return StepProgram(
-        name=f"ko_{base}", vectors=dict(prog.vectors), scalars=dict(prog.scalars),
-        params={**prog.params, gamma_c: 0.1},
-        stages=(soft_collision_stage(layers, collision_scale, exclude_self), *prog.stages),
-        energies=dict(prog.energies),
-        description=(f"KO soft collision (gamma_c, {collision_scale} scale"
-                     f"{'' if exclude_self else ', self term kept'}) on the gradient, "
-                     f"then {spec.name}"))
+    # composed: the collision transformer in front of the base program, unchanged
+    prog = soft_collisions(spec.program(**base_options), layers=layers,
+                           collision_scale=collision_scale, exclude_self=exclude_self)
+    prog.name = f"ko_{base}"
+    prog.description = (f"KO soft collision (gamma_c, {collision_scale} scale"
+                        f"{'' if exclude_self else ', self term kept'}) on the gradient, "
+                        f"then {spec.name}")
+    return prog
 
 
 def _system_builder(collision: str, name: str):
