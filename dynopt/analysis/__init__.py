@@ -2,11 +2,14 @@
 
 * :mod:`.continuous` — a system linearised about a minimum (SymPy): eigenvalues,
   damping ratio, regime, decay rates, critical and optimal damping.
-* :mod:`.discrete` — the one-step map read from a method's step program: its
-  spectral radius (:func:`predicted_rate`), stability, and the continuous
-  system it corresponds to.
-* :mod:`.observed` — rates fitted from recorded runs.
-* :mod:`.compare` — predicted against observed, from vectorised runs.
+* :mod:`.discrete` — the one-step map read from a method's step program, gathered from
+  :mod:`.derivation` (program to matrix), :mod:`.onestep` (:func:`step_matrix`,
+  :func:`predicted_rate`), :mod:`.correspondence` (the continuous system it corresponds to)
+  and :mod:`.stability`.
+* :mod:`.observed` — rates fitted from recorded runs; the fit itself, stage by stage, is in
+  :mod:`.fitting`.
+* :mod:`.compare` — predicted against observed, from vectorised runs, into a
+  :class:`~dynopt.analysis.table.RateTable` (:mod:`.table`).
 * :mod:`.plots` — figures (imported on demand: ``dynopt.analysis.plots``).
 """
 from .compare import RateTable, compare_rates, compare_spectrum, observed_rate, sweep_rates

@@ -1,273 +1,38 @@
 r"""Predicted against observed rates, side by side, from vectorised runs.
 
-:func:`compare_rates` runs a method once on the diagonal quadratic
+* :func:`compare_rates` runs a method once on the diagonal quadratic
+  :math:`\tfrac12\sum_i\lambda_i x_i^2` and reads the run coordinate by coordinate: for a method
+  that acts coordinate-wise each coordinate is an independent run on :math:`\tfrac12\lambda_i
+  x^2`. Each :math:`|x_i(k)|` is fitted and set next to :math:`\rho(M(\lambda_i))` and
+  :math:`e^{-\sigma h}` of the continuous system.
+* :func:`sweep_rates` sweeps the damping ratio (a choice of :math:`\lambda_i`) or the step (the
+  members of one batched run).
+* :func:`compare_spectrum` fits the whole vector on a rotated quadratic with a given spectrum,
+  against the slowest mode's :math:`\max_i \rho(M(\lambda_i))`.
 
-.. math::
-
-    f(x) = \tfrac12 \sum_i \lambda_i x_i^2 ,
-
-and reads the run coordinate by coordinate. On a quadratic the eigen-directions
-do not interact, so coordinate :math:`i` of that one run *is* an independent
-run on :math:`\tfrac12\lambda_i x^2` for every method whose step acts
-coordinate-wise (the linear methods this module analyses): :math:`n` runs for
-the price of one vectorised call. Each :math:`|x_i(k)|` is then fitted on its own
-(:func:`~dynopt.analysis.observed.fit_contraction`) and set next to the spectral
-radius of the one-step map (:func:`~dynopt.analysis.discrete.predicted_rate`)
-and the per-step factor :math:`e^{-\sigma h}` of the continuous system.
-
-:func:`sweep_rates` builds on it: a sweep of the damping ratio at fixed
-hyperparameters is a choice of :math:`\lambda_i` (for heavy ball,
-:math:`\zeta = (1-\alpha)/(2\sqrt{\eta\lambda})`, so
-:math:`\lambda_i = ((1-\alpha)/(2\zeta_i))^2/\eta`); a sweep of the step size,
-which is a hyperparameter, uses the batch dimension of :func:`dynopt.minimize`
-instead (one member per step size, each stopping on its own).
-
-:func:`compare_spectrum` measures the rate of the whole vector instead: on a
-rotated quadratic :math:`f(x) = \tfrac12 (x - x^\star)^\top Q\Lambda Q^\top (x - x^\star)`
-the error :math:`\|x_k - x^\star\|` is a sum over the eigen-directions, and
-its asymptotic factor is the slowest mode's, :math:`\max_i \rho(M(\lambda_i))`.
-A sweep of one hyperparameter (a damping, a step) is run as the members of one
-batched, vectorised :func:`dynopt.minimize` call.
-
-A coordinate that grows makes the whole single run diverge (the run stops at
-``options['divergence']``). The coordinates seen to grow are then set aside
-and the others run again, so that a divergent member of a sweep does not cut
-the record of the converging ones short.
+Coordinates seen to grow stop the single run at ``options['divergence']``; they are set aside
+and the others run again, so that a divergent one does not cut the record of the converging
+ones short. See "Observed rates and side-by-side comparison" on the analysis page.
 """
 from __future__ import annotations
 
-import csv
-import html
-import json
 import math
-import numbers
+from typing import NamedTuple
 
 import numpy as np
 
-from .continuous import classify_damping
+from ._checks import _is_integer
+from ._comparison import (DIVERGENCE, _batched_quadratic, _check_positive_array, _check_steps,
+                          _diagonal_quadratic, _double_root_option, _fit_or_none, _growing, _row)
 from .discrete import _plain_options, continuous_numeric, resolve_program, step_matrix
-from .observed import RateFit, continuous_rate_to_per_step, fit_contraction, fit_energy_decay
+from .observed import observed_rate
+from .table import RateTable, _plain
 
 __all__ = ["RateTable", "observed_rate", "compare_rates", "compare_spectrum", "sweep_rates"]
 
 
-# ------------------------------------------------------------------------- observed
-def observed_rate(result, x_star=0.0, quantity: str = "distance", *, coordinate=None,
-                  member=None, f_star: float = 0.0, **fit_options) -> RateFit:
-    r"""Per-step rate fitted from a recorded run.
 
-    Parameters
-    ----------
-    result : OptimizeResult
-        From :func:`dynopt.minimize` with ``options={'record': True}`` (or a stride).
-    x_star : float or array_like
-        The minimiser.
-    quantity : {'distance', 'energy'}
-        ``'distance'``: :math:`\|x_k - x^\star\|_2` (or :math:`|x_{k,i} - x^\star_i|`
-        for one ``coordinate``), whose rate is the spectral radius of the
-        one-step map. ``'energy'``: the recorded total energy minus ``f_star``
-        (kinetic + potential + thermostat terms), which decays at about the
-        square of that rate.
-    coordinate : int, optional
-        Fit one coordinate only (the diagonal-quadratic trick of :func:`compare_rates`).
-    member : int, optional
-        The member of a batched run (required for one).
-    f_star : float
-        The minimum value, for ``'energy'``.
-    **fit_options
-        Passed to :func:`~dynopt.analysis.observed.fit_contraction`. At a repeated root of
-        the one-step map (optimally tuned heavy ball, critical damping; see
-        :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`) the error is
-        :math:`(a + bk)\,r^k`, not :math:`C r^k`: pass ``double_root=True`` to fit that
-        model. By default the fit chooses it only where it is clearly better.
-
-    Returns
-    -------
-    RateFit
-        ``linear_regime=False`` and ``rate=nan`` when the record shows no
-        geometric decay or growth (a plateau, a sublinear decay).
-
-    Raises
-    ------
-    ValueError
-        If the run was not recorded, ``quantity`` is unknown, or the record is
-        too short to fit.
-    """
-    traj = getattr(result, "trajectory", None) if not isinstance(result, dict) else \
-        result.get("trajectory")
-    if traj is None:
-        raise ValueError("observed_rate needs a recorded run: call dynopt.minimize(..., "
-                         "options={'record': True}); this result has no 'trajectory'")
-    if quantity not in ("distance", "energy"):
-        raise ValueError(f"quantity must be 'distance' or 'energy', got {quantity!r}")
-    steps = np.asarray(traj["step"])
-    X = np.asarray(traj["x"], dtype=float)
-    batched = X.ndim == 3
-    if batched and member is None:
-        raise ValueError(f"this run is a batch of {X.shape[1]} members; pass member=")
-    if not batched and member is not None:
-        raise ValueError(f"member={member!r} given, but the run is not batched")
-    if batched:
-        if not (_is_integer(member) and 0 <= member < X.shape[1]):
-            raise ValueError(f"member must be an integer in [0, {X.shape[1]}), got {member!r}")
-        X = X[:, member, :]
-    nit = np.asarray(result["nit"])
-    last = int(nit[member] if batched else nit)
-    keep = steps <= last  # a stopped member's record is frozen afterwards
-    if quantity == "energy":
-        E = np.asarray(traj["total"], dtype=float)
-        E = E[:, member] if batched else E
-        return fit_energy_decay(E[keep], f_star=f_star, steps=steps[keep], **fit_options)
-    diff = X - np.asarray(x_star, dtype=float)
-    if coordinate is not None:
-        if not (_is_integer(coordinate) and 0 <= coordinate < X.shape[1]):
-            raise ValueError(f"coordinate must be an integer in [0, {X.shape[1]}), "
-                             f"got {coordinate!r}")
-        err = np.abs(diff[:, coordinate])
-    else:
-        err = np.linalg.norm(diff, axis=1)
-    return fit_contraction(err[keep], steps=steps[keep], **fit_options)
-
-
-# ------------------------------------------------------------------------- table
-class RateTable:
-    """Rows of predicted and observed rates.
-
-    Attributes
-    ----------
-    rows : list of dict
-        One dict per run (coordinate or batch member); see :func:`compare_rates`
-        for the keys.
-    method : str
-        The method's name.
-    """
-
-    #: columns shown by ``str`` and ``_repr_html_``
-    display = ("eigenvalue", "damping_ratio", "regime", "predicted", "continuous", "observed",
-               "rel_error", "linear_regime")
-
-    def __init__(self, rows, method: str = "", meta: dict | None = None):
-        self.rows = list(rows)
-        self.method = method
-        self.meta = dict(meta or {})
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __iter__(self):
-        return iter(self.rows)
-
-    def column(self, key) -> np.ndarray:
-        """One column as an array."""
-        if self.rows and key not in self.rows[0]:
-            raise KeyError(f"no column {key!r}; columns: {list(self.rows[0])}")
-        return np.asarray([row[key] for row in self.rows])
-
-    @property
-    def columns(self) -> list:
-        return list(self.rows[0]) if self.rows else []
-
-    def to_csv(self, path) -> None:
-        """Write the rows as CSV (one header line)."""
-        with open(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns)
-            writer.writeheader()
-            for row in self.rows:
-                writer.writerow({k: _plain(v) for k, v in row.items()})
-
-    def to_json(self, path) -> None:
-        """Write ``{'method', 'meta', 'rows'}`` as JSON (NaN and inf as null / strings)."""
-        doc = {"method": self.method, "meta": {k: _plain(v) for k, v in self.meta.items()},
-               "rows": [{k: _json(v) for k, v in row.items()} for row in self.rows]}
-        with open(path, "w") as fh:
-            json.dump(doc, fh, indent=1)
-
-    def _cells(self):
-        cols = [c for c in self.display if c in self.columns] or self.columns
-        return cols, [[_fmt(row[c]) for c in cols] for row in self.rows]
-
-    def __str__(self):
-        cols, cells = self._cells()
-        widths = [max(len(c), *(len(r[i]) for r in cells)) if cells else len(c)
-                  for i, c in enumerate(cols)]
-        lines = [f"RateTable {self.method!r} ({len(self.rows)} rows)",
-                 "  ".join(c.rjust(w) for c, w in zip(cols, widths))]
-        lines += ["  ".join(v.rjust(w) for v, w in zip(r, widths)) for r in cells]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def _repr_html_(self):
-        cols, cells = self._cells()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>"
-                       for r in cells)
-        return (f"<table><caption>{html.escape(self.method)}</caption>"
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-
-
-def _plain(v):
-    if isinstance(v, (np.floating, np.integer, np.bool_)):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    return v
-
-
-def _json(v):
-    v = _plain(v)
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    return v
-
-
-def _fmt(v):
-    if isinstance(v, (bool, np.bool_)):
-        return "yes" if v else "no"
-    if isinstance(v, (float, np.floating)):
-        return "nan" if math.isnan(v) else f"{v:.6g}"
-    return str(v)
-
-
-# ------------------------------------------------------------------------- runs
-#: default ``divergence`` option of the comparison runs: far above dynopt.minimize's 1e12, so
-#: that a growing run is recorded over many decades (its growth rate is fitted too) before it
-#: is stopped; ``options['divergence']`` overrides it
-DIVERGENCE = 1e100
-
-def _diagonal_quadratic(lams):
-    def fun(x):
-        return 0.5 * float(np.dot(lams * x, x)), lams * x
-    return fun
-
-
-def _batched_quadratic(lams):
-    def fun(X):
-        return 0.5 * np.sum(lams * X * X, axis=1), lams * X
-    return fun
-
-
-def _double_root_option(repeated) -> bool | None:
-    """``double_root`` of the fit: the (a + bk) r^k model where the analysis flags a repeated
-    root of the one-step map, else the automatic choice."""
-    return True if repeated else None
-
-
-def _fit_or_none(err, steps, repeated=False):
-    """A fit, or the reason there is none."""
-    try:
-        return fit_contraction(err, steps=steps, double_root=_double_root_option(repeated)), ""
-    except ValueError as exc:
-        return None, str(exc)
-
-
-def _growing(fit, err):
-    if fit is not None and fit.linear_regime:
-        return fit.rate > 1.0
-    finite = err[np.isfinite(err)]
-    return (not np.all(np.isfinite(err))) or (finite.size > 1 and finite[-1] > 1e3 * finite[0])
-
-
+# ------------------------------------------------------------------------- one run, many coordinates
 def _run_diagonal(method, lams, integrator, options, steps, x0, repeated):
     """Observe every coordinate; rerun the converging ones if growing ones stopped the run."""
     from .._minimize import minimize
@@ -298,61 +63,13 @@ def _run_diagonal(method, lams, integrator, options, steps, x0, repeated):
     return fits, notes, status, ran
 
 
-def _row(lam_, zeta, sigma, hh, predicted, fit, note, status, ran, repeated=False):
-    continuous = continuous_rate_to_per_step(sigma, float(hh)) if math.isfinite(sigma) else math.nan
-    observed = fit.rate if fit is not None else math.nan
-    row = {
-        "eigenvalue": float(lam_), "damping_ratio": float(zeta),
-        "regime": str(classify_damping(zeta)) if not math.isnan(zeta) else "unknown",
-        "predicted": float(predicted), "continuous": float(continuous),
-        "observed": float(observed),
-        "stderr": float(fit.stderr) if fit is not None else math.nan,
-        "rel_error": abs(observed - predicted) / predicted if predicted > 0 else math.nan,
-        "linear_regime": bool(fit.linear_regime) if fit is not None else False,
-        "oscillating": bool(fit.oscillating) if fit is not None else False,
-        "converging": bool(fit.converging) if fit is not None else False,
-        "predicted_stable": bool(predicted < 1.0),
-        "repeated_root": bool(repeated),
-        "double_root_fit": bool(fit.double_root) if fit is not None else False,
-        "status": int(status), "steps": int(ran),
-        "note": note or (fit.message if fit is not None else ""),
-    }
-    return row
-
-
-def _is_integer(value) -> bool:
-    """An integer of Python, NumPy or SymPy, not a boolean."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_positive_array(values, name):
-    if isinstance(values, (bool, np.bool_)) or np.asarray(values).dtype.kind == "b" or (
-            isinstance(values, (list, tuple)) and any(isinstance(v, (bool, np.bool_))
-                                                    for v in values)):
-        raise TypeError(f"{name} must be an array of numbers, got the boolean(s) {values!r}")
-    try:
-        arr = np.asarray(values, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of numbers, got {values!r}") from None
-    if arr.size == 0:
-        raise ValueError(f"{name} must not be empty")
-    if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be positive and finite, got {values!r}")
-    return arr
-
-
-def _check_steps(steps):
-    if not _is_integer(steps) or steps < 10:
-        raise ValueError(f"steps must be an integer >= 10, got {steps!r}")
-    return int(steps)
-
-
 def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int = 3000,
                   x0=None, freeze=None) -> RateTable:
     r"""Predicted (discrete and continuous) against observed per-step rates.
 
     One :func:`dynopt.minimize` run on :math:`f = \tfrac12\sum_i\lambda_i x_i^2`
-    (see the module notes), recorded for ``steps`` steps with ``gtol=0``; each
+    (each coordinate an independent run of a coordinate-wise method), recorded for ``steps``
+    steps with ``gtol=0``; each
     coordinate is fitted on its own.
 
     Parameters
@@ -406,6 +123,7 @@ def compare_rates(method, eigenvalues, integrator=None, options=None, steps: int
 
 
 
+# ------------------------------------------------------------------------- the whole vector
 def _orthogonal(n, rng):
     """A random orthogonal matrix (QR of a Gaussian matrix, signs fixed)."""
     q, r = np.linalg.qr(rng.standard_normal((n, n)))
@@ -466,31 +184,53 @@ def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, para
         the continuous system at :math:`\mu = \min_i\lambda_i`), plus ``dimension``,
         ``kappa`` (:math:`L/\mu`) and, for a sweep, ``parameter`` and ``value``.
     """
-    from .._minimize import minimize
     lams = _check_positive_array(eigenvalues, "eigenvalues")
     steps = _check_steps(steps)
     options = _plain_options(dict(options or {}))
     _, params, name = resolve_program(method, integrator, options)
-    if (parameter is None) != (values is None):
-        raise ValueError("give parameter= and values= together")
-    if parameter is not None:
-        if parameter not in params:
-            raise ValueError(f"parameter {parameter!r} is not a hyperparameter of {name!r}; "
-                             f"valid: {sorted(params)}")
-        try:
-            vals = np.asarray(values, dtype=float).reshape(-1)
-        except (TypeError, ValueError):
-            raise TypeError(f"values must be an array of numbers, got {values!r}") from None
-        if vals.size == 0 or not np.all(np.isfinite(vals)):
-            raise ValueError(f"values must be a non-empty array of finite numbers, got {values!r}")
-        resolve_program(method, integrator, {**options, parameter: float(vals[0])})
-        over = {parameter: vals[:, None]}
-    else:
-        vals = np.array([math.nan])
-        over = {}
+    vals, over = _sweep_values(method, integrator, options, (params, name), parameter, values)
     if not _is_integer(seed):
         raise TypeError(f"seed must be an integer, got {seed!r}")
-    n, batch = lams.size, vals.size
+    fun, x0, x_star = _rotated_quadratic(lams, rotate, seed)
+    predicted = _spectrum_prediction(method, integrator, options, freeze, lams, over, vals.size)
+    opts = {"divergence": DIVERGENCE, **options, "record": True, "gtol": 0.0, "maxiter": steps,
+            "vectorized": True}
+    if parameter is not None:
+        opts[parameter] = vals
+    from .._minimize import minimize
+    res = minimize(fun, np.tile(x0, (vals.size, 1)), method=method, jac=True,
+                   integrator=integrator, options=opts)
+    rows = _spectrum_rows(res, x_star, lams, predicted, parameter, vals)
+    return RateTable(rows, name, {"integrator": str(integrator), "steps": steps,
+                                  "spectrum": lams.tolist(), "rotate": bool(rotate), "seed": int(seed),
+                                  "options": {k: _plain(v) for k, v in options.items()}})
+
+
+def _sweep_values(method, integrator, options, program, parameter, values):
+    """``(vals, over)``: the checked values of the swept hyperparameter (``[nan]`` without a
+    sweep) and the overrides of the prediction; ``program`` is ``(params, name)``."""
+    params, name = program
+    if (parameter is None) != (values is None):
+        raise ValueError("give parameter= and values= together")
+    if parameter is None:
+        return np.array([math.nan]), {}
+    if parameter not in params:
+        raise ValueError(f"parameter {parameter!r} is not a hyperparameter of {name!r}; "
+                         f"valid: {sorted(params)}")
+    try:
+        vals = np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise TypeError(f"values must be an array of numbers, got {values!r}") from None
+    if vals.size == 0 or not np.all(np.isfinite(vals)):
+        raise ValueError(f"values must be a non-empty array of finite numbers, got {values!r}")
+    resolve_program(method, integrator, {**options, parameter: float(vals[0])})
+    return vals, {parameter: vals[:, None]}
+
+
+def _rotated_quadratic(lams, rotate, seed):
+    r"""``(fun, x0, x_star)``: :math:`f = \tfrac12 (x - x^\star)^\top Q\Lambda Q^\top (x - x^\star)`
+    (vectorised, with its gradient), the start :math:`x^\star + Q\mathbf 1` and :math:`x^\star`."""
+    n = lams.size
     rng = np.random.default_rng(seed)
     Q = _orthogonal(n, rng) if rotate else np.eye(n)
     x_star = rng.uniform(-1.0, 1.0, n)
@@ -502,38 +242,55 @@ def compare_spectrum(method, eigenvalues, integrator=None, options=None, *, para
         G = D @ H
         return 0.5 * np.sum(D * G, axis=1), G
 
+    return fun, x_star + Q @ np.ones(n), x_star
+
+
+class _SpectrumPrediction(NamedTuple):
+    """Per member and eigenvalue (shape ``(batch, n)``): spectral radius, repeated root, and the
+    continuous damping ratio, decay rate and time step; ``slowest`` is the argmax of ``rho``."""
+
+    rho: np.ndarray
+    slowest: np.ndarray
+    repeated: np.ndarray
+    zeta: np.ndarray
+    sigma: np.ndarray
+    hh: np.ndarray
+
+
+def _spectrum_prediction(method, integrator, options, freeze, lams, over, batch):
+    n = lams.size
     step = step_matrix(method, integrator, options, freeze)
     rho = np.asarray(step.spectral_radius(lams[None, :], **over)).reshape(batch, n)
-    slowest = np.argmax(rho, axis=1)
     repeated = np.asarray(step.repeated_root(lams[None, :], **over)).reshape(batch, n)
     zeta, sigma, hh = continuous_numeric(method, integrator, options, freeze)(lams[None, :], **over)
     zeta, sigma, hh = (np.broadcast_to(a, (batch, n)) for a in (zeta, sigma, hh))
+    return _SpectrumPrediction(rho, np.argmax(rho, axis=1), repeated, zeta, sigma, hh)
+
+
+def _spectrum_rows(res, x_star, lams, predicted: _SpectrumPrediction, parameter, vals):
+    """One row per member of the batched run: the fit of its norm against the prediction."""
     mu = int(np.argmin(lams))
-    X0 = np.tile(x_star + Q @ np.ones(n), (batch, 1))
-    opts = {"divergence": DIVERGENCE, **options, "record": True, "gtol": 0.0, "maxiter": steps,
-            "vectorized": True}
-    if parameter is not None:
-        opts[parameter] = vals
-    res = minimize(fun, X0, method=method, jac=True, integrator=integrator, options=opts)
     rows = []
-    for b in range(batch):
+    for b in range(vals.size):
+        slowest = predicted.slowest[b]
+        repeated = predicted.repeated[b, slowest]
         try:
-            fit, note = observed_rate(res, x_star, member=b, double_root=_double_root_option(
-                repeated[b, slowest[b]])), ""
+            fit, note = observed_rate(res, x_star, member=b,
+                                      double_root=_double_root_option(repeated)), ""
         except ValueError as exc:
             fit, note = None, str(exc)
-        j = int(np.argmin(sigma[b]))
-        row = _row(lams[slowest[b]], zeta[b, mu], sigma[b, j], hh[b, j], rho[b].max(), fit, note,
-                   res.status[b], res.nit[b], repeated[b, slowest[b]])
-        row.update(dimension=n, kappa=float(lams.max() / lams.min()))
+        j = int(np.argmin(predicted.sigma[b]))
+        row = _row(lams[slowest], predicted.zeta[b, mu], predicted.sigma[b, j], predicted.hh[b, j],
+                   predicted.rho[b].max(), fit, note, res.status[b], res.nit[b], repeated)
+        row.update(dimension=lams.size, kappa=float(lams.max() / lams.min()))
         if parameter is not None:
             row.update(parameter=parameter, value=float(vals[b]))
         rows.append(row)
-    return RateTable(rows, name, {"integrator": str(integrator), "steps": steps,
-                                  "spectrum": lams.tolist(), "rotate": bool(rotate), "seed": int(seed),
-                                  "options": {k: _plain(v) for k, v in options.items()}})
+    return rows
 
 
+
+# ------------------------------------------------------------------------- sweeps
 def _eigenvalues_for_zetas(method, integrator, options, freeze, zetas):
     r"""Solve :math:`\zeta(\lambda) = \zeta_i` on the continuous model (smallest positive root)."""
     import sympy as sp

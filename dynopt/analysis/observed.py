@@ -9,12 +9,13 @@ factor :math:`r` (the spectral radius of its one-step map). This module measures
 
 to a recorded error sequence :math:`e_k \ge 0` (:math:`\lVert x_k - x^\star\rVert`,
 :math:`E_k - f^\star`, ...) and reports :math:`r` with a nominal uncertainty and diagnostics
-(:class:`RateFit`). Everything operates on plain NumPy arrays, whatever produced the run.
+(:class:`RateFit`). The fits take plain NumPy arrays, whatever produced the run.
 
 * :func:`fit_contraction` and :func:`fit_energy_decay` fit a rate (the stages of the fit are
   in :mod:`dynopt.analysis.fitting`, their reasoning on the analysis page of the documentation);
 * :func:`order_of_convergence` fits :math:`\text{err}(h) \approx C h^p`;
-* :func:`continuous_rate_to_per_step` and :func:`per_step_to_continuous` convert rates.
+* :func:`continuous_rate_to_per_step` and :func:`per_step_to_continuous` convert rates;
+* :func:`observed_rate` fits the distance or energy of a run recorded by :func:`dynopt.minimize`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import _as_1d_float, _check_positive_real
+from ._checks import _as_1d_float, _check_positive_real, _is_integer
 from ._regression import _linfit
 from .fitting import DOUBLE_ROOT_GAIN, RateFit, _fit_contraction  # noqa: F401 (re-exported)
 
@@ -36,6 +37,7 @@ __all__ = [
     "order_of_convergence",
     "continuous_rate_to_per_step",
     "per_step_to_continuous",
+    "observed_rate",
 ]
 
 
@@ -277,3 +279,80 @@ def per_step_to_continuous(r, h):
         raise ValueError(f"r must be finite and positive, got {r!r}")
     out = -np.log(r_arr) / h
     return float(out) if out.ndim == 0 else out
+
+
+def observed_rate(result, x_star=0.0, quantity: str = "distance", *, coordinate=None,
+                  member=None, f_star: float = 0.0, **fit_options) -> RateFit:
+    r"""Per-step rate fitted from a recorded run.
+
+    Parameters
+    ----------
+    result : OptimizeResult
+        From :func:`dynopt.minimize` with ``options={'record': True}`` (or a stride).
+    x_star : float or array_like
+        The minimiser.
+    quantity : {'distance', 'energy'}
+        ``'distance'``: :math:`\|x_k - x^\star\|_2` (or :math:`|x_{k,i} - x^\star_i|`
+        for one ``coordinate``), whose rate is the spectral radius of the
+        one-step map. ``'energy'``: the recorded total energy minus ``f_star``
+        (kinetic + potential + thermostat terms), which decays at about the
+        square of that rate.
+    coordinate : int, optional
+        Fit one coordinate only (the diagonal-quadratic trick of :func:`compare_rates`).
+    member : int, optional
+        The member of a batched run (required for one).
+    f_star : float
+        The minimum value, for ``'energy'``.
+    **fit_options
+        Passed to :func:`~dynopt.analysis.observed.fit_contraction`. At a repeated root of
+        the one-step map (optimally tuned heavy ball, critical damping; see
+        :meth:`~dynopt.analysis.discrete.LinearStep.repeated_root`) the error is
+        :math:`(a + bk)\,r^k`, not :math:`C r^k`: pass ``double_root=True`` to fit that
+        model. By default the fit chooses it only where it is clearly better.
+
+    Returns
+    -------
+    RateFit
+        ``linear_regime=False`` and ``rate=nan`` when the record shows no
+        geometric decay or growth (a plateau, a sublinear decay).
+
+    Raises
+    ------
+    ValueError
+        If the run was not recorded, ``quantity`` is unknown, or the record is
+        too short to fit.
+    """
+    traj = getattr(result, "trajectory", None) if not isinstance(result, dict) else \
+        result.get("trajectory")
+    if traj is None:
+        raise ValueError("observed_rate needs a recorded run: call dynopt.minimize(..., "
+                         "options={'record': True}); this result has no 'trajectory'")
+    if quantity not in ("distance", "energy"):
+        raise ValueError(f"quantity must be 'distance' or 'energy', got {quantity!r}")
+    steps = np.asarray(traj["step"])
+    X = np.asarray(traj["x"], dtype=float)
+    batched = X.ndim == 3
+    if batched and member is None:
+        raise ValueError(f"this run is a batch of {X.shape[1]} members; pass member=")
+    if not batched and member is not None:
+        raise ValueError(f"member={member!r} given, but the run is not batched")
+    if batched:
+        if not (_is_integer(member) and 0 <= member < X.shape[1]):
+            raise ValueError(f"member must be an integer in [0, {X.shape[1]}), got {member!r}")
+        X = X[:, member, :]
+    nit = np.asarray(result["nit"])
+    last = int(nit[member] if batched else nit)
+    keep = steps <= last  # a stopped member's record is frozen afterwards
+    if quantity == "energy":
+        E = np.asarray(traj["total"], dtype=float)
+        E = E[:, member] if batched else E
+        return fit_energy_decay(E[keep], f_star=f_star, steps=steps[keep], **fit_options)
+    diff = X - np.asarray(x_star, dtype=float)
+    if coordinate is not None:
+        if not (_is_integer(coordinate) and 0 <= coordinate < X.shape[1]):
+            raise ValueError(f"coordinate must be an integer in [0, {X.shape[1]}), "
+                             f"got {coordinate!r}")
+        err = np.abs(diff[:, coordinate])
+    else:
+        err = np.linalg.norm(diff, axis=1)
+    return fit_contraction(err[keep], steps=steps[keep], **fit_options)
