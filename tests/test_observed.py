@@ -444,3 +444,15 @@ def test_rate_conversions():
         continuous_rate_to_per_step(1.0, 0.0)
     with pytest.raises(ValueError, match="r"):
         per_step_to_continuous(-0.5, 0.1)
+
+
+def test_repeated_root_refit_on_a_short_series_after_the_last_dip():
+    # A slow under-damped record: eight crests, the last trough close to the end. The automatic
+    # choice tries the (a + bk) r^k model on the crests after the last dip, too few for it; this
+    # used to fail with an AttributeError instead of keeping the geometric fit's range.
+    k = np.arange(601.0)
+    r = 0.9746794344808962
+    for phase in (0.0, 0.3, 1.0):
+        fit = fit_contraction(r**k * np.abs(np.cos(0.0436 * k + phase)))
+        assert fit.linear_regime and fit.oscillating
+        assert abs((1 - fit.rate) - (1 - r)) < 1e-2 * (1 - r)

@@ -94,6 +94,9 @@ def _refine_run(t, y, i0, i1, *, resid_tol, model=None):
     the number of averages tested).  The central half is always kept.  This removes the last
     few percent of slope change that the window-level tolerance admits at the edges of the run
     (tails of a transient, approach to a floor).
+
+    ``model(t, y)``, if given, replaces the line: it returns the predictor ``t -> y`` fitted to
+    the central half, or ``None`` when that half is too short for it (the run is then kept).
     """
     length = i1 - i0
     if length < 8:
@@ -103,7 +106,10 @@ def _refine_run(t, y, i0, i1, *, resid_tol, model=None):
         b, a, _ = _linfit(t[c0:c1], y[c0:c1])
         predicted = a + b * t
     else:
-        predicted = model(t[c0:c1], y[c0:c1])(t)
+        predictor = model(t[c0:c1], y[c0:c1])
+        if predictor is None:  # the central half is too short to fit the model on
+            return i0, i1
+        predicted = predictor(t)
     m = max(1, min(50, length // 20))
     with np.errstate(invalid="ignore"):
         resid = np.where(np.isfinite(predicted), y - predicted, np.inf)

@@ -403,10 +403,16 @@ def _repeated_root_range(record: _Record, series: _Series, fit: _Fit, opts) -> t
     if not series.oscillating and record.troughs.size:
         first = int(np.searchsorted(ts, record.t[record.troughs[-1]], side="right"))
     j0, j1 = _refine_run(ts, ys, first, ts.size, resid_tol=opts.resid_tol,
-                         model=lambda tc, yc: _fit_double_root(tc, yc, opts.power).predict)
+                         model=lambda tc, yc: _double_root_predictor(tc, yc, opts.power))
     if j1 - j0 < fit.stop - fit.start:
         return fit.start, fit.stop
     return j0, j1
+
+
+def _double_root_predictor(t, y, power):
+    """The prediction of the repeated-root model fitted to ``(t, y)``; ``None`` if too short."""
+    fit = _fit_double_root(t, y, power)
+    return None if fit is None else fit.predict
 
 
 # ---- the result ----------------------------------------------------------------------------
