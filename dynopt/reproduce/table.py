@@ -142,5 +142,3 @@ def _render(cols: list, sep: str) -> str:
             out.append(sep.join(c.cells[i][j] if j < len(c.cells[i]) else " " * c.width
                                 for c in cols).rstrip())
     return "\n".join(out)
-
-

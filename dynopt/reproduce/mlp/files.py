@@ -31,7 +31,8 @@ def write_sensitivity(cells, path) -> Path:
 
 
 def write_weights(thetas, path) -> Path:
-    """The final parameters of every test run: ``theta`` (runs, dim), ``method``, ``lr``, ``seed``."""
+    """The final parameters of every test run: ``theta`` (runs, dim), ``method``, ``lr``,
+    ``seed`` and the layer ``sizes``."""
     keys = sorted(thetas, key=lambda k: (k[0], k[1], k[2]))
     dim = len(next(iter(thetas.values()))) if thetas else 0
     return write_npz(

@@ -27,7 +27,9 @@ PLANS = {
     "default": {"dim": 50, "seeds": 10, "steps": 3000, "lrs": LR_GRID},
     "full": {"dim": 100, "seeds": 20, "steps": 10000, "lrs": LR_GRID},
 }
+#: points of the stored convergence curves (log-spaced steps)
 CURVE_POINTS = 100
+
 
 # --------------------------------------------------------------------------- problems
 def make_problem(dim: int, kappa: float, seed: int):

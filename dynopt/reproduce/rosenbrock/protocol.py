@@ -21,7 +21,6 @@ DIM = 100
 EVALUATIONS = 3000
 #: the paper's learning-rate grid
 LR_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
-#: what a diverged run counts as
 #: the gradient-norm bound of the clipped AdamW row
 CLIP_NORM = 1.0
 #: a method's largest time step ``dtmax`` (FIRE) is this multiple of the swept ``dt``
@@ -45,6 +44,7 @@ PLANS = {
 }
 #: points of the stored convergence curves (log-spaced evaluation counts)
 CURVE_POINTS = 100
+
 _DATA = Path(__file__).resolve().parent.parent / "data"
 
 
