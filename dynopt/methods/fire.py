@@ -71,6 +71,7 @@ def _flag(cond):
 
 
 def _check_bool(method, name, value):
+    """A structural flag must be a bool; the error names the method, the flag and the value."""
     if not isinstance(value, bool):
         raise TypeError(f"{method}: {name} must be True or False, got {value!r}")
 
@@ -401,49 +402,13 @@ def _abc_mix_and_move():
 
 
 def build_fire2_ase(integrator=None, use_abc=False):
-    r"""The step program of ASE's ``FIRE2``.
+    r"""The step program of ASE's ``FIRE2`` (the rule: the Methods page of the documentation).
 
-    :class:`ase.optimize.fire2.FIRE2` (ASE 3.29) reads FIRE 2.0 (Guénolé et
-    al., *Comput. Mater. Sci.* 175, 109584, 2020) with semi-implicit Euler and
-    ASE's parameter names, and optionally ABC-FIRE (S. Echeverri Restrepo and
-    P. Andric, "ABC-FIRE: Accelerated bias-corrected fast inertial relaxation
-    engine", *Comput. Mater. Sci.* 218, 111978, 2023). With :math:`F = -g`,
-    one ASE step is:
-
-    1. first step: :math:`v = 0`, no control;
-    2. :math:`P = F\cdot v > 0`: :math:`N \leftarrow N + 1`; if then
-       :math:`N > N_\mathrm{min}`,
-       :math:`\Delta t \leftarrow \min(f_\mathrm{inc}\Delta t, \Delta t_\mathrm{max})`
-       and :math:`\alpha \leftarrow f_\alpha\alpha`;
-    3. :math:`P \le 0`: :math:`N \leftarrow 0`,
-       :math:`\Delta t \leftarrow \max(f_\mathrm{dec}\Delta t, \Delta t_\mathrm{min})`,
-       :math:`\alpha \leftarrow \alpha_\mathrm{start}`, half a step back with
-       the new step, :math:`x \leftarrow x - \tfrac12\Delta t\, v`, and
-       :math:`v \leftarrow 0`; the force is evaluated again at the moved point;
-    4. kick, :math:`v \leftarrow v + \Delta t\, F`, then the mixing with the
-       norm of the kicked velocity, on every step (after a reset it returns
-       :math:`v = \Delta t F` up to round-off):
-       :math:`v \leftarrow (1-\alpha) v + \alpha \lVert v\rVert \hat F`;
-    5. without ABC: :math:`\delta = \Delta t\, v` capped in Euclidean norm,
-       :math:`\delta \leftarrow \delta \min(1, \mathrm{maxstep}/\lVert\delta\rVert_2)`
-       (the velocity is not rescaled), :math:`x \leftarrow x + \delta`;
-       with ABC (``use_abc=True``): :math:`\alpha \leftarrow \max(\alpha, 10^{-10})`
-       before the mixing, the mixed velocity is bias-corrected,
-       :math:`v \leftarrow v / (1 - (1-\alpha)^{N+1})`, then clipped per
-       coordinate to :math:`|v_j| \le \mathrm{maxstep}/\Delta t` (the clipped
-       velocity is kept), and :math:`x \leftarrow x + \Delta t\, v`.
-
-    So without ABC no step moves :math:`x` by more than ``maxstep`` in
-    Euclidean norm (hence no atom by more); with ABC no coordinate moves more
-    than ``maxstep`` in one step. The half step back of item 3 is not capped
-    (as in ASE). ASE's ``position_reset_callback`` is never called by ASE's
-    own step and has no counterpart here.
-
-    Step 3 moves :math:`x`, so the kick needs the force at the new point. Every
-    step of a step program evaluates the gradient once, so an ASE step with a
-    reset takes two steps here: the first goes back and sets ``pending`` (to
-    the half step, :math:`\tfrac12\Delta t`), the second kicks with the force at the moved point. The sequence of positions
-    after each kick and the number of force evaluations are ASE's.
+    :class:`ase.optimize.fire2.FIRE2` (ASE 3.29) reads FIRE 2.0 (Guénolé et al.,
+    *Comput. Mater. Sci.* 175, 109584, 2020) with semi-implicit Euler and ASE's parameter
+    names, and optionally ABC-FIRE (S. Echeverri Restrepo and P. Andric, *Comput. Mater.
+    Sci.* 218, 111978, 2023). An ASE step with a reset (half a step back, a force call at
+    the moved point, the kick) takes two steps here, the first leaving ``pending`` set.
 
     Parameters
     ----------
