@@ -1,6 +1,7 @@
 """Analysis: damping ratios and convergence rates, predicted and observed.
 
-* :mod:`.continuous` — a system linearised about a minimum (SymPy): eigenvalues,
+* :mod:`.continuous` — a system linearised about a minimum (SymPy) into a
+  :class:`~dynopt.analysis.linear_system.LinearSystem` (:mod:`.linear_system`): eigenvalues,
   damping ratio, regime, decay rates, critical and optimal damping.
 * :mod:`.discrete` — the one-step map read from a method's step program, gathered from
   :mod:`.derivation` (program to matrix), :mod:`.onestep` (:func:`step_matrix`,
