@@ -194,7 +194,15 @@ def _build_class(torch):
             The integrator of a method derived from a continuous system
             (default: the method's own); discrete rules take none.
         seed : int, optional
-            Seed of the noise keys, for methods with Noise stages (Langevin).
+            Seed of the noise keys, for methods with Noise stages (Langevin),
+            and of the generator of Python stages (KO's DSMC collisions).
+        backend : {'auto', 'numba', 'torch'}
+            How a group on the CPU is stepped: ``'numba'``, the Numba backend's
+            compiled kernels in place on the tensors' memory (one pass over the
+            state, as ``torch.optim.Adam(fused=True)``); ``'torch'``, the
+            program printed as ``torch`` operations (any device); ``'auto'``
+            (default): Numba for CPU groups when Numba is installed, else
+            ``torch``. Groups on other devices always use ``'torch'``.
         **hyperparameters
             The method's hyperparameters (defaults from its step program,
             ``dynopt.METHODS[method].hyperparameters()``), the defaults of every
@@ -213,14 +221,19 @@ def _build_class(torch):
         """
 
         def __init__(self, params, method="fanos", integrator=None, *, seed=None,
-                     **hyperparameters):
+                     backend="auto", **hyperparameters):
             from .methods import get_method
             from .stepper import resolve_program
             spec = get_method(method)
             flags = {k: hyperparameters.pop(k) for k in list(hyperparameters)
                      if k in spec.flags}
             program, spec, name = resolve_program(method, integrator, flags)
+            if backend not in BACKENDS:
+                raise ValueError(f"dynopt.torch.Optimizer: backend must be one of "
+                                 f"{BACKENDS}, got {backend!r}")
             self._ns = _kernels(program)
+            self.backend = backend
+            self._numba = None if backend == "torch" else _numba_kernels(program, backend)
             self.program, self.method, self.method_name = program, spec, name
             self.integrator = integrator
             self.flags = flags
@@ -316,6 +329,9 @@ def _build_class(torch):
                                        "dynopt.torch does not support sparse gradients")
             first = params[0]
             dtype, device = first.dtype, first.device
+            if self._numba is not None and device.type == "cpu":
+                self._step_group_numba(j, group, params, loss, where)
+                return
             # one tensor: views, no copies (the kernels never write their inputs in place)
             x = _flat([p.detach() for p in params])
             g = _flat([p.grad.detach().to(dtype) for p in params])
@@ -349,6 +365,112 @@ def _build_class(torch):
                 S["k"] = S["k"] + 1
             self._ns["before"](S, P)
             self._scatter(S, params, head, (x, g))
+
+        def _objective_value(self, loss, where):
+            if loss is None:
+                if self._reads_f:
+                    raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
+                                       "reads the objective value; pass step(closure)")
+                return float("nan")
+            return float(loss)
+
+        def _step_group_numba(self, j, group, params, loss, where):
+            """One step of group ``j`` with the Numba kernels, in place on NumPy views of
+            the tensors: the position of a lone contiguous parameter is its own memory,
+            the state vectors are one flat buffer per name (the parameters' state entries
+            are views of it); scalars live in the state as 0-d tensors, as on the torch
+            path, so that a state_dict moves between the two."""
+            first = params[0]
+            dtype = first.dtype
+            kernels = self._numba
+            lone = len(params) == 1 and first.is_contiguous()
+            x_t = first.detach().view(-1) if lone else _flat([p.detach() for p in params])
+            g_t = _flat([p.grad.detach().to(dtype) for p in params])
+            x = x_t.numpy().reshape(1, -1)
+            np_dtype = x.dtype
+            S = {"x": x, "g": np.ascontiguousarray(g_t.numpy()).reshape(1, -1),
+                 "f": np.full((1, 1), self._objective_value(loss, where), dtype=np_dtype),
+                 "N": float(x.shape[1])}
+            P = {name: float(group[name]) for name in self._symbols}
+            head = self.state[first]
+            if _STEP not in head:
+                S["k"] = np.zeros((1, 1), dtype=np_dtype)
+                if self._custom:
+                    seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
+                    S["rng"] = np.random.default_rng(seed)
+                kernels.init(S, P)
+                if self._noise:
+                    from .backends._noise import member_keys
+                    keys = member_keys(np.random.default_rng(self._seed),
+                                       len(self.param_groups))
+                    S["noise_key"] = np.full((1, 1), keys[j, 0], dtype=np_dtype)
+            else:
+                S["k"] = np.full((1, 1), float(head[_STEP]), dtype=np_dtype)
+                for name, value in head.items():
+                    if name == _RNG:
+                        S["rng"] = value
+                    elif name != _STEP and name not in self._vectors:
+                        S[name] = np.full((1, 1), float(value), dtype=np_dtype)
+                for name, flat in self._flat_state(params, head).items():
+                    S[name] = flat.numpy().reshape(1, -1)
+                if self._has_after:
+                    kernels.after(S, P)
+                S["k"] += 1
+            kernels.before(S, P)
+            if not (lone and S["x"] is x):
+                offset = 0
+                new_x = torch.from_numpy(np.ascontiguousarray(S["x"]).reshape(-1))
+                for p in params:
+                    n = p.numel()
+                    p.copy_(new_x[offset:offset + n].view_as(p))
+                    offset += n
+            self._keep_numba_state(S, params, head, dtype, (x, S["g"]))
+
+        def _flat_state(self, params, head):
+            """The flat buffer of each state vector of a group: the storage its parameters'
+            entries view (made once, again after a load_state_dict gave them their own)."""
+            out = {}
+            for name in self._vectors_of(head):
+                entries = [self.state[p][name] for p in params]
+                base = entries[0].view(-1)
+                if len(entries) > 1:
+                    start = base.data_ptr()
+                    size = entries[0].element_size()
+                    offset, shared = 0, True
+                    for t in entries:
+                        shared &= (t.is_contiguous() and
+                                   t.data_ptr() == start + offset * size)
+                        offset += t.numel()
+                    if shared:
+                        base = torch.as_strided(entries[0], (offset,), (1,))
+                    else:
+                        base = torch.cat([t.reshape(-1) for t in entries])
+                        self._view_state(name, base, params)
+                out[name] = base
+            return out
+
+        def _view_state(self, name, flat, params):
+            offset = 0
+            for p in params:
+                n = p.numel()
+                self.state[p][name] = flat[offset:offset + n].view(p.shape)
+                offset += n
+
+        def _keep_numba_state(self, S, params, head, dtype, inputs):
+            for name, value in S.items():
+                if name in ("x", "g", "f", "k", "N"):
+                    continue
+                if name == "rng":
+                    head[_RNG] = value
+                elif name in self._vectors:
+                    if any(value is t for t in inputs):   # the position or gradient itself
+                        value = value.copy()
+                    flat = torch.from_numpy(np.ascontiguousarray(value).reshape(-1))
+                    self._view_state(name, flat, params)
+                else:
+                    head[name] = torch.tensor(float(np.asarray(value).reshape(-1)[0]),
+                                              dtype=dtype)
+            head[_STEP] = torch.tensor(float(S["k"].reshape(-1)[0]), dtype=dtype)
 
         def _gather(self, S, params, head, dtype):
             S["k"] = head[_STEP].to(dtype)
@@ -400,6 +522,23 @@ def _build_class(torch):
 
 
 _CLASS = None
+
+#: the ways a CPU group is stepped (see the Optimizer's ``backend``)
+BACKENDS = ("auto", "numba", "torch")
+
+
+def _numba_kernels(program, backend):
+    """The Numba backend's kernels of ``program`` for CPU groups, or ``None`` (``'auto'``
+    without Numba)."""
+    try:
+        from .backends.numba_backend import NumbaBackend
+    except ImportError:
+        if backend == "numba":
+            raise ImportError("dynopt.torch.Optimizer(backend='numba') needs Numba, which is "
+                              "not installed: pip install numba") from None
+        return None
+    # small_threshold only concerns dynopt.minimize's own loop; kernels run as compiled
+    return NumbaBackend().compile(program)
 
 
 def __dir__():

@@ -115,22 +115,24 @@ OTHERS = sorted(n for n in METHODS if n not in CASES)
 SEEDED = ("langevin", "ko_dsmc", "ko_bgk")
 
 
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("name", list(CASES) + OTHERS)
-def test_trajectory_equals_minimize(name):
+def test_trajectory_equals_minimize(name, backend):
     problem, hp = CASES.get(name, ("quad", {}))
     x0 = np.array([-1.2, 1.0, 0.5, -0.3]) if problem == "rosen" else np.linspace(-1, 1, 6)
     seed = 7 if name.startswith(SEEDED) else None
     ref = minimize_run(name, x0, hp, problem, seed=seed)
     p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
     kw = {"seed": seed} if seed is not None else {}
-    opt = dynopt_torch.Optimizer([p], method=name, **hp, **kw)
+    opt = dynopt_torch.Optimizer([p], method=name, backend=backend, **hp, **kw)
     loss = (lambda: rosen_torch(p)) if problem == "rosen" else (lambda: quad_torch(p))
     traj = torch_run([p], loss, opt)
     assert np.max(np.abs(ref[-1] - ref[0])) > 1e-3   # the run moves
     assert_same(traj, ref)
 
 
-def test_several_tensors_equal_minimize_on_the_concatenation():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_several_tensors_equal_minimize_on_the_concatenation(backend):
     # FANoS's temperature and FIRE's power are sums over the whole group
     x0 = np.array([-1.2, 1.0, 0.5, -0.3, 0.8, 1.1, -0.5])
     for name, hp in (("fanos", {"lr": 3e-3}), ("fire", {"dt": 0.01, "dtmax": 0.05})):
@@ -142,7 +144,7 @@ def test_several_tensors_equal_minimize_on_the_concatenation():
         def loss():
             return rosen_torch(torch.cat([a.reshape(-1), b, c.reshape(-1)]))
 
-        opt = dynopt_torch.Optimizer([a, b, c], method=name, **hp)
+        opt = dynopt_torch.Optimizer([a, b, c], method=name, backend=backend, **hp)
         assert_same(torch_run([a, b, c], loss, opt), ref)
         assert opt.state[a]["v"].shape == (2, 2) and opt.state[c]["v"].shape == (1, 1)
         # the same tensors as three groups step differently: the reductions are per group
@@ -150,7 +152,7 @@ def test_several_tensors_equal_minimize_on_the_concatenation():
         for t, v in zip((a2, b2, c2), (x0[:4].reshape(2, 2), x0[4:6], x0[6:].reshape(1, 1))):
             t.data.copy_(torch.tensor(v))
         split = dynopt_torch.Optimizer([{"params": [a2]}, {"params": [b2]}, {"params": [c2]}],
-                                       method=name, **hp)
+                                       method=name, backend=backend, **hp)
         traj = torch_run([a2, b2, c2],
                          lambda: rosen_torch(torch.cat([a2.reshape(-1), b2, c2.reshape(-1)])),
                          split)
@@ -253,12 +255,14 @@ def test_defaults_are_torch_optim_defaults():
 
 
 # ------------------------------------------------------------------ state
+@pytest.mark.parametrize("backend", ["numba", "torch"])
 @pytest.mark.parametrize("name,hp", [("fanos", {"lr": 3e-3}), ("fire", {"dt": 0.01}),
                                      ("adam", {"lr": 1e-2})])
-def test_state_dict_round_trip_continues_identically(name, hp):
+def test_state_dict_round_trip_continues_identically(name, hp, backend):
     x0 = np.array([-1.2, 1.0, 0.5, -0.3, 0.8])
     a = torch.tensor(x0[:3], requires_grad=True)
     b = torch.tensor(x0[3:], requires_grad=True)
+    hp = {**hp, "backend": backend}
     opt = dynopt_torch.Optimizer([a, b], method=name, **hp)
 
     def loss_of(u, w):
@@ -286,6 +290,36 @@ def test_state_dict_round_trip_continues_identically(name, hp):
     restart = torch_run([a3, b3], loss_of(a3, b3),
                         dynopt_torch.Optimizer([a3, b3], method=name, **hp), steps=40)
     assert np.max(np.abs(restart - tail)) > 1e-8
+
+
+@pytest.mark.parametrize("first,second", [("torch", "numba"), ("numba", "torch")])
+def test_state_dict_moves_between_backends(first, second):
+    # the two ways of stepping keep one state layout: a run saved from one continues on
+    # the other (to round-off: the kernels are different code)
+    x0 = np.array([-1.2, 1.0, 0.5, -0.3, 0.8])
+    p = torch.tensor(x0, requires_grad=True)
+    ref = torch_run([p], lambda: rosen_torch(p),
+                    dynopt_torch.Optimizer([p], method="fanos", backend=first), steps=60)
+    q = torch.tensor(x0, requires_grad=True)
+    opt = dynopt_torch.Optimizer([q], method="fanos", backend=first)
+    head = torch_run([q], lambda: rosen_torch(q), opt, steps=30)
+    moved = dynopt_torch.Optimizer([q], method="fanos", backend=second)
+    moved.load_state_dict(opt.state_dict())
+    tail = torch_run([q], lambda: rosen_torch(q), moved, steps=30)
+    assert_same(np.concatenate([head, tail[1:]]), ref)
+
+
+def test_numba_steps_the_state_in_place():
+    # a lone parameter's state lives in one buffer per name, updated in place by the
+    # compiled kernel (no new tensors per step), as torch's fused Adam does
+    p = torch.tensor(np.linspace(-1, 1, 4096), requires_grad=True)
+    opt = dynopt_torch.Optimizer([p], method="adam", backend="numba", lr=1e-2)
+    torch_run([p], lambda: quad_torch(p[:6]) + (p[6:] ** 2).sum(), opt, steps=2)
+    ptrs = {name: t.data_ptr() for name, t in opt.state[p].items() if t.dim()}
+    x_ptr = p.data_ptr()
+    torch_run([p], lambda: quad_torch(p[:6]) + (p[6:] ** 2).sum(), opt, steps=5)
+    assert ptrs and ptrs == {name: t.data_ptr() for name, t in opt.state[p].items() if t.dim()}
+    assert p.data_ptr() == x_ptr
 
 
 def test_state_holds_the_program_state():
@@ -333,10 +367,11 @@ def test_closure_returns_the_loss_and_steps_as_without():
     assert opt.step(closure).item() == pytest.approx(expected, rel=1e-15)
 
 
-def test_float32():
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_float32(backend):
     x0 = np.array([-1.2, 1.0, 0.5, -0.3])
     p = torch.tensor(x0, dtype=torch.float32, requires_grad=True)
-    opt = dynopt_torch.Optimizer([p], method="fanos", lr=3e-3)
+    opt = dynopt_torch.Optimizer([p], method="fanos", lr=3e-3, backend=backend)
     traj = torch_run([p], lambda: rosen_torch(p), opt, steps=100)
     assert p.dtype == torch.float32
     assert all(v.dtype == torch.float32 for v in opt.state[p].values())
@@ -447,6 +482,8 @@ def test_python_stage_generator_is_carried_by_state_dict():
 
 def test_bad_input_names_the_argument():
     p = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(ValueError, match="backend must be one of .* got 'cuda'"):
+        dynopt_torch.Optimizer([p], method="adam", backend="cuda")
     with pytest.raises(TypeError, match="'lrr'"):
         dynopt_torch.Optimizer([p], method="fanos", lrr=1e-3)
     with pytest.raises(ValueError, match="'lr'"):
