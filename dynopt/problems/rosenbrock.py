@@ -1,32 +1,26 @@
-r"""The n-dimensional Rosenbrock function (chained form).
+r"""The n-dimensional Rosenbrock function (chained form), :func:`scipy.optimize.rosen`.
 
 .. math::
 
     f(x) = \sum_{i=0}^{n-2} \Big[ 100\,(x_{i+1} - x_i^2)^2 + (1 - x_i)^2 \Big],
     \qquad x \in \mathbb{R}^n,\; n \ge 2,
 
-with the global minimum :math:`f(\mathbf 1) = 0`.  The gradient is
+with the global minimum :math:`f(\mathbf 1) = 0` and the gradient
 
 .. math::
 
     \frac{\partial f}{\partial x_i}
       = -400\, x_i (x_{i+1} - x_i^2) - 2 (1 - x_i) \,[i < n-1]
-        + 200\, (x_i - x_{i-1}^2) \,[i > 0].
+        + 200\, (x_i - x_{i-1}^2) \,[i > 0];
 
-This is the chained generalisation of the two-dimensional banana valley of
-H. H. Rosenbrock, "An automatic method for finding the greatest or least value
-of a function", *The Computer Journal* 3(3), 175--184 (1960); it is the same
-function as :func:`scipy.optimize.rosen`.
-
-The NumPy functions take the coordinates on the **last** axis, so a batch of
-points of shape ``(batch, n)`` gives values of shape ``(batch,)``.  Float32
-input is evaluated in float32, integer input is promoted to float64, other
-dtypes raise :class:`TypeError`.  Non-finite coordinates are not rejected: they
-propagate to the result, so a diverging run can be detected by the caller.
-
-The ``*_nb`` twins are Numba-compiled (``njit(cache=True)``) loops over a
-single 1-D float64 or float32 vector, meant to be called from compiled whole
-runs; they accumulate the value in float64.
+the chained generalisation of the banana valley of H. H. Rosenbrock, "An automatic
+method for finding the greatest or least value of a function", *The Computer Journal*
+3(3), 175--184 (1960). The NumPy functions take the coordinates on the **last**
+axis (a batch ``(batch, n)`` gives values ``(batch,)``); float32 input is evaluated in
+float32, integer input promoted to float64, other dtypes raise :class:`TypeError`;
+non-finite coordinates propagate to the result, so a diverging run can be detected. The
+``*_nb`` twins are Numba-compiled (``njit(cache=True)``) loops over a single 1-D float64
+or float32 vector, for compiled whole runs; they accumulate the value in float64.
 """
 
 from __future__ import annotations
