@@ -127,3 +127,20 @@ def test_measure_rejects_unknown_parts():
     from dynopt.bench import engine
     with pytest.raises(ValueError, match="parts"):
         engine.measure(parts=("batch",))
+
+
+def test_torch_optimizer_rows_compare_like_with_like():
+    pytest.importorskip("torch")
+    from dynopt.bench import torch_optim
+    report = torch_optim.measure(sizes=(4096,), rounds=2, steps_per_round=2)
+    if report is None:
+        pytest.skip("no fused Adam on this CPU")
+    (row,) = report["rows"]
+    assert set(row["per_step"]) == {"torch Adam (fused)", "adam (numba)", "adam (torch)",
+                                    "fanos (numba)", "fanos (torch)"}
+    # every contender took the same steps: Adam's parameters agree with torch's fused Adam
+    assert row["adam_max_difference"] < 1e-5
+    assert {t["case"].split(": ")[1] for t in report["targets"]} == {
+        f"{name} / fused Adam" for name in torch_optim.TARGETS}
+    for r in row["over_fused_adam"].values():
+        assert r["min"] > 0 and r["median"] > 0

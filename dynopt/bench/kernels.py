@@ -24,9 +24,10 @@ memory bandwidth. The benchmark measures, in one run and on the same threads:
 
 Options: ``--sizes 1e3,1e5,1e7`` (default), ``--quick`` (sizes 1e3 and 1e5,
 fewer repeats, a shorter whole run), ``--threads N`` (Numba threads, for the
-bound and the kernels alike), ``--part kernels|engine|batched|all`` (what to
-measure; ``batched`` is the engine's batch rows alone), ``--json PATH`` (write
-the figures).
+bound and the kernels alike), ``--part kernels|engine|batched|torch|all``
+(what to measure; ``batched`` is the engine's batch rows alone, ``torch``
+:mod:`dynopt.torch` against torch's fused Adam, :mod:`.torch_optim`),
+``--json PATH`` (write the figures).
 """
 from __future__ import annotations
 
@@ -309,9 +310,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--sizes", help="comma-separated N, e.g. 1e3,1e5,1e7")
     parser.add_argument("--quick", action="store_true", help="small sizes, fewer repeats")
     parser.add_argument("--threads", type=int, help="Numba threads (default: Numba's default)")
-    parser.add_argument("--part", choices=("all", "kernels", "engine", "batched"), default="all",
+    parser.add_argument("--part", choices=("all", "kernels", "engine", "batched", "torch"),
+                        default="all",
                         help="the step kernels, the whole minimize call against its "
-                             "references, only the engine's batched rows, or all (default)")
+                             "references, only the engine's batched rows, "
+                             "dynopt.torch.Optimizer against torch's fused Adam, or all "
+                             "(default; without the torch part)")
     args = parser.parse_args(argv)
     try:
         sizes = [int(float(s)) for s in (args.sizes or ("1e3,1e5" if args.quick else "1e3,1e5,1e7")).split(",")]
@@ -327,6 +331,16 @@ def main(argv=None) -> dict:
                          f"got {args.threads}")
         numba.set_num_threads(args.threads)
 
+    if args.part == "torch":
+        from .torch_optim import measure as measure_torch
+        from .torch_optim import print_report as print_torch
+        torch_sizes = [s for s in sizes if s >= 10**5] or sizes
+        report = measure_torch(torch_sizes, rounds=repeats + 2)
+        print_torch(report)
+        report = {"torch_optimizer": report,
+                  "targets": [] if report is None else report["targets"]}
+        _write(args.json, report)
+        return report
     if args.part in ("engine", "batched"):
         from .engine import measure, print_report
         report = {"engine": measure(args.quick, parts=("batched",) if args.part == "batched"
