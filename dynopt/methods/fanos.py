@@ -75,8 +75,8 @@ def build_fanos(integrator, identity_mass: bool = False, fixed_friction: bool = 
     On atoms (stiff pair potentials, gradient norms of tens to hundreds) use
     ``grad_clip=0`` and ``lr`` of 0.01-0.03: the default clip (norm 1) shrinks
     the RMS mass and so the temperature the thermostat reads, the friction
-    stays too small and the cluster heats up (see the module docstring, "On
-    atoms", for the measurements).
+    stays too small and the cluster heats up (the measurements are in the
+    Methods page's section "FANoS on atoms").
 
     Parameters
     ----------

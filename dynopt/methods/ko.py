@@ -187,8 +187,8 @@ def build_ko(integrator=None, base: str = "heavy_ball", layers=None,
     collision_scale : {'mean', 'sum'}, default 'mean'
         The divisor :math:`Z` of the collision sum: the number of terms
         (:math:`P - 1` per matrix of :math:`P` rows) or 1. A reconstruction choice
-        (the sources say only "scaled"); see the module docstring for what it does
-        to the descent guarantee.
+        (the sources say only "scaled"); the Methods page's section "KO" says
+        what it does to the descent guarantee.
     exclude_self : bool, default True
         Leave out the :math:`j = i` term of the sum (with it every row's gradient
         is also shrunk by :math:`\\gamma_c / Z`).
