@@ -88,6 +88,37 @@ def notes(table, records, plan, seeds, select_seeds, grids, chosen, paired,
         if lr is not None and len(grids[row]) > 2 and lr in (grids[row][0], grids[row][-1]):
             notes.append(f"{row}: the chosen rate {lr:g} is at the edge of its grid; the best "
                          f"rate may lie outside it.")
+    notes += _claim_notes(by, chosen, paired)
+    notes += _sensitivity_notes(cells)
+    init = by.get("init")
+    if init and init["cos_W1"] is not None:
+        trained = [r for r in table if r["method"] != "init" and r["cos_W1"] is not None]
+        if trained:
+            lo = min(trained, key=lambda r: r["cos_W1"])
+            hi = max(trained, key=lambda r: r["cos_W1"])
+            notes.append(f"Training raises cos_W1 from {init['cos_W1']:.4f} at initialisation "
+                         f"to between {lo['cos_W1']:.4f} ({lo['method']}) and "
+                         f"{hi['cos_W1']:.4f} ({hi['method']}): rows become more alike with "
+                         f"every optimizer." if lo["cos_W1"] > init["cos_W1"] else
+                         f"cos_W1 at initialisation {init['cos_W1']:.4f}; after training "
+                         f"from {lo['cos_W1']:.4f} ({lo['method']}) to {hi['cos_W1']:.4f} "
+                         f"({hi['method']}).")
+    for rec in records:
+        if rec["status"] == "failed":
+            notes.append(f"FAILED: {rec['method']} at lr {rec['lr']:g}, seed {rec['seed']} "
+                         f"({rec['phase']}): {rec['error']}")
+    if not selection_complete:
+        notes.append("Interrupted during the rate selection: no test runs were made; the "
+                     "selection runs that finished are in the records.")
+    elif any(r["status"] == "not run" for r in records):
+        notes.append("Interrupted during the test runs: the rows use the runs that finished.")
+    return notes
+
+
+def _claim_notes(by, chosen, paired) -> list:
+    """Each KO row against its base at the base's rate; FANoS and Frankenstein against
+    SGD, momentum and Adam; with what the papers claim."""
+    notes = []
     for row in ("ko_sgd", "ko_momentum", "ko_adam"):
         base = ROWS[row]["base_row"]
         pair = paired.get(row, {}).get(base)
@@ -114,29 +145,6 @@ def notes(table, records, plan, seeds, select_seeds, grids, chosen, paired,
                  if row == "frankenstein" else "The FANoS paper makes no claim on classifiers.")
         notes.append(f"{row} at its rate {chosen[row]:g}, paired by seed, each at its own "
                      f"chosen rate: " + "; ".join(parts) + ". " + claim)
-    notes += _sensitivity_notes(cells)
-    init = by.get("init")
-    if init and init["cos_W1"] is not None:
-        trained = [r for r in table if r["method"] != "init" and r["cos_W1"] is not None]
-        if trained:
-            lo = min(trained, key=lambda r: r["cos_W1"])
-            hi = max(trained, key=lambda r: r["cos_W1"])
-            notes.append(f"Training raises cos_W1 from {init['cos_W1']:.4f} at initialisation "
-                         f"to between {lo['cos_W1']:.4f} ({lo['method']}) and "
-                         f"{hi['cos_W1']:.4f} ({hi['method']}): rows become more alike with "
-                         f"every optimizer." if lo["cos_W1"] > init["cos_W1"] else
-                         f"cos_W1 at initialisation {init['cos_W1']:.4f}; after training "
-                         f"from {lo['cos_W1']:.4f} ({lo['method']}) to {hi['cos_W1']:.4f} "
-                         f"({hi['method']}).")
-    for rec in records:
-        if rec["status"] == "failed":
-            notes.append(f"FAILED: {rec['method']} at lr {rec['lr']:g}, seed {rec['seed']} "
-                         f"({rec['phase']}): {rec['error']}")
-    if not selection_complete:
-        notes.append("Interrupted during the rate selection: no test runs were made; the "
-                     "selection runs that finished are in the records.")
-    elif any(r["status"] == "not run" for r in records):
-        notes.append("Interrupted during the test runs: the rows use the runs that finished.")
     return notes
 
 

@@ -84,7 +84,6 @@ def run_point(phase: str, method: str, lr: float, seed: int, *, steps: int,
         ``erank_W1_init``; for ``'test'`` also ``predictions`` (test labels
         predicted) and ``theta`` (the final parameters).
     """
-    from ...diversity import effective_rank, mean_abs_cosine
     from ...experiments.ko_diversity import train_and_measure
     if phase not in ("select", "test"):
         raise ValueError(f"phase must be 'select' or 'test', got {phase!r}")
@@ -104,6 +103,13 @@ def run_point(phase: str, method: str, lr: float, seed: int, *, steps: int,
         options["layers"] = problem
     with single_threaded_blas():
         run = train_and_measure(problem, theta0, spec["method"], options)
+    return _measures(problem, theta0, run, test=phase == "test")
+
+
+def _measures(problem, theta0, run, test: bool) -> dict:
+    """The record of one training run (see :func:`run_point`), from
+    :func:`~dynopt.experiments.ko_diversity.train_and_measure`'s ``run``."""
+    from ...diversity import effective_rank, mean_abs_cosine
     x = run["x"]
     status = run["status"]
     finite = bool(np.all(np.isfinite(x)))
@@ -127,7 +133,7 @@ def run_point(phase: str, method: str, lr: float, seed: int, *, steps: int,
     }
     if not math.isfinite(out["heldout_loss"]):
         out["heldout_loss"] = None
-    if phase == "test":
+    if test:
         out["predictions"] = (np.argmax(proba, axis=1) if finite
                               else np.full(problem.n_test, -1)).tolist()
         out["theta"] = x.tolist()
