@@ -188,7 +188,9 @@ def _kernels(program, jax) -> tuple:
     return hit
 
 
-def _resolve(where, method, integrator, hyperparameters):
+def _resolve(method, integrator, hyperparameters):
+    """``(program, spec, name, flags)``: the structural options are taken out of
+    ``hyperparameters`` (a dict, changed in place) and select the program."""
     from .methods import get_method
     from .stepper import resolve_program
     spec = get_method(method)
@@ -206,7 +208,11 @@ def source(method="fanos", integrator=None, **flags) -> str:
         As for :func:`transform` (structural options only).
     """
     from .backends.jax_source import generate_source
-    program, _, _, rest = _resolve("dynopt.optax.source", method, integrator, dict(flags))
+    flags = dict(flags)
+    program = _resolve(method, integrator, flags)[0]
+    if flags:
+        raise TypeError(f"dynopt.optax.source: {sorted(flags)[0]!r} is not a structural "
+                        "option of the method (hyperparameters do not change the source)")
     return generate_source(program)[0]
 
 
@@ -293,8 +299,7 @@ def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
     from .methods import check_value
     from .program import uses_noise
     hyperparameters = dict(hyperparameters)
-    program, spec, name, flags = _resolve("dynopt.optax.transform", method, integrator,
-                                          hyperparameters)
+    program, spec, name, flags = _resolve(method, integrator, hyperparameters)
     where = f"dynopt.optax.transform({name!r})"
     try:
         _kernels(program, jax)

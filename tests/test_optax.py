@@ -223,7 +223,7 @@ def test_printer_covers_branches_extrema_reductions_and_logic():
     import sympy as sp
     from dynopt.methods import Method
     from dynopt.program import Elementwise, Gradient, Reduce, Scalar, StepProgram, f, g, k, x
-    v, s, c, lr = sp.symbols("v s c lr", real=True)
+    v, s, lr = sp.symbols("v s lr", real=True)
     mu, mx, mn, tot, w, gate = sp.symbols("mu mx mn tot w gate", real=True)
 
     def build(integrator=None):
@@ -366,6 +366,8 @@ def test_bad_input_names_the_argument():
         dynopt_optax.transform("heavy_ball", momentum=1.5)
     with pytest.raises(ValueError, match="unknown method 'nope'"):
         dynopt_optax.transform("nope")
+    with pytest.raises(TypeError, match="'lr' must be a number"):   # never parsed
+        dynopt_optax.transform("fanos", lr="__import__('os').getcwd() and 1e-3")
     with pytest.raises(ValueError, match="seed"):
         dynopt_optax.transform("langevin_baoab", seed=-1)
     opt = dynopt_optax.transform("fanos")
@@ -390,6 +392,28 @@ def test_generated_source_reads_only_validated_names():
                 assert (ident.startswith("_") or base in allowed or ident in allowed
                         or ident in ("float", "abs")), (name, ident)
                 assert not hasattr(builtins, ident) or ident in ("float", "abs"), ident
+
+
+def test_without_x64():
+    # JAX's default (32-bit): float32 runs as optax's; the noise draws need 64-bit counters
+    code = ("import jax, jax.numpy as jnp, numpy as np, optax, dynopt.optax\n"
+            "assert not jax.config.jax_enable_x64\n"
+            "def run(opt):\n"
+            "    x = jnp.linspace(-1.0, 1.0, 5); s = opt.init(x)\n"
+            "    for _ in range(20):\n"
+            "        u, s = jax.jit(opt.update)(2.0 * x - 1.0, s, x)\n"
+            "        x = optax.apply_updates(x, u)\n"
+            "    return np.asarray(x)\n"
+            "a, b = run(dynopt.optax.transform('adam', lr=1e-2)), run(optax.adam(1e-2))\n"
+            "assert a.dtype == np.float32 and np.max(np.abs(a - b)) < 1e-6, (a, b)\n"
+            "try:\n"
+            "    dynopt.optax.transform('langevin_baoab')\n"
+            "except RuntimeError as exc:\n"
+            "    assert 'jax_enable_x64' in str(exc), exc\n"
+            "else:\n"
+            "    raise AssertionError('no error without x64')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
 
 
 def test_import_dynopt_does_not_import_jax():
