@@ -61,7 +61,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backends import torch_runtime as runtime
+
 __all__ = ["Optimizer"]
+
+#: the ``torch`` module, bound when :class:`Optimizer` is first asked for
+torch = None
 
 _INSTALL = "pip install 'dynopt-physics[torch]'"
 
@@ -71,10 +76,6 @@ _STEP = "_step"
 #: ... and the generator of a program with Python stages (a numpy.random.Generator)
 _RNG = "_rng"
 
-#: generated kernels: program key -> namespace
-_KERNELS: dict = {}
-
-
 def _import_torch():
     try:
         import torch
@@ -82,90 +83,6 @@ def _import_torch():
         raise ImportError(f"dynopt.torch needs PyTorch, which is not installed: {_INSTALL} "
                           f"(or see https://pytorch.org for a build for your platform)") from exc
     return torch
-
-
-# ----------------------------------------------------------- kernel helpers
-def _helpers(torch):
-    """The names the generated kernels call besides ``torch`` (see
-    :func:`dynopt.backends.torch_source.generate_source`)."""
-
-    def as_tensor(value, like):
-        # a boolean (a branch of a Piecewise that selects a condition) stays boolean
-        if torch.is_tensor(value):
-            return value if value.dtype in (like.dtype, torch.bool) else value.to(like.dtype)
-        if isinstance(value, bool):
-            return torch.tensor(value, device=like.device)
-        return torch.tensor(value, dtype=like.dtype, device=like.device)
-
-    def _vector(value, like):
-        if torch.is_tensor(value) and value.shape == like.shape and value.dtype == like.dtype:
-            return value
-        return torch.broadcast_to(as_tensor(value, like), like.shape).clone()
-
-    def _scalar(value, like):
-        value = as_tensor(value, like)
-        return value if value.dim() == 0 else value.reshape(())
-
-    def _tensors(a, b):
-        ta, tb = torch.is_tensor(a), torch.is_tensor(b)
-        like = a if ta else b
-        return (a if ta else as_tensor(a, like)), (b if tb else as_tensor(b, like))
-
-    def _where(cond, a, b, like):
-        if not torch.is_tensor(cond):
-            return a if cond else b
-        return torch.where(cond, as_tensor(a, like), as_tensor(b, like))
-
-    def _fmax(a, b):
-        return torch.maximum(*_tensors(a, b))
-
-    def _fmin(a, b):
-        return torch.minimum(*_tensors(a, b))
-
-    def _sign(a):
-        return torch.sign(a)
-
-    def _standard_normal(key, step, stream, like):
-        from .backends._noise import standard_normal
-        draws = standard_normal(float(key), float(step), stream, like.numel(), np.float64)
-        return torch.from_numpy(draws.reshape(-1)).to(dtype=like.dtype, device=like.device)
-
-    def _custom(fn, S, P, reads, vector_writes, scalar_writes, like):
-        # a Custom stage sees what it sees under dynopt.minimize: NumPy arrays of one
-        # member, (1, n) per coordinate and (1, 1) for scalars, copies (a stage may write
-        # them in place), the run's generator and the hyperparameters as numbers
-        arrays = {"rng": S.get("rng"), "N": float(like.numel())}
-        for name in (*reads, "k"):
-            value = S[name].detach().to("cpu").numpy().copy()
-            arrays[name] = value.reshape(1, -1) if value.ndim else value.reshape(1, 1)
-        values = {name: (float(v) if torch.is_tensor(v) else v) for name, v in P.items()}
-        fn(arrays, values)
-        for names, shape in ((vector_writes, like.shape), (scalar_writes, ())):
-            for name in names:
-                out = np.ascontiguousarray(arrays[name], dtype=np.float64)
-                S[name] = torch.from_numpy(out).to(dtype=like.dtype,
-                                                   device=like.device).reshape(shape)
-
-    return {"torch": torch, "_vector": _vector, "_scalar": _scalar, "_where": _where,
-            "_fmax": _fmax, "_fmin": _fmin, "_sign": _sign,
-            "_standard_normal": _standard_normal, "_custom": _custom}
-
-
-def _kernels(program) -> dict:
-    """The namespace with ``init``, ``before``, ``after`` of ``program`` (built once)."""
-    from .backends.codegen import program_key
-    from .backends.numpy_backend import load_source
-    from .backends.torch_source import generate_source
-    key = program_key(program, "torch")
-    ns = _KERNELS.get(key)
-    if ns is None:
-        customs: dict = {}
-        source = generate_source(program, customs)
-        ns = load_source(source, f"{program.name}-torch-{key}",
-                         {**_helpers(_import_torch()), **customs})
-        ns["source"] = source
-        _KERNELS[key] = ns
-    return ns
 
 
 # ---------------------------------------------------------------- optimiser
@@ -177,344 +94,346 @@ def _flat(tensors):
     return torch.cat([t.reshape(-1) for t in tensors])
 
 
-def _build_class(torch):
+class _OptimizerMethods:
+    r"""A dynopt method as a ``torch.optim.Optimizer``.
 
-    class Optimizer(torch.optim.Optimizer):
-        r"""A dynopt method as a ``torch.optim.Optimizer``.
+    Parameters
+    ----------
+    params : iterable
+        Tensors, or dicts defining parameter groups (``{'params': [...],
+        'lr': 1e-2}``), as for every ``torch.optim`` optimiser.
+    method : str or dynopt.methods.Method
+        A registered method (``dynopt.METHODS``): ``'fanos'``, ``'fire'``,
+        ``'heavy_ball'``, ``'adam'`` ...
+    integrator : str, optional
+        The integrator of a method derived from a continuous system
+        (default: the method's own); discrete rules take none.
+    seed : int, optional
+        Seed of the noise keys, for methods with Noise stages (Langevin),
+        and of the generator of Python stages (KO's DSMC collisions).
+    backend : {'auto', 'numba', 'torch'}
+        How a group on the CPU is stepped: ``'numba'``, the Numba backend's
+        compiled kernels in place on the tensors' memory (one pass over the
+        state, as ``torch.optim.Adam(fused=True)``); ``'torch'``, the
+        program printed as ``torch`` operations (any device); ``'auto'``
+        (default): Numba for CPU groups when Numba is installed, else
+        ``torch``. Groups on other devices always use ``'torch'``.
+    **hyperparameters
+        The method's hyperparameters (defaults from its step program,
+        ``dynopt.METHODS[method].hyperparameters()``), the defaults of every
+        group; structural options of the method (``betas``, ``amsgrad``,
+        ``centered`` ...) select the program and hold for all groups.
+
+    Notes
+    -----
+    ``step()`` follows the mapping of :mod:`dynopt.torch`: the parameter
+    sequence equals the iterates of :func:`dynopt.minimize`. The state of a
+    group lives in ``self.state``: each parameter's share of the
+    per-coordinate state under the program's names (``v``, ``exp_avg`` ...,
+    shaped like the parameter); the group's scalars (FANoS's ``zeta``,
+    FIRE's ``alpha`` ...) and the step index ``_step`` with its first
+    parameter. ``state_dict()``/``load_state_dict()`` carry all of it.
+    """
+
+    def __init__(self, params, method="fanos", integrator=None, *, seed=None,
+                 backend="auto", **hyperparameters):
+        from .methods import get_method
+        from .stepper import resolve_program
+        spec = get_method(method)
+        flags = {k: hyperparameters.pop(k) for k in list(hyperparameters)
+                 if k in spec.flags}
+        program, spec, name = resolve_program(method, integrator, flags)
+        if backend not in runtime.BACKENDS:
+            raise ValueError(f"dynopt.torch.Optimizer: backend must be one of "
+                             f"{runtime.BACKENDS}, got {backend!r}")
+        self._ns = runtime.kernels(program, torch)
+        self.backend = backend
+        self._numba = None if backend == "torch" else runtime.numba_kernels(program, backend)
+        self.program, self.method, self.method_name = program, spec, name
+        self.integrator = integrator
+        self.flags = flags
+        self._symbols = {s.name: s for s in program.params}
+        valid = sorted(self._symbols)
+        unknown = sorted(set(hyperparameters) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"dynopt.torch.Optimizer: method {name!r} has no hyperparameter "
+                f"{unknown[0]!r}; valid: {valid} and the options {sorted(spec.flags)}")
+        defaults = {**program.param_defaults(), **hyperparameters}
+        if seed is not None and (not isinstance(seed, (int, np.integer))
+                                 or isinstance(seed, bool) or seed < 0):
+            raise ValueError(f"dynopt.torch.Optimizer: seed must be None or a "
+                             f"non-negative integer, got {seed!r}")
+        self._seed = seed
+        self._vectors = {s.name for s in program.elementwise_symbols()}
+        from .backends.torch_source import reads_objective
+        from .program import uses_noise
+        self._reads_f = reads_objective(program)
+        self._noise = uses_noise(program)
+        self._has_after = bool(program.after_gradient)
+        from .program import Custom
+        # Python stages (KO's collisions, DSMC) may draw from the run's generator
+        self._custom = any(isinstance(st, Custom) for st in program.stages)
+        super().__init__(params, defaults)
+
+    # ---------------------------------------------------------- groups
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        where = (f"dynopt.torch.Optimizer({self.method_name!r}), parameter group "
+                 f"{len(self.param_groups) - 1}")
+        for key in self.method.flags:
+            if key in group:
+                raise ValueError(f"{where}: {key!r} is a structural option of the method "
+                                 "(it changes the step program); give it to the "
+                                 "optimizer, not to a group")
+        for name in self._symbols:
+            self._check_value(where, name, group[name])
+        dtypes = {p.dtype for p in group["params"]}
+        devices = {p.device for p in group["params"]}
+        if any(not d.is_floating_point for d in dtypes):
+            raise TypeError(f"{where}: parameters must be real floating-point tensors, "
+                            f"got dtypes {sorted(map(str, dtypes))}")
+        if len(dtypes) > 1 or len(devices) > 1:
+            raise TypeError(f"{where}: the tensors of a group are stepped as one vector and "
+                            f"must share a dtype and device, got {sorted(map(str, dtypes))} "
+                            f"on {sorted(map(str, devices))}; split them into groups")
+
+    def _check_value(self, where, name, value):
+        from .methods import check_value
+        if value is None:
+            raise TypeError(f"{where}: hyperparameter {name!r} has no default; give it")
+        if torch.is_tensor(value):
+            value = value.detach().cpu().numpy()
+        check_value(where, self._symbols[name], value, self.method.bounds.get(name))
+
+    # ------------------------------------------------------------ step
+    def step(self, closure=None):
+        """One step of the method for every group; returns ``closure()``'s loss.
 
         Parameters
         ----------
-        params : iterable
-            Tensors, or dicts defining parameter groups (``{'params': [...],
-            'lr': 1e-2}``), as for every ``torch.optim`` optimiser.
-        method : str or dynopt.methods.Method
-            A registered method (``dynopt.METHODS``): ``'fanos'``, ``'fire'``,
-            ``'heavy_ball'``, ``'adam'`` ...
-        integrator : str, optional
-            The integrator of a method derived from a continuous system
-            (default: the method's own); discrete rules take none.
-        seed : int, optional
-            Seed of the noise keys, for methods with Noise stages (Langevin),
-            and of the generator of Python stages (KO's DSMC collisions).
-        backend : {'auto', 'numba', 'torch'}
-            How a group on the CPU is stepped: ``'numba'``, the Numba backend's
-            compiled kernels in place on the tensors' memory (one pass over the
-            state, as ``torch.optim.Adam(fused=True)``); ``'torch'``, the
-            program printed as ``torch`` operations (any device); ``'auto'``
-            (default): Numba for CPU groups when Numba is installed, else
-            ``torch``. Groups on other devices always use ``'torch'``.
-        **hyperparameters
-            The method's hyperparameters (defaults from its step program,
-            ``dynopt.METHODS[method].hyperparameters()``), the defaults of every
-            group; structural options of the method (``betas``, ``amsgrad``,
-            ``centered`` ...) select the program and hold for all groups.
-
-        Notes
-        -----
-        ``step()`` follows the mapping of :mod:`dynopt.torch`: the parameter
-        sequence equals the iterates of :func:`dynopt.minimize`. The state of a
-        group lives in ``self.state``: each parameter's share of the
-        per-coordinate state under the program's names (``v``, ``exp_avg`` ...,
-        shaped like the parameter); the group's scalars (FANoS's ``zeta``,
-        FIRE's ``alpha`` ...) and the step index ``_step`` with its first
-        parameter. ``state_dict()``/``load_state_dict()`` carry all of it.
+        closure : callable, optional
+            Re-evaluates the model and returns the loss (after its
+            ``backward()``): it is called first, with gradients enabled,
+            and its loss is the objective value ``f`` of the program.
         """
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for j, group in enumerate(self.param_groups):
+            self._step_group(j, group, loss)
+        return loss
 
-        def __init__(self, params, method="fanos", integrator=None, *, seed=None,
-                     backend="auto", **hyperparameters):
-            from .methods import get_method
-            from .stepper import resolve_program
-            spec = get_method(method)
-            flags = {k: hyperparameters.pop(k) for k in list(hyperparameters)
-                     if k in spec.flags}
-            program, spec, name = resolve_program(method, integrator, flags)
-            if backend not in BACKENDS:
-                raise ValueError(f"dynopt.torch.Optimizer: backend must be one of "
-                                 f"{BACKENDS}, got {backend!r}")
-            self._ns = _kernels(program)
-            self.backend = backend
-            self._numba = None if backend == "torch" else _numba_kernels(program, backend)
-            self.program, self.method, self.method_name = program, spec, name
-            self.integrator = integrator
-            self.flags = flags
-            self._symbols = {s.name: s for s in program.params}
-            valid = sorted(self._symbols)
-            unknown = sorted(set(hyperparameters) - set(valid))
-            if unknown:
-                raise TypeError(
-                    f"dynopt.torch.Optimizer: method {name!r} has no hyperparameter "
-                    f"{unknown[0]!r}; valid: {valid} and the options {sorted(spec.flags)}")
-            defaults = {**program.param_defaults(), **hyperparameters}
-            if seed is not None and (not isinstance(seed, (int, np.integer))
-                                     or isinstance(seed, bool) or seed < 0):
-                raise ValueError(f"dynopt.torch.Optimizer: seed must be None or a "
-                                 f"non-negative integer, got {seed!r}")
-            self._seed = seed
-            self._vectors = {s.name for s in program.elementwise_symbols()}
-            from .backends.torch_source import reads_objective
-            from .program import uses_noise
-            self._reads_f = reads_objective(program)
-            self._noise = uses_noise(program)
-            self._has_after = bool(program.after_gradient)
-            from .program import Custom
-            # Python stages (KO's collisions, DSMC) may draw from the run's generator
-            self._custom = any(isinstance(st, Custom) for st in program.stages)
-            super().__init__(params, defaults)
+    def _step_group(self, j, group, loss):
+        params = group["params"]
+        if not params:
+            return
+        where = f"dynopt.torch.Optimizer({self.method_name!r}), parameter group {j}"
+        for i, p in enumerate(params):
+            if p.grad is None:
+                raise RuntimeError(
+                    f"{where}: parameter {i} (shape {tuple(p.shape)}) has no gradient; "
+                    "a group is stepped as one vector (its reductions run over all of "
+                    "it), so every parameter needs one (call backward() first, or leave "
+                    "parameters without gradients out of the optimizer)")
+            if p.grad.is_sparse:
+                raise RuntimeError(f"{where}: parameter {i} has a sparse gradient; "
+                                   "dynopt.torch does not support sparse gradients")
+        first = params[0]
+        dtype, device = first.dtype, first.device
+        if self._numba is not None and device.type == "cpu":
+            self._step_group_numba(j, group, params, loss, where)
+            return
+        # one tensor: views, no copies (the kernels never write their inputs in place)
+        x = _flat([p.detach() for p in params])
+        g = _flat([p.grad.detach().to(dtype) for p in params])
+        fval = self._objective_value(loss, where)
+        P = {name: torch.as_tensor(group[name], dtype=dtype, device=device)
+             for name in self._symbols}
+        scalar = lambda v: torch.tensor(v, dtype=dtype, device=device)  # noqa: E731
+        S = {"x": x, "g": g, "f": scalar(fval), "N": scalar(float(x.numel()))}
+        head = self.state[first]
+        if _STEP not in head:  # the first step: the program's initial state
+            S["k"] = scalar(0.0)
+            if self._custom:  # group 0 draws as a lone minimize run with this seed
+                seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
+                S["rng"] = np.random.default_rng(seed)
+            self._ns["init"](S, P)
+            if self._noise:
+                from .backends._noise import member_keys
+                keys = member_keys(np.random.default_rng(self._seed),
+                                   len(self.param_groups))
+                S["noise_key"] = scalar(float(keys[j, 0]))
+        else:
+            self._gather(S, params, head, dtype)
+            if self._has_after:
+                self._ns["after"](S, P)
+            S["k"] = S["k"] + 1
+        self._ns["before"](S, P)
+        self._scatter(S, params, head, (x, g))
 
-        # ---------------------------------------------------------- groups
-        def add_param_group(self, param_group):
-            super().add_param_group(param_group)
-            group = self.param_groups[-1]
-            where = (f"dynopt.torch.Optimizer({self.method_name!r}), parameter group "
-                     f"{len(self.param_groups) - 1}")
-            for key in self.method.flags:
-                if key in group:
-                    raise ValueError(f"{where}: {key!r} is a structural option of the method "
-                                     "(it changes the step program); give it to the "
-                                     "optimizer, not to a group")
-            for name in self._symbols:
-                self._check_value(where, name, group[name])
-            dtypes = {p.dtype for p in group["params"]}
-            devices = {p.device for p in group["params"]}
-            if any(not d.is_floating_point for d in dtypes):
-                raise TypeError(f"{where}: parameters must be real floating-point tensors, "
-                                f"got dtypes {sorted(map(str, dtypes))}")
-            if len(dtypes) > 1 or len(devices) > 1:
-                raise TypeError(f"{where}: the tensors of a group are stepped as one vector and "
-                                f"must share a dtype and device, got {sorted(map(str, dtypes))} "
-                                f"on {sorted(map(str, devices))}; split them into groups")
+    def _objective_value(self, loss, where):
+        if loss is None:
+            if self._reads_f:
+                raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
+                                   "reads the objective value; pass step(closure)")
+            return float("nan")
+        return float(loss)
 
-        def _check_value(self, where, name, value):
-            from .methods import check_value
-            if value is None:
-                raise TypeError(f"{where}: hyperparameter {name!r} has no default; give it")
-            if torch.is_tensor(value):
-                value = value.detach().cpu().numpy()
-            check_value(where, self._symbols[name], value, self.method.bounds.get(name))
-
-        # ------------------------------------------------------------ step
-        @torch.no_grad()
-        def step(self, closure=None):
-            """One step of the method for every group; returns ``closure()``'s loss.
-
-            Parameters
-            ----------
-            closure : callable, optional
-                Re-evaluates the model and returns the loss (after its
-                ``backward()``): it is called first, with gradients enabled,
-                and its loss is the objective value ``f`` of the program.
-            """
-            loss = None
-            if closure is not None:
-                with torch.enable_grad():
-                    loss = closure()
-            for j, group in enumerate(self.param_groups):
-                self._step_group(j, group, loss)
-            return loss
-
-        def _step_group(self, j, group, loss):
-            params = group["params"]
-            if not params:
-                return
-            where = f"dynopt.torch.Optimizer({self.method_name!r}), parameter group {j}"
-            for i, p in enumerate(params):
-                if p.grad is None:
-                    raise RuntimeError(
-                        f"{where}: parameter {i} (shape {tuple(p.shape)}) has no gradient; "
-                        "a group is stepped as one vector (its reductions run over all of "
-                        "it), so every parameter needs one (call backward() first, or leave "
-                        "parameters without gradients out of the optimizer)")
-                if p.grad.is_sparse:
-                    raise RuntimeError(f"{where}: parameter {i} has a sparse gradient; "
-                                       "dynopt.torch does not support sparse gradients")
-            first = params[0]
-            dtype, device = first.dtype, first.device
-            if self._numba is not None and device.type == "cpu":
-                self._step_group_numba(j, group, params, loss, where)
-                return
-            # one tensor: views, no copies (the kernels never write their inputs in place)
-            x = _flat([p.detach() for p in params])
-            g = _flat([p.grad.detach().to(dtype) for p in params])
-            if loss is None:
-                if self._reads_f:
-                    raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
-                                       "reads the objective value; pass step(closure)")
-                fval = float("nan")
-            else:
-                fval = float(loss)
-            P = {name: torch.as_tensor(group[name], dtype=dtype, device=device)
-                 for name in self._symbols}
-            scalar = lambda v: torch.tensor(v, dtype=dtype, device=device)  # noqa: E731
-            S = {"x": x, "g": g, "f": scalar(fval), "N": scalar(float(x.numel()))}
-            head = self.state[first]
-            if _STEP not in head:  # the first step: the program's initial state
-                S["k"] = scalar(0.0)
-                if self._custom:  # group 0 draws as a lone minimize run with this seed
-                    seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
-                    S["rng"] = np.random.default_rng(seed)
-                self._ns["init"](S, P)
-                if self._noise:
-                    from .backends._noise import member_keys
-                    keys = member_keys(np.random.default_rng(self._seed),
-                                       len(self.param_groups))
-                    S["noise_key"] = scalar(float(keys[j, 0]))
-            else:
-                self._gather(S, params, head, dtype)
-                if self._has_after:
-                    self._ns["after"](S, P)
-                S["k"] = S["k"] + 1
-            self._ns["before"](S, P)
-            self._scatter(S, params, head, (x, g))
-
-        def _objective_value(self, loss, where):
-            if loss is None:
-                if self._reads_f:
-                    raise RuntimeError(f"{where}: the step program of {self.method_name!r} "
-                                       "reads the objective value; pass step(closure)")
-                return float("nan")
-            return float(loss)
-
-        def _step_group_numba(self, j, group, params, loss, where):
-            """One step of group ``j`` with the Numba kernels, in place on NumPy views of
-            the tensors: the position of a lone contiguous parameter is its own memory,
-            the state vectors are one flat buffer per name (the parameters' state entries
-            are views of it); scalars live in the state as 0-d tensors, as on the torch
-            path, so that a state_dict moves between the two."""
-            first = params[0]
-            dtype = first.dtype
-            kernels = self._numba
-            lone = len(params) == 1 and first.is_contiguous()
-            x_t = first.detach().view(-1) if lone else _flat([p.detach() for p in params])
-            g_t = _flat([p.grad.detach().to(dtype) for p in params])
-            x = x_t.numpy().reshape(1, -1)
-            np_dtype = x.dtype
-            S = {"x": x, "g": np.ascontiguousarray(g_t.numpy()).reshape(1, -1),
-                 "f": np.full((1, 1), self._objective_value(loss, where), dtype=np_dtype),
-                 "N": float(x.shape[1])}
-            P = {name: float(group[name]) for name in self._symbols}
-            head = self.state[first]
-            if _STEP not in head:
-                S["k"] = np.zeros((1, 1), dtype=np_dtype)
-                if self._custom:
-                    seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
-                    S["rng"] = np.random.default_rng(seed)
-                kernels.init(S, P)
-                if self._noise:
-                    from .backends._noise import member_keys
-                    keys = member_keys(np.random.default_rng(self._seed),
-                                       len(self.param_groups))
-                    S["noise_key"] = np.full((1, 1), keys[j, 0], dtype=np_dtype)
-            else:
-                S["k"] = np.full((1, 1), float(head[_STEP]), dtype=np_dtype)
-                for name, value in head.items():
-                    if name == _RNG:
-                        S["rng"] = value
-                    elif name != _STEP and name not in self._vectors:
-                        S[name] = np.full((1, 1), float(value), dtype=np_dtype)
-                for name, flat in self._flat_state(params, head).items():
-                    S[name] = flat.numpy().reshape(1, -1)
-                if self._has_after:
-                    kernels.after(S, P)
-                S["k"] += 1
-            kernels.before(S, P)
-            if not (lone and S["x"] is x):
-                offset = 0
-                new_x = torch.from_numpy(np.ascontiguousarray(S["x"]).reshape(-1))
-                for p in params:
-                    n = p.numel()
-                    p.copy_(new_x[offset:offset + n].view_as(p))
-                    offset += n
-            self._keep_numba_state(S, params, head, dtype, (x, S["g"]))
-
-        def _flat_state(self, params, head):
-            """The flat buffer of each state vector of a group: the storage its parameters'
-            entries view (made once, again after a load_state_dict gave them their own)."""
-            out = {}
-            for name in self._vectors_of(head):
-                entries = [self.state[p][name] for p in params]
-                base = entries[0].view(-1)
-                if len(entries) > 1:
-                    start = base.data_ptr()
-                    size = entries[0].element_size()
-                    offset, shared = 0, True
-                    for t in entries:
-                        shared &= (t.is_contiguous() and
-                                   t.data_ptr() == start + offset * size)
-                        offset += t.numel()
-                    if shared:
-                        base = torch.as_strided(entries[0], (offset,), (1,))
-                    else:
-                        base = torch.cat([t.reshape(-1) for t in entries])
-                        self._view_state(name, base, params)
-                out[name] = base
-            return out
-
-        def _view_state(self, name, flat, params):
-            offset = 0
-            for p in params:
-                n = p.numel()
-                self.state[p][name] = flat[offset:offset + n].view(p.shape)
-                offset += n
-
-        def _keep_numba_state(self, S, params, head, dtype, inputs):
-            for name, value in S.items():
-                if name in ("x", "g", "f", "k", "N"):
-                    continue
-                if name == "rng":
-                    head[_RNG] = value
-                elif name in self._vectors:
-                    if any(value is t for t in inputs):   # the position or gradient itself
-                        value = value.copy()
-                    flat = torch.from_numpy(np.ascontiguousarray(value).reshape(-1))
-                    self._view_state(name, flat, params)
-                else:
-                    head[name] = torch.tensor(float(np.asarray(value).reshape(-1)[0]),
-                                              dtype=dtype)
-            head[_STEP] = torch.tensor(float(S["k"].reshape(-1)[0]), dtype=dtype)
-
-        def _gather(self, S, params, head, dtype):
-            S["k"] = head[_STEP].to(dtype)
+    def _step_group_numba(self, j, group, params, loss, where):
+        """One step of group ``j`` with the Numba kernels, in place on NumPy views of
+        the tensors: the position of a lone contiguous parameter is its own memory,
+        the state vectors are one flat buffer per name (the parameters' state entries
+        are views of it); scalars live in the state as 0-d tensors, as on the torch
+        path, so that a state_dict moves between the two."""
+        first = params[0]
+        dtype = first.dtype
+        kernels = self._numba
+        lone = len(params) == 1 and first.is_contiguous()
+        x_t = first.detach().view(-1) if lone else _flat([p.detach() for p in params])
+        g_t = _flat([p.grad.detach().to(dtype) for p in params])
+        x = x_t.numpy().reshape(1, -1)
+        np_dtype = x.dtype
+        S = {"x": x, "g": np.ascontiguousarray(g_t.numpy()).reshape(1, -1),
+             "f": np.full((1, 1), self._objective_value(loss, where), dtype=np_dtype),
+             "N": float(x.shape[1])}
+        P = {name: float(group[name]) for name in self._symbols}
+        head = self.state[first]
+        if _STEP not in head:
+            S["k"] = np.zeros((1, 1), dtype=np_dtype)
+            if self._custom:
+                seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
+                S["rng"] = np.random.default_rng(seed)
+            kernels.init(S, P)
+            if self._noise:
+                from .backends._noise import member_keys
+                keys = member_keys(np.random.default_rng(self._seed),
+                                   len(self.param_groups))
+                S["noise_key"] = np.full((1, 1), keys[j, 0], dtype=np_dtype)
+        else:
+            S["k"] = np.full((1, 1), float(head[_STEP]), dtype=np_dtype)
             for name, value in head.items():
                 if name == _RNG:
                     S["rng"] = value
                 elif name != _STEP and name not in self._vectors:
-                    S[name] = value.to(dtype)
-            for name in self._vectors_of(head):
-                S[name] = _flat([self.state[p][name] for p in params])
-
-        def _vectors_of(self, head):
-            return [name for name in head if name in self._vectors]
-
-        def _scatter(self, S, params, head, inputs):
+                    S[name] = np.full((1, 1), float(value), dtype=np_dtype)
+            for name, flat in self._flat_state(params, head).items():
+                S[name] = flat.numpy().reshape(1, -1)
+            if self._has_after:
+                kernels.after(S, P)
+            S["k"] += 1
+        kernels.before(S, P)
+        if not (lone and S["x"] is x):
             offset = 0
-            names = [n for n in S if n in self._vectors and n not in ("x", "g")]
-            # the state keeps views of the kernels' outputs (new tensors, or the group's
-            # concatenation); a state vector that is the position or gradient itself (a
-            # view of the parameter or its grad) is copied
-            values = {name: (S[name].clone() if any(S[name] is t for t in inputs) else S[name])
-                      for name in names}
+            new_x = torch.from_numpy(np.ascontiguousarray(S["x"]).reshape(-1))
             for p in params:
                 n = p.numel()
-                p.copy_(S["x"][offset:offset + n].view_as(p))
-                st = self.state[p]
-                for name in names:
-                    st[name] = values[name][offset:offset + n].reshape(p.shape)
+                p.copy_(new_x[offset:offset + n].view_as(p))
                 offset += n
-            head[_STEP] = S["k"].clone()
-            for name, value in S.items():
-                if name == "rng":
-                    head[_RNG] = value
-                elif name not in self._vectors and name not in ("f", "k", "N"):
-                    head[name] = value.clone()
+        self._keep_numba_state(S, params, head, dtype, (x, S["g"]))
 
-        @property
-        def source(self) -> str:
-            """The generated PyTorch source of the step program's kernels."""
-            return self._ns["source"]
+    def _flat_state(self, params, head):
+        """The flat buffer of each state vector of a group: the storage its parameters'
+        entries view (made once, again after a load_state_dict gave them their own)."""
+        out = {}
+        for name in self._vectors_of(head):
+            entries = [self.state[p][name] for p in params]
+            base = entries[0].view(-1)
+            if len(entries) > 1:
+                start = base.data_ptr()
+                size = entries[0].element_size()
+                offset, shared = 0, True
+                for t in entries:
+                    shared &= (t.is_contiguous() and
+                               t.data_ptr() == start + offset * size)
+                    offset += t.numel()
+                if shared:
+                    base = torch.as_strided(entries[0], (offset,), (1,))
+                else:
+                    base = torch.cat([t.reshape(-1) for t in entries])
+                    self._view_state(name, base, params)
+            out[name] = base
+        return out
 
-        def __repr__(self):
-            return (f"dynopt.torch.Optimizer(method={self.method_name!r}, "
-                    f"groups={len(self.param_groups)})")
+    def _view_state(self, name, flat, params):
+        offset = 0
+        for p in params:
+            n = p.numel()
+            self.state[p][name] = flat[offset:offset + n].view(p.shape)
+            offset += n
+
+    def _keep_numba_state(self, S, params, head, dtype, inputs):
+        for name, value in S.items():
+            if name in ("x", "g", "f", "k", "N"):
+                continue
+            if name == "rng":
+                head[_RNG] = value
+            elif name in self._vectors:
+                if any(value is t for t in inputs):   # the position or gradient itself
+                    value = value.copy()
+                flat = torch.from_numpy(np.ascontiguousarray(value).reshape(-1))
+                self._view_state(name, flat, params)
+            else:
+                head[name] = torch.tensor(float(np.asarray(value).reshape(-1)[0]),
+                                          dtype=dtype)
+        head[_STEP] = torch.tensor(float(S["k"].reshape(-1)[0]), dtype=dtype)
+
+    def _gather(self, S, params, head, dtype):
+        S["k"] = head[_STEP].to(dtype)
+        for name, value in head.items():
+            if name == _RNG:
+                S["rng"] = value
+            elif name != _STEP and name not in self._vectors:
+                S[name] = value.to(dtype)
+        for name in self._vectors_of(head):
+            S[name] = _flat([self.state[p][name] for p in params])
+
+    def _vectors_of(self, head):
+        return [name for name in head if name in self._vectors]
+
+    def _scatter(self, S, params, head, inputs):
+        offset = 0
+        names = [n for n in S if n in self._vectors and n not in ("x", "g")]
+        # the state keeps views of the kernels' outputs (new tensors, or the group's
+        # concatenation); a state vector that is the position or gradient itself (a
+        # view of the parameter or its grad) is copied
+        values = {name: (S[name].clone() if any(S[name] is t for t in inputs) else S[name])
+                  for name in names}
+        for p in params:
+            n = p.numel()
+            p.copy_(S["x"][offset:offset + n].view_as(p))
+            st = self.state[p]
+            for name in names:
+                st[name] = values[name][offset:offset + n].reshape(p.shape)
+            offset += n
+        head[_STEP] = S["k"].clone()
+        for name, value in S.items():
+            if name == "rng":
+                head[_RNG] = value
+            elif name not in self._vectors and name not in ("f", "k", "N"):
+                head[name] = value.clone()
+
+    @property
+    def source(self) -> str:
+        """The generated PyTorch source of the step program's kernels."""
+        return self._ns["source"]
+
+    def __repr__(self):
+        return (f"dynopt.torch.Optimizer(method={self.method_name!r}, "
+                f"groups={len(self.param_groups)})")
+
+
+def _build_class(torch_):
+    """``Optimizer``: the methods above on ``torch.optim.Optimizer`` (built when torch is
+    first asked for, so that ``import dynopt.torch`` does not import it)."""
+    global torch
+    torch = torch_
+
+    class Optimizer(_OptimizerMethods, torch.optim.Optimizer):
+        __doc__ = _OptimizerMethods.__doc__
+        step = torch.no_grad()(_OptimizerMethods.step)
 
     Optimizer.__module__ = __name__
     Optimizer.__qualname__ = "Optimizer"
@@ -522,24 +441,6 @@ def _build_class(torch):
 
 
 _CLASS = None
-
-#: the ways a CPU group is stepped (see the Optimizer's ``backend``)
-BACKENDS = ("auto", "numba", "torch")
-
-
-def _numba_kernels(program, backend):
-    """The Numba backend's kernels of ``program`` for CPU groups, or ``None`` (``'auto'``
-    without Numba)."""
-    try:
-        from .backends.numba_backend import NumbaBackend
-    except ImportError:
-        if backend == "numba":
-            raise ImportError("dynopt.torch.Optimizer(backend='numba') needs Numba, which is "
-                              "not installed: pip install numba") from None
-        return None
-    # small_threshold only concerns dynopt.minimize's own loop; kernels run as compiled
-    return NumbaBackend().compile(program)
-
 
 def __dir__():
     return sorted(set(globals()) | {"Optimizer"})
