@@ -165,7 +165,7 @@ def step_loop(method, x0, d, steps, opts, libs=None):
     return run
 
 
-def transform_step(which, method, n, lr=1e-3, dtype=np.float32, libs=None):
+def transform_step(which, method, n, lr=1e-3, dtype=np.float32, leaves=1, libs=None):
     """One jitted optimiser step on ``n`` parameters of ``dtype`` with a fixed gradient.
 
     Parameters
@@ -176,6 +176,9 @@ def transform_step(which, method, n, lr=1e-3, dtype=np.float32, libs=None):
         :data:`TRANSFORM_BASELINES` it equals.
     method : str
         A key of :data:`TRANSFORM_BASELINES`.
+    leaves : int
+        The parameters as a dict of this many arrays (of ``n // leaves``
+        coordinates each, the first takes the rest).
 
     Returns
     -------
@@ -193,6 +196,9 @@ def transform_step(which, method, n, lr=1e-3, dtype=np.float32, libs=None):
         raise ValueError(f"which must be 'dynopt' or 'optax', got {which!r}")
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
+    if (not isinstance(leaves, (int, np.integer)) or isinstance(leaves, bool)
+            or not 1 <= leaves <= n):
+        raise ValueError(f"leaves must be an integer in [1, n], got {leaves!r}")
     jax, jnp, optax = libs
     if which == "optax":
         opt = TRANSFORM_BASELINES[method](optax, lr)
@@ -207,24 +213,31 @@ def transform_step(which, method, n, lr=1e-3, dtype=np.float32, libs=None):
 
     jstep = jax.jit(step, donate_argnums=(0, 1))
     rng = np.random.default_rng(0)
-    grad = jnp.asarray(rng.standard_normal(int(n)).astype(dtype))
-    x = jnp.asarray(np.ones(int(n), dtype=dtype))
+    sizes = [int(n) // int(leaves)] * int(leaves)
+    sizes[0] += int(n) - sum(sizes)
+    grad = {f"w{j}": jnp.asarray(rng.standard_normal(m).astype(dtype))
+            for j, m in enumerate(sizes)}
+    x = {f"w{j}": jnp.asarray(np.ones(m, dtype=dtype)) for j, m in enumerate(sizes)}
+    if leaves == 1:
+        grad, x = grad["w0"], x["w0"]
     carry = {"x": x, "state": opt.init(x)}
 
     def run():
         x, state = jstep(carry["x"], carry["state"], grad)
-        x.block_until_ready()
+        jax.block_until_ready(x)
         carry["x"], carry["state"] = x, state
         return x
     run()   # compile
     return run
 
 
-def transform_ratio(sizes=(10**6, 10**7), methods=("adam",), rounds=30, libs=None):
+def transform_ratio(sizes=(10**6, 10**7), methods=("adam",), rounds=30, leaves=(1,),
+                    libs=None):
     """The jitted step of ``dynopt.optax.transform`` over its optax counterpart.
 
     Both steps of a row are timed in the same rotating rounds
-    (:func:`dynopt.bench.timing.interleaved`), float32 parameters, one leaf.
+    (:func:`dynopt.bench.timing.interleaved`), float32 parameters in each number
+    of ``leaves``.
 
     Returns
     -------
@@ -239,14 +252,15 @@ def transform_ratio(sizes=(10**6, 10**7), methods=("adam",), rounds=30, libs=Non
         return None
     rows = []
     for n in sizes:
-        for method in methods:
-            contenders = {which: transform_step(which, method, n, libs=libs)
-                          for which in ("dynopt", "optax")}
-            times = interleaved(contenders, rounds=rounds, warmup=2)
-            rows.append({"n": int(n), "method": method,
-                         "dynopt": {k: times["dynopt"][k] for k in ("min", "median")},
-                         "optax": {k: times["optax"][k] for k in ("min", "median")},
-                         "ratio": ratio(times, "dynopt", "optax")})
+        for count in leaves:
+            for method in methods:
+                contenders = {which: transform_step(which, method, n, leaves=count, libs=libs)
+                              for which in ("dynopt", "optax")}
+                times = interleaved(contenders, rounds=rounds, warmup=2)
+                rows.append({"n": int(n), "leaves": int(count), "method": method,
+                             "dynopt": {k: times["dynopt"][k] for k in ("min", "median")},
+                             "optax": {k: times["optax"][k] for k in ("min", "median")},
+                             "ratio": ratio(times, "dynopt", "optax")})
     return rows
 
 
@@ -255,11 +269,12 @@ def print_transform_report(rows) -> None:
     if rows is None:
         print(f"dynopt.optax.transform vs optax: {MISSING}")
         return
-    print("dynopt.optax.transform under jax.jit vs optax (one step, float32, one leaf; "
+    print("dynopt.optax.transform under jax.jit vs optax (one step, float32; "
           "min / median of interleaved rounds)")
     for row in rows:
         d, o, r = row["dynopt"], row["optax"], row["ratio"]
-        print(f"  {row['method']:<10} n={row['n']:>9,d}  dynopt {d['min'] * 1e3:8.3f} / "
+        print(f"  {row['method']:<10} n={row['n']:>10,d} leaves={row['leaves']:<3d} "
+              f"dynopt {d['min'] * 1e3:8.3f} / "
               f"{d['median'] * 1e3:8.3f} ms   optax {o['min'] * 1e3:8.3f} / "
               f"{o['median'] * 1e3:8.3f} ms   ratio {r['min']:.2f} / {r['median']:.2f}")
 
@@ -273,10 +288,15 @@ def _main(argv=None):
     parser.add_argument("--methods", nargs="+", default=["adam"],
                         choices=sorted(TRANSFORM_BASELINES))
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--leaves", type=int, nargs="+", default=[1],
+                        help="the parameters as this many arrays (several values: one row each)")
     args = parser.parse_args(argv)
-    if args.rounds < 1 or any(n < 1 for n in args.sizes):
-        parser.error("--rounds and --sizes must be positive")
-    print_transform_report(transform_ratio(args.sizes, args.methods, args.rounds))
+    if args.rounds < 1 or any(n < 1 for n in args.sizes) or any(m < 1 for m in args.leaves):
+        parser.error("--rounds, --sizes and --leaves must be positive")
+    if any(m > n for m in args.leaves for n in args.sizes):
+        parser.error("--leaves must not exceed --sizes")
+    print_transform_report(transform_ratio(args.sizes, args.methods, args.rounds,
+                                           args.leaves))
 
 
 if __name__ == "__main__":
