@@ -32,8 +32,8 @@ parameters, so, as :class:`dynopt.torch.Optimizer` does,
 The returned ``updates`` are the change of the parameters,
 :math:`x_{k+1} - x_k`, so that ``optax.apply_updates(params, updates)`` gives
 the iterate :math:`x_{k+1}` of :func:`dynopt.minimize`. Where the program's
-position update reads :math:`x \leftarrow x + \Delta` (every registered method),
-``updates`` is :math:`\Delta` printed from the program, and ``params`` is needed
+position update is a single :math:`x \leftarrow x + \Delta` (gd, the heavy ball,
+Nesterov, Adam, RMSprop, FIRE, the systems under their integrators), ``updates`` is :math:`\Delta` printed from the program, and ``params`` is needed
 only when :math:`\Delta` reads :math:`x` (weight decay ...).
 
 Methods whose step is not a plain :math:`x \mathrel{+}= \Delta` fit the same
@@ -44,8 +44,11 @@ program's :math:`x`, which is what ``params`` holds between calls. The stages
 after the gradient of step :math:`k` are run by the next call, with its
 gradient, so the optax state between calls is mid-step (the pending stages
 are still to run), exactly as the state of :class:`dynopt.torch.Optimizer`.
-A program whose ``x`` update is not of the form :math:`x + \Delta` gets
-``updates`` :math:`= x_{\mathrm{new}} - x` (and needs ``params``). Programs with
+A program whose ``x`` update is not a single :math:`x + \Delta` (decoupled
+weight decay, BAOAB's two half drifts) gets ``updates``
+:math:`= x_{\mathrm{new}} - x` (and needs ``params``): ``apply_updates`` then
+gives :math:`x_{\mathrm{new}}` exactly whenever the two are within a factor of
+two of each other (Sterbenz's lemma), else to round-off. Programs with
 Custom stages (KO's collisions: Python functions over NumPy arrays, which JAX
 cannot trace) cannot be expressed as a GradientTransformation:
 :func:`transform` raises ``NotImplementedError`` naming the method.
