@@ -33,8 +33,9 @@ The returned ``updates`` are the change of the parameters,
 :math:`x_{k+1} - x_k`, so that ``optax.apply_updates(params, updates)`` gives
 the iterate :math:`x_{k+1}` of :func:`dynopt.minimize`. Where the program's
 position update is a single :math:`x \leftarrow x + \Delta` (gd, the heavy ball,
-Nesterov, Adam, RMSprop, FIRE, the systems under their integrators), ``updates`` is :math:`\Delta` printed from the program, and ``params`` is needed
-only when :math:`\Delta` reads :math:`x` (weight decay ...).
+Nesterov, Adam, RMSprop, FIRE, the systems under their integrators), ``updates``
+is :math:`\Delta` printed from the program, and ``params`` is needed only when
+:math:`\Delta` reads :math:`x`.
 
 Methods whose step is not a plain :math:`x \mathrel{+}= \Delta` fit the same
 mapping: Nesterov's look-ahead point, FIRE's velocity mixing or the second half
