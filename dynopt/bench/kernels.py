@@ -304,7 +304,8 @@ def _fmt_t(t):
     return f"{t / 1e-9:7.3g} ns"
 
 
-def main(argv=None) -> dict:
+def _arguments(argv):
+    """``(args, sizes, repeats)`` from the command line; sets Numba's threads."""
     parser = argparse.ArgumentParser(prog="python -m dynopt.bench", description=DESCRIPTION)
     parser.add_argument("--json", metavar="PATH", help="write the figures to PATH")
     parser.add_argument("--sizes", help="comma-separated N, e.g. 1e3,1e5,1e7")
@@ -323,56 +324,60 @@ def main(argv=None) -> dict:
         parser.error(f"--sizes must be comma-separated numbers, got {args.sizes!r}")
     if any(s < 1 for s in sizes):
         parser.error(f"--sizes must be positive, got {sizes}")
-    repeats = 3 if args.quick else 5
     import numba
     if args.threads is not None:
         if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
             parser.error(f"--threads must be in 1..{numba.config.NUMBA_NUM_THREADS}, "
                          f"got {args.threads}")
         numba.set_num_threads(args.threads)
+    return args, sizes, 3 if args.quick else 5
 
+
+def _other_part(args, sizes, repeats) -> dict:
+    """The report of ``--part torch``, ``engine`` or ``batched``."""
     if args.part == "torch":
         from .torch_optim import measure as measure_torch
         from .torch_optim import print_report as print_torch
-        torch_sizes = [s for s in sizes if s >= 10**5] or sizes
-        report = measure_torch(torch_sizes, rounds=repeats + 2)
-        print_torch(report)
-        report = {"torch_optimizer": report,
-                  "targets": [] if report is None else report["targets"]}
-        _write(args.json, report)
-        return report
-    if args.part in ("engine", "batched"):
-        from .engine import measure, print_report
-        report = {"engine": measure(args.quick, parts=("batched",) if args.part == "batched"
-                                    else None)}
-        print_report(report["engine"])
-        report["targets"] = report["engine"]["targets"]
-        _print_targets(report["targets"])
-        _write(args.json, report)
-        return report
-    from ..backends import get_backend
-    from ..methods import METHODS as REGISTRY
-    methods = [m for m in METHODS if m in REGISTRY]
-    report = {"machine": {"python": platform.python_version(), "numpy": np.__version__,
-                          "numba": numba.__version__, "cpus": os.cpu_count(),
-                          "numba_threads": numba.get_num_threads(),
-                          "processor": platform.processor() or platform.machine(),
-                          "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None},
-              "sizes": sizes, "bound": [], "steps": [], "torch": None}
-    load = report["machine"]["load_average"]
+        torch_report = measure_torch([s for s in sizes if s >= 10**5] or sizes,
+                                     rounds=repeats + 2)
+        print_torch(torch_report)
+        return {"torch_optimizer": torch_report,
+                "targets": [] if torch_report is None else torch_report["targets"]}
+    from .engine import measure, print_report
+    report = {"engine": measure(args.quick, parts=("batched",) if args.part == "batched"
+                                else None)}
+    print_report(report["engine"])
+    report["targets"] = report["engine"]["targets"]
+    return report
+
+
+def _machine_header() -> dict:
+    import numba
+    machine = {"python": platform.python_version(), "numpy": np.__version__,
+               "numba": numba.__version__, "cpus": os.cpu_count(),
+               "numba_threads": numba.get_num_threads(),
+               "processor": platform.processor() or platform.machine(),
+               "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None}
+    load = machine["load_average"]
     print(f"dynopt benchmark: numpy {np.__version__}, numba {numba.__version__}, "
           f"{numba.get_num_threads()} Numba threads, {os.cpu_count()} CPUs"
           + (f", load average {load[0]:.1f}" if load else ""))
     if load and load[0] > 0.5 * (os.cpu_count() or 1):
         print("  (the machine is busy: parallel loops wait for their threads to be scheduled; "
               "try --threads 1 or a quiet machine)")
+    return machine
+
+
+def _kernel_rows(report, methods, registry, sizes, repeats) -> None:
+    """The streaming bound and every method's step on both backends, into ``report``."""
+    from ..backends import get_backend
     print("\nstreaming bound (Numba prange triad a = b + s*c, float64, 24 bytes per element;")
     print("  the best of two measurements, before and after the kernels)")
     bounds = {n: streaming_bound(n, repeats) for n in sizes}
     numpy_be, numba_be = get_backend("numpy"), get_backend("numba")
     rows = []
     for name in methods:
-        program = REGISTRY[name].program()
+        program = registry[name].program()
         for n in sizes:
             t_np = step_time(program, numpy_be, n, repeats)
             t_nb = step_time(program, numba_be, n, repeats)
@@ -396,25 +401,31 @@ def main(argv=None) -> dict:
         print(f"  {row['method']:<11}{row['n']:>11,d} {_fmt_t(row['numpy']):>11} "
               f"{_fmt_t(row['numba']):>11} {row['speedup']:7.1f}x "
               f"{row['numba_bandwidth'] / 1e9:11.2f} {row['of_bound']:8.2f}x")
-    if "adam" in methods:
-        torch_rows = []
-        for n in sizes:
-            t = torch_adam_time(n, repeats)
-            if t is None:
-                break
-            nb = next(r["numba"] for r in report["steps"] if r["method"] == "adam" and r["n"] == n)
-            torch_rows.append({"n": n, "torch_fused_adam": t, "numba_adam": nb, "ratio": t / nb})
-        if torch_rows:
-            report["torch"] = torch_rows
-            print("\nAdam: dynopt Numba vs torch.optim.Adam(fused=True), CPU float64")
-            for r in torch_rows:
-                print(f"  N = {r['n']:>9,d}: torch {_fmt_t(r['torch_fused_adam'])}, numba "
-                      f"{_fmt_t(r['numba_adam'])}, torch/numba = {r['ratio']:.2f}")
-        else:
-            print("\nPyTorch not installed (or no fused Adam on this CPU): torch comparison skipped")
-    run_method = "fanos" if "fanos" in REGISTRY else "heavy_ball"
-    steps = 300 if args.quick else 3000
-    w = whole_run(run_method, 100, steps, repeats=2 if args.quick else 3)
+
+
+def _torch_adam_rows(report, sizes, repeats) -> None:
+    """The Adam kernel against torch's fused Adam, into ``report['torch']``."""
+    torch_rows = []
+    for n in sizes:
+        t = torch_adam_time(n, repeats)
+        if t is None:
+            break
+        nb = next(r["numba"] for r in report["steps"] if r["method"] == "adam" and r["n"] == n)
+        torch_rows.append({"n": n, "torch_fused_adam": t, "numba_adam": nb, "ratio": t / nb})
+    if not torch_rows:
+        print("\nPyTorch not installed (or no fused Adam on this CPU): torch comparison skipped")
+        return
+    report["torch"] = torch_rows
+    print("\nAdam: dynopt Numba vs torch.optim.Adam(fused=True), CPU float64")
+    for r in torch_rows:
+        print(f"  N = {r['n']:>9,d}: torch {_fmt_t(r['torch_fused_adam'])}, numba "
+              f"{_fmt_t(r['numba_adam'])}, torch/numba = {r['ratio']:.2f}")
+
+
+def _whole_run_rows(report, registry, quick) -> None:
+    run_method = "fanos" if "fanos" in registry else "heavy_ball"
+    steps = 300 if quick else 3000
+    w = whole_run(run_method, 100, steps, repeats=2 if quick else 3)
     report["whole_run"] = w
     print(f"\nwhole run: Rosenbrock-100D, {steps} steps of {run_method}")
     print(f"  NumPy backend loop      {_fmt_t(w['numpy'])}")
@@ -422,9 +433,12 @@ def main(argv=None) -> dict:
           f"(first call {_fmt_t(w['compiled_first_call'])})")
     print(f"  via minimize(compiled)  {_fmt_t(w['compiled_via_minimize'])}   "
           f"{w['speedup_via_minimize']:6.1f}x  (includes building the program)")
+
+
+def _compile_rows(report, methods, quick) -> None:
     report["compile"] = []
     print("\ncompile time, fresh subprocess (compile() + first before/after call, N = 1000)")
-    for name in (["heavy_ball"] if args.quick else methods):
+    for name in (["heavy_ball"] if quick else methods):
         c = compile_times(name)
         report["compile"].append(c)
         print(f"  {name:<11} cold cache {_fmt_t(c['cold'])}   warm cache {_fmt_t(c['warm'])}   "
@@ -432,6 +446,24 @@ def main(argv=None) -> dict:
         if c["warm_run"] is not None:
             print(f"  {'':<11} first compiled whole run: cold {_fmt_t(c['cold_run'])}   "
                   f"warm {_fmt_t(c['warm_run'])}   (whole warm process {_fmt_t(c['warm_process'])})")
+
+
+def main(argv=None) -> dict:
+    args, sizes, repeats = _arguments(argv)
+    if args.part in ("engine", "batched", "torch"):
+        report = _other_part(args, sizes, repeats)
+        _print_targets(report["targets"])
+        _write(args.json, report)
+        return report
+    from ..methods import METHODS as REGISTRY
+    methods = [m for m in METHODS if m in REGISTRY]
+    report = {"machine": _machine_header(), "sizes": sizes, "bound": [], "steps": [],
+              "torch": None}
+    _kernel_rows(report, methods, REGISTRY, sizes, repeats)
+    if "adam" in methods:
+        _torch_adam_rows(report, sizes, repeats)
+    _whole_run_rows(report, REGISTRY, args.quick)
+    _compile_rows(report, methods, args.quick)
     report["targets"] = check_targets(report)
     if args.part == "all":
         from .engine import measure, print_report
