@@ -34,10 +34,12 @@ _LAZY = {
     "curvature": (".curvature", None),
     "transforms": (".transforms", None),
     "torch": (".torch", None),   # PyTorch itself loads when an Optimizer is first made
+    "optax": (".optax", None),   # JAX itself loads when a transform is first made
 }
 
 __all__ = ["minimize", "method", "methods", "METHODS", "describe_methods", "systems",
-           "integrators", "stepper", "tune", "curvature", "transforms", "__version__"]
+           "integrators", "stepper", "tune", "curvature", "transforms", "torch", "optax",
+           "__version__"]
 
 
 def __getattr__(name: str) -> object:
