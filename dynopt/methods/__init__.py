@@ -10,11 +10,11 @@ from . import settings
 from .base import Method, check_value, reparametrize, system_builder, system_method
 
 from . import adaptive, bregman, fanos, fire, frankenstein, ko, langevin, momentum
-from . import nose_hoover_chain
+from . import nose_hoover_chain, preconditioned
 
 #: the modules of this package that define methods, each a ``METHODS`` dict, in this order
 FAMILIES = (momentum, adaptive, fanos, frankenstein, fire, ko, langevin, nose_hoover_chain,
-            bregman)
+            bregman, preconditioned)
 
 #: name -> Method: every method dynopt knows (built in, then registered)
 METHODS: dict = {}

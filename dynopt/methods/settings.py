@@ -93,4 +93,9 @@ EXAMPLE_SETTINGS = {
                         "anneal_steps": 2000, "seed": 0}, 10000, 1e-5)},
     "ko_bgk": {"quadratic": ({"dt": 0.1, "damping": 4.0}, 2000, 1e-8),
                "rosenbrock": ({"dt": 0.02}, 5000, 1e-5)},
+    # under dynopt.minimize the metric stays at its initial value 1: the heavy ball's
+    # settings; minimize_preconditioned sets it (tests/test_preconditioned.py)
+    "preconditioned_heavy_ball": {
+        "quadratic": ({"lr": 0.05, "momentum": 0.5}, 1000, 1e-8),
+        "rosenbrock": ({"lr": 1e-3, "momentum": 0.9}, 5000, 1e-5)},
 }

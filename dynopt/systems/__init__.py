@@ -8,11 +8,12 @@ from .lagrangian import BregmanLagrangian, LagrangianSystem
 from .langevin import UnderdampedLangevin
 from .nose_hoover import NoseHoover
 from .nose_hoover_chain import NoseHooverChain
+from .preconditioned import PreconditionedOscillator
 
 SYSTEMS = {cls.name: cls for cls in (DampedOscillator, GradientFlow, NesterovODE, NoseHoover,
                                       NoseHooverChain, BregmanLagrangian,
-                                      UnderdampedLangevin)}
+                                      UnderdampedLangevin, PreconditionedOscillator)}
 
 __all__ = ["System", "VectorField", "DampedOscillator", "GradientFlow", "NesterovODE",
            "NoseHoover", "NoseHooverChain", "LagrangianSystem", "BregmanLagrangian", "UnderdampedLangevin",
-           "SYSTEMS"]
+           "PreconditionedOscillator", "SYSTEMS"]
