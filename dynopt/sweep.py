@@ -1,37 +1,15 @@
 r"""Parallel parameter sweeps through any :class:`concurrent.futures.Executor`.
 
-A sweep evaluates a task function at every point of a parameter grid,
-
-.. math::
-
-    \mathcal{G} = A_1 \times A_2 \times \dots \times A_k,
-    \qquad r(p) = \mathrm{task}(**p) \quad \forall p \in \mathcal{G},
-
-and collects one record per point.  The engine knows nothing about optimizers:
-``task`` is any picklable callable that takes the point's values as keyword
-arguments and returns a ``dict`` of JSON-able results.
-
-Records are ordered like the points and depend only on the points (a task must
-draw its randomness from a ``seed`` entry of its point, never from global
-state), so a sweep gives the same records serially, on a local process pool or
-on a Dask cluster (``distributed.Client(...).get_executor()``).
-
-Failures and interruptions never lose finished work:
-
-* a task that raises gives a record with ``status='failed'`` and the error
-  text ``"<ExceptionType>: <message>"``; the other points still run;
-* ``KeyboardInterrupt`` (and SIGTERM, handled the same way) cancels the
-  pending points, ends the workers of the default pool and returns the finished
-  records, the others marked ``status='not run'`` (``SweepResult.complete`` is
-  then ``False``);
-* ``on_result`` sees every record as it finishes, e.g. to append it to a log;
-* points are drawn lazily from a generator, at most ``window`` of them in
-  flight, so the size of a sweep does not bound its memory;
-* ``run_sweep(..., previous=result)`` re-runs only the points whose record in
-  ``result`` is not ``'ok'``.
-
-The records and :class:`SweepResult` live in ``dynopt._sweep_records``, the engine that draws,
-runs and collects the points in ``dynopt._sweep_engine``; this module holds the entry points.
+A sweep evaluates ``task(**p)`` at every point :math:`p` of a grid
+:math:`A_1 \times \dots \times A_k` and collects one record per point, in the order of
+the points and depending only on them (a task draws its randomness from a ``seed``
+entry of its point), so serial, process-pool and Dask runs give the same records. A
+failed task gives a ``'failed'`` record, an interruption (Ctrl-C, SIGTERM) keeps the
+finished ones, ``on_result`` sees each record as it finishes and ``previous=`` re-runs
+only what an earlier result lacks; the usage page ("Sweeps on any executor") has the
+details and examples. The records and :class:`SweepResult` live in
+``dynopt._sweep_records``, the engine in ``dynopt._sweep_engine``; this module holds
+the entry points.
 
 Examples
 --------
@@ -39,7 +17,6 @@ Examples
 ...     rng = np.random.default_rng(seed)
 ...     return {"final_loss": float(lr * rng.random())}
 >>> result = run_sweep(task, grid(lr=[1e-3, 1e-2], seed=range(3)))  # doctest: +SKIP
->>> result.to_json("results/lr_sweep.json")    # doctest: +SKIP
 """
 
 from __future__ import annotations
