@@ -289,55 +289,89 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     (:func:`dynopt.stepper.stepper_for`); later calls reuse it.
     """
     _refuse_unsupported(hess=hess, hessp=hessp, bounds=bounds, constraints=constraints)
+    loop, options, record_stride = _split_options(options, tol)
+    x0 = _check_x0(x0)
+    batched = x0.ndim == 2
+    X0 = x0 if batched else x0[None, :]
+    tuned, retuner = _start_tuning(fun, x0, jac, args, method, integrator, options, loop)
+    program, params, name = build_program(method, integrator, options)
+    params = _batch_params(params, X0.shape[0], batched)
+    be = get_backend(backend)
+    dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
+    stride = _stride(loop["record"], record_stride)
+    compiled = loop["compiled"] if retuner is None else _attach_retuner(loop, retuner, dtype)
+    result = _execute(compiled, be, program, params, name, fun, jac, args,
+                      X0.astype(dtype, copy=False), loop, stride, callback, batched, integrator)
+    if tuned is not None:
+        _add_tuning(result, tuned, retuner)
+    if loop["disp"]:
+        _display(result, batched)  # here, so that a warning points at the caller
+    return result
+
+
+def _split_options(options, tol):
+    """``options`` split into the loop's own (validated) and the hyperparameters.
+
+    Returns ``(loop, hyper, record_stride)``: ``loop`` holds every key of
+    :data:`LOOP_OPTIONS` (its default where not given; ``tol``, when given, is
+    ``gtol``), ``hyper`` the rest of ``options`` (a new dict).
+    """
     options = dict(options or {})
     loop = {name: options.pop(name, default) for name, default in LOOP_OPTIONS.items()}
     record_stride = options.pop("record_stride", None)
     if tol is not None:
         loop["gtol"] = tol
     _check_loop_options(loop)
-    x0 = _check_x0(x0)
-    batched = x0.ndim == 2
-    X0 = x0 if batched else x0[None, :]
-    tuned = retuner = None
-    if loop["tune"]:
-        fixed = dict(options)
-        if loop["tune_every"] is not None:
-            retuner = _retuner(fun, jac, args, method, integrator, fixed, loop)
-        tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
-        options.update(tuned.options)
-        if retuner is not None:
-            retuner.last = tuned
-    program, params, name = build_program(method, integrator, options)
-    params = _batch_params(params, X0.shape[0], batched)
-    be = get_backend(backend)
-    dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
-    stride = _stride(loop["record"], record_stride)
-    compiled = loop["compiled"]
+    return loop, options, record_stride
+
+
+def _start_tuning(fun, x0, jac, args, method, integrator, options, loop):
+    """``options['tune']``: the estimate at ``x0`` and, with ``tune_every``, the retuner.
+
+    Returns ``(tuned, retuner)`` (``None`` where not asked for); the tuned
+    hyperparameters are written into ``options``.
+    """
+    if not loop["tune"]:
+        return None, None
+    retuner = None
+    if loop["tune_every"] is not None:
+        retuner = _retuner(fun, jac, args, method, integrator, dict(options), loop)
+    tuned = _tune_options(fun, x0, jac, args, method, integrator, options)
+    options.update(tuned.options)
     if retuner is not None:
-        loop["retune"] = retuner
-        retuner.reuse_gradient = dtype == np.float64
-        compiled = False  # the Python loop pauses for the estimates
+        retuner.last = tuned
+    return tuned, retuner
+
+
+def _attach_retuner(loop, retuner, dtype) -> bool:
+    """``tune_every``: hand the retuner to the loop; returns ``compiled=False``.
+
+    The Python loop pauses for the estimates; the compiled loop cannot.
+    """
+    loop["retune"] = retuner
+    retuner.reuse_gradient = dtype == np.float64
+    return False
+
+
+def _execute(compiled, be, program, params, name, fun, jac, args, X0, loop, stride, callback,
+             batched, integrator):
+    """The run itself: in compiled code (:mod:`dynopt.compiled`) or in the Python loop.
+
+    ``compiled`` is ``options['compiled']``: ``None`` lets
+    :func:`dynopt.compiled.wants_compiled` choose.
+    """
     if compiled is None:
         from .compiled import wants_compiled
         compiled = wants_compiled(be, program, name, fun, jac, args, loop, callback)
     if compiled:
         from .compiled import run_compiled
-        result = run_compiled(be, program, params, name, fun, jac, X0.astype(dtype, copy=False),
-                              loop, stride, callback, batched, integrator)
-    else:
-        stepper = stepper_for(program, name, be, dtype)
-        objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"],
-                              dtype=dtype, vectorized=loop["vectorized"])
-        callback = _wrap_callback(callback)
-        result = run(objective, X0.astype(dtype, copy=False), stepper, params, loop, callback,
-                     stride, batched, integrator)
-    if tuned is not None:
-        result.nfev = result.nfev + tuned.nfev
-        result.njev = result.njev + tuned.njev
-        result.tuning = _tuning_record(tuned, retuner, result)
-    if loop["disp"]:
-        _display(result, batched)
-    return result
+        return run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback,
+                            batched, integrator)
+    stepper = stepper_for(program, name, be, X0.dtype)
+    objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"],
+                          dtype=X0.dtype, vectorized=loop["vectorized"])
+    return run(objective, X0, stepper, params, loop, _wrap_callback(callback), stride, batched,
+               integrator)
 
 
 def _tune_options(fun, x0, jac, args, method, integrator, options):
@@ -371,6 +405,13 @@ def _retuner(fun, jac, args, method, integrator, fixed, loop):
                          "compiled=True")
     return Retuner(fun, jac, args, method_name(method), integrator, fixed,
                    loop["tune_every"], maxfev=loop["maxfev"])
+
+
+def _add_tuning(result, tuned, retuner) -> None:
+    """The tuning's evaluations counted in ``result.nfev``/``njev``; ``result.tuning``."""
+    result.nfev = result.nfev + tuned.nfev
+    result.njev = result.njev + tuned.njev
+    result.tuning = _tuning_record(tuned, retuner, result)
 
 
 def _tuning_record(tuned, retuner, result) -> dict:
