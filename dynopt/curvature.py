@@ -145,62 +145,106 @@ def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
                          f"(got x0 of shape {x0.shape}, difference={difference!r}"
                          f"{', hessp' if hessp is not None else ''})")
     if x0.ndim == 2:
-        parts = [hessian_extremes(fun, row, jac, hessp, args, iterations=iterations,
-                                  difference=difference, rel_step=rel_step, seed=seed, tol=tol,
-                                  rtol=rtol)
-                 for row in x0]
-        lo = min(parts, key=lambda p: p.lam_min)
-        hi = max(parts, key=lambda p: p.lam_max)
-        return CurvatureEstimate(lo.lam_min, hi.lam_max, lo.err_min, hi.err_max,
-                                 np.sort(np.concatenate([p.ritz for p in parts])),
-                                 sum(p.iterations for p in parts), sum(p.nfev for p in parts),
-                                 sum(p.njev for p in parts), sum(p.nhessp for p in parts),
-                                 all(p.exact for p in parts), parts)
+        return _extremes_of_rows(fun, x0, jac, hessp, args, iterations=iterations,
+                                 difference=difference, rel_step=rel_step, seed=seed, tol=tol,
+                                 rtol=rtol)
     if x0.ndim != 1 or x0.size == 0 or not np.all(np.isfinite(x0)):
         raise ValueError(f"x0 must be a finite non-empty 1-D or 2-D array, got shape {x0.shape}")
     if difference not in ("central", "forward"):
         raise ValueError(f"difference must be 'central' or 'forward', got {difference!r}")
     n = x0.size
+    iterations = _check_iterations(iterations, n)
+    counts = {"nfev": 0, "njev": 0, "nhessp": 0}
+    if hessp is not None:
+        product = _exact_product(hessp, x0, args, counts)
+    else:
+        product = _difference_product(fun, jac, x0, args, difference, rel_step, g0, counts)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    alphas, betas, exact = _lanczos(product, rng, n, iterations, tol, rtol)
+    k = len(alphas)
+    theta, Y = _ritz(alphas, betas)
+    resid = np.abs(betas[k - 1] * Y[-1, :]) if not exact else np.zeros(k)
+    return CurvatureEstimate(float(theta[0]), float(theta[-1]), float(resid[0]),
+                             float(resid[-1]), theta, k, counts["nfev"], counts["njev"],
+                             counts["nhessp"], exact or k == n)
+
+
+def _extremes_of_rows(fun, X, jac, hessp, args, **options) -> CurvatureEstimate:
+    """A 2-D ``x0``: each row on its own (``members``), the extremes over rows."""
+    parts = [hessian_extremes(fun, row, jac, hessp, args, **options) for row in X]
+    lo = min(parts, key=lambda p: p.lam_min)
+    hi = max(parts, key=lambda p: p.lam_max)
+    return CurvatureEstimate(lo.lam_min, hi.lam_max, lo.err_min, hi.err_max,
+                             np.sort(np.concatenate([p.ritz for p in parts])),
+                             sum(p.iterations for p in parts), sum(p.nfev for p in parts),
+                             sum(p.njev for p in parts), sum(p.nhessp for p in parts),
+                             all(p.exact for p in parts), parts)
+
+
+def _check_iterations(iterations, n) -> int:
+    """The number of Lanczos steps: default ``min(n, 40)``, at most ``n``."""
     if iterations is None:
         iterations = min(n, 40)
     if (not isinstance(iterations, (int, np.integer)) or isinstance(iterations, bool)
             or iterations < 1):
         raise ValueError(f"iterations must be a positive integer, got {iterations!r}")
-    iterations = min(int(iterations), n)
-    counts = {"nfev": 0, "njev": 0, "nhessp": 0}
-    if hessp is not None:
-        if not callable(hessp):
-            raise TypeError(f"hessp must be callable, got {hessp!r}")
+    return min(int(iterations), n)
 
-        def product(v):
-            counts["nhessp"] += 1
-            return np.asarray(hessp(x0, v, *args), dtype=float).reshape(n)
-    else:
-        grad, counts_f = _gradient_function(fun, jac, args)
-        if rel_step is None:
-            rel_step = np.finfo(float).eps ** (1 / 3 if difference == "central" else 1 / 2)
-        eps = float(rel_step) * max(1.0, float(np.linalg.norm(x0)))
 
-        def g(x):
-            counts["njev"] += 1
-            counts["nfev"] += counts_f
-            return grad(x).reshape(n)
+def _exact_product(hessp, x0, args, counts):
+    """:math:`v \mapsto H v` by the user's ``hessp`` (counted in ``counts['nhessp']``)."""
+    if not callable(hessp):
+        raise TypeError(f"hessp must be callable, got {hessp!r}")
+    n = x0.size
 
-        if g0 is not None:
-            g0 = np.array(g0, dtype=float).reshape(-1)
-            if g0.shape != (n,) or not np.all(np.isfinite(g0)):
-                raise ValueError(f"g0 must be a finite gradient of shape ({n},), got shape "
-                                 f"{g0.shape}")
-        elif difference == "forward":
-            # a copy: a gradient function may return the same array on every call
-            g0 = np.array(g(x0))
+    def product(v):
+        counts["nhessp"] += 1
+        return np.asarray(hessp(x0, v, *args), dtype=float).reshape(n)
+    return product
 
-        def product(v):
-            if difference == "forward":
-                return (g(x0 + eps * v) - g0) / eps
-            return (g(x0 + eps * v) - g(x0 - eps * v)) / (2 * eps)
 
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+def _difference_product(fun, jac, x0, args, difference, rel_step, g0, counts):
+    """:math:`v \mapsto H v` by differences of gradients (the module's formulas).
+
+    Forward differences take the gradient at ``x0`` from ``g0`` or evaluate it
+    here, once. Every gradient is counted in ``counts``.
+    """
+    n = x0.size
+    grad, counts_f = _gradient_function(fun, jac, args)
+    if rel_step is None:
+        rel_step = np.finfo(float).eps ** (1 / 3 if difference == "central" else 1 / 2)
+    eps = float(rel_step) * max(1.0, float(np.linalg.norm(x0)))
+
+    def g(x):
+        counts["njev"] += 1
+        counts["nfev"] += counts_f
+        return grad(x).reshape(n)
+
+    if g0 is not None:
+        g0 = np.array(g0, dtype=float).reshape(-1)
+        if g0.shape != (n,) or not np.all(np.isfinite(g0)):
+            raise ValueError(f"g0 must be a finite gradient of shape ({n},), got shape "
+                             f"{g0.shape}")
+    elif difference == "forward":
+        # a copy: a gradient function may return the same array on every call
+        g0 = np.array(g(x0))
+
+    def product(v):
+        if difference == "forward":
+            return (g(x0 + eps * v) - g0) / eps
+        return (g(x0 + eps * v) - g(x0 - eps * v)) / (2 * eps)
+    return product
+
+
+def _lanczos(product, rng, n, iterations, tol, rtol):
+    """The Lanczos process from a random unit start, fully re-orthogonalised.
+
+    Returns ``(alphas, betas, exact)``: the diagonal and off-diagonal of
+    :math:`T_k` (``betas`` one longer: the last :math:`\beta_k`, the residuals'
+    factor) and whether the Krylov space became invariant (:math:`\beta_k` below
+    ``tol`` times the scale of :math:`T_k`). With ``rtol`` the process stops once
+    both extreme Ritz values are that close to eigenvalues.
+    """
     q = rng.standard_normal(n)
     q /= np.linalg.norm(q)
     Q = np.zeros((iterations + 1, n))
@@ -229,12 +273,7 @@ def hessian_extremes(fun, x0, jac=None, hessp=None, args=(), *, iterations=None,
             res = np.abs(beta * Yj[-1, [0, -1]])
             if np.all(res <= rtol * np.abs(th[[0, -1]])):
                 break
-    k = len(alphas)
-    theta, Y = _ritz(alphas, betas)
-    resid = np.abs(betas[k - 1] * Y[-1, :]) if not exact else np.zeros(k)
-    return CurvatureEstimate(float(theta[0]), float(theta[-1]), float(resid[0]),
-                             float(resid[-1]), theta, k, counts["nfev"], counts["njev"],
-                             counts["nhessp"], exact or k == n)
+    return alphas, betas, exact
 
 
 def atoms_curvature(atoms, **kwargs) -> CurvatureEstimate:
