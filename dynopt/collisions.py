@@ -206,16 +206,7 @@ def dsmc_collide(x, v, rng: np.random.Generator, *, coll_coef: float = 0.5,
     record : CollisionRecord
         Only when ``return_record`` is true.
     """
-    _check_rng(rng)
-    v_in = np.asarray(v, dtype=float)
-    xp = _as_particles(x, "x")
-    vp = _as_particles(v, "v")
-    if xp.shape != vp.shape:
-        raise ValueError(f"x and v must have the same shape, got {np.shape(x)} and {np.shape(v)}")
-    coll_coef = _check_real(coll_coef, "coll_coef", low=0.0, high=1.0)
-    if vr_max is not None:
-        vr_max = _check_real(vr_max, "vr_max", low=0.0, low_open=True)
-
+    xp, vp, shape, coll_coef, vr_max = _check_dsmc(x, v, rng, coll_coef, vr_max)
     n, d = vp.shape
     pairs = make_pairs(n, rng, pairing=pairing)
     i, j = pairs[:, 0], pairs[:, 1]
@@ -227,14 +218,49 @@ def dsmc_collide(x, v, rng: np.random.Generator, *, coll_coef: float = 0.5,
     # random numbers consumed does not depend on the outcome of the criterion.
     direction = rng.standard_normal((pairs.shape[0], d))
 
+    collided, ref = _collision_mask(speed, dist, coll_coef, vr_max)
+    v_new = _scatter(vp, i, j, g, speed, direction, collided).reshape(shape)
+    n_coll = int(np.count_nonzero(collided))
+    if return_record:
+        return v_new, n_coll, CollisionRecord(pairs=pairs, collided=collided, vr_max=float(ref))
+    return v_new, n_coll
+
+
+def _check_dsmc(x, v, rng, coll_coef, vr_max):
+    """:func:`dsmc_collide`'s arguments checked: ``(xp, vp, v's shape, coll_coef, vr_max)``.
+
+    ``xp`` and ``vp`` are the particles as rows, shape (P, d).
+    """
+    _check_rng(rng)
+    v_in = np.asarray(v, dtype=float)
+    xp = _as_particles(x, "x")
+    vp = _as_particles(v, "v")
+    if xp.shape != vp.shape:
+        raise ValueError(f"x and v must have the same shape, got {np.shape(x)} and {np.shape(v)}")
+    coll_coef = _check_real(coll_coef, "coll_coef", low=0.0, high=1.0)
+    if vr_max is not None:
+        vr_max = _check_real(vr_max, "vr_max", low=0.0, low_open=True)
+    return xp, vp, v_in.shape, coll_coef, vr_max
+
+
+def _collision_mask(speed, dist, coll_coef, vr_max):
+    """Which candidate pairs collide (KITINet's threshold) and the reference speed used.
+
+    ``vr_max=None`` takes the largest relative speed; a reference of zero (no
+    pairs, or every speed zero) collides nothing and is reported as ``0.0``.
+    """
     ref = float(speed.max()) if vr_max is None and speed.size else vr_max
     if not ref:                                        # no pairs, or all speeds zero
-        collided = np.zeros(pairs.shape[0], dtype=bool)
-        ref = 0.0
-    else:
-        collided = (speed / ref) * np.exp(-dist) > 1.0 - coll_coef
-        collided &= speed > 0.0                        # a zero relative speed cannot scatter
+        return np.zeros(speed.shape[0], dtype=bool), 0.0
+    collided = (speed / ref) * np.exp(-dist) > 1.0 - coll_coef
+    collided &= speed > 0.0                            # a zero relative speed cannot scatter
+    return collided, ref
 
+
+def _scatter(vp, i, j, g, speed, direction, collided):
+    """Post-collision velocities: each colliding pair ``(i, j)`` keeps its centre of mass
+    and relative speed and takes its relative velocity along ``direction``; the other
+    rows are copied unchanged."""
     v_new = vp.copy()
     if np.any(collided):
         ic, jc = i[collided], j[collided]
@@ -247,12 +273,7 @@ def dsmc_collide(x, v, rng: np.random.Generator, *, coll_coef: float = 0.5,
         u = 0.5 * (vp[ic] + vp[jc])
         v_new[ic] = u + half[:, None] * dirn
         v_new[jc] = u - half[:, None] * dirn
-
-    v_new = v_new.reshape(v_in.shape)
-    n_coll = int(np.count_nonzero(collided))
-    if return_record:
-        return v_new, n_coll, CollisionRecord(pairs=pairs, collided=collided, vr_max=float(ref))
-    return v_new, n_coll
+    return v_new
 
 
 # --------------------------------------------------------------------------- BGK
