@@ -14,10 +14,11 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..identifiers import check_identifier
-from ..program import N, Custom, Elementwise, Reduce, Scalar, StepProgram, f, g, k, x
+from ..program import (N, Custom, Elementwise, Reduce, Scalar, StandardNormal, StepProgram,
+                       f, g, k, x)
 
 __all__ = ["Op", "Block", "linearize", "blocks", "program_key", "kernel_inputs", "carried",
-           "check_program_names"]
+           "check_program_names", "BranchPrinting", "TensorPrinting", "reads_objective"]
 
 
 @dataclass(frozen=True)
@@ -313,3 +314,64 @@ class BranchPrinting:
     def _print_sign(self, expr):
         return f"{self.sign_function}({self._print(expr.args[0])})"
 
+
+class TensorPrinting:
+    """Printer mixin for array libraries whose functions take arrays, not Python
+    numbers (``torch``, ``jax.numpy``): numbers without symbols as double literals,
+    relations as infix comparisons, ``And``/``Or``/``Not`` as nested
+    ``logical_and``/``logical_or``/``logical_not`` of the module :attr:`logic_module`.
+    Put it before the SymPy printer in the bases."""
+
+    #: the name the generated source binds the array module to (``torch``, ``_jnp``)
+    logic_module = "torch"
+
+    def _print(self, expr, **kwargs):
+        # a number without symbols (sqrt(10), pi, a Float) as a correctly rounded double
+        # literal: the libraries' functions do not take SymPy numbers
+        if (isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational
+                and not isinstance(expr, StandardNormal)):
+            try:
+                value = float(expr)
+            except TypeError:
+                pass
+            else:
+                return f"({value!r})" if value < 0 else repr(value)
+        return super()._print(expr, **kwargs)
+
+    def _print_Relational(self, expr):
+        op = expr.rel_op
+        if op not in ("==", "!=", "<", "<=", ">", ">="):
+            return super()._print_Relational(expr)
+        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
+
+    def _logical(self, fn, args):
+        out = self._print(args[-1])
+        for a in reversed(args[:-1]):
+            out = f"{self.logic_module}.{fn}({self._print(a)}, {out})"
+        return out
+
+    def _print_And(self, expr):
+        return self._logical("logical_and", expr.args)
+
+    def _print_Or(self, expr):
+        return self._logical("logical_or", expr.args)
+
+    def _print_Not(self, expr):
+        return f"{self.logic_module}.logical_not({self._print(expr.args[0])})"
+
+    def _print_BooleanTrue(self, expr):
+        return "True"
+
+    def _print_BooleanFalse(self, expr):
+        return "False"
+
+
+def reads_objective(program: StepProgram) -> bool:
+    """Whether any stage or initial value of ``program`` reads the objective value ``f``."""
+    exprs = list(program.vectors.values()) + list(program.scalars.values())
+    for st in program.stages:
+        if hasattr(st, "assignments"):
+            exprs += [e for _, e in st.assignments]
+        elif hasattr(st, "expr"):
+            exprs.append(st.expr)
+    return any(f in e.free_symbols for e in exprs)

@@ -47,15 +47,16 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.numpy import JaxPrinter as _SympyJaxPrinter
 
-from ..program import N, Custom, StandardNormal, StepProgram, f, g, x
-from .codegen import BranchPrinting, blocks, carried, kernel_inputs, linearize, program_key
+from ..program import N, Custom, StepProgram, g, x
+from .codegen import (BranchPrinting, TensorPrinting, blocks, carried, kernel_inputs,
+                      linearize, program_key, reads_objective)
 
 __all__ = ["JaxPrinter", "generate_source", "reads_objective", "Layout"]
 
 _PREFIX = "jax.numpy."
 
 
-class JaxPrinter(BranchPrinting, _SympyJaxPrinter):
+class JaxPrinter(TensorPrinting, BranchPrinting, _SympyJaxPrinter):
     """SymPy's JAX printer with the dynopt kernels' conventions.
 
     ``jax.numpy.f`` prints as ``_jnp.f``; ``Piecewise`` as nested
@@ -66,6 +67,7 @@ class JaxPrinter(BranchPrinting, _SympyJaxPrinter):
     """
 
     max_function, min_function, sign_function = "_jnp.maximum", "_jnp.minimum", "_jnp.sign"
+    logic_module = "_jnp"
 
     def __init__(self, settings=None):
         super().__init__({"fully_qualified_modules": True, "allow_unknown_functions": False,
@@ -80,67 +82,16 @@ class JaxPrinter(BranchPrinting, _SympyJaxPrinter):
             return "_jnp.abs"
         raise ValueError(f"the JAX kernels print jax.numpy functions only, not {fqn!r}")
 
-    def _print(self, expr, **kwargs):
-        # a number without symbols (sqrt(10), pi, a Float) as a double literal: correctly
-        # rounded, and a Python float, which JAX types weakly
-        if (isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational
-                and not isinstance(expr, StandardNormal)):
-            try:
-                value = float(expr)
-            except TypeError:
-                pass
-            else:
-                return f"({value!r})" if value < 0 else repr(value)
-        return super()._print(expr, **kwargs)
-
     def _select(self, cond, a, b):
         return f"_jnp.where({cond}, {a}, {b})"
 
     def _nan(self):
         return "float('nan')"
 
-    def _print_Relational(self, expr):
-        op = expr.rel_op
-        if op not in ("==", "!=", "<", "<=", ">", ">="):
-            return super()._print_Relational(expr)
-        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
-
-    def _logical(self, fn, args):
-        out = self._print(args[-1])
-        for a in reversed(args[:-1]):
-            out = f"_jnp.{fn}({self._print(a)}, {out})"
-        return out
-
-    def _print_And(self, expr):
-        return self._logical("logical_and", expr.args)
-
-    def _print_Or(self, expr):
-        return self._logical("logical_or", expr.args)
-
-    def _print_Not(self, expr):
-        return f"_jnp.logical_not({self._print(expr.args[0])})"
-
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
-
     def _print_StandardNormal(self, expr):
         key, step, stream = expr.args
         return (f"_standard_normal({self._print(key)}, {self._print(step)}, {int(stream)}, "
                 "_like, _offset)")
-
-
-def reads_objective(program: StepProgram) -> bool:
-    """Whether any stage or initial value of ``program`` reads the objective value ``f``."""
-    exprs = list(program.vectors.values()) + list(program.scalars.values())
-    for st in program.stages:
-        if hasattr(st, "assignments"):
-            exprs += [e for _, e in st.assignments]
-        elif hasattr(st, "expr"):
-            exprs.append(st.expr)
-    return any(f in e.free_symbols for e in exprs)
 
 
 def _check(program: StepProgram) -> None:

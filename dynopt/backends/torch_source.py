@@ -23,11 +23,11 @@ double literals. Nothing here imports ``torch``: this module writes text, and
 """
 from __future__ import annotations
 
-import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from ..program import StandardNormal, StepProgram, f
-from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
+from ..program import StepProgram
+from .codegen import (BranchPrinting, TensorPrinting, blocks, kernel_inputs, linearize,
+                      program_key, reads_objective)
 
 __all__ = ["TorchPrinter", "generate_source", "reads_objective", "TORCH_NAMES"]
 
@@ -43,7 +43,7 @@ def _torch_name(value: str) -> str:
     return "torch." + TORCH_NAMES.get(short, short)
 
 
-class TorchPrinter(BranchPrinting, NumPyPrinter):
+class TorchPrinter(TensorPrinting, BranchPrinting, NumPyPrinter):
     """SymPy printer of ``torch`` expressions over tensors that broadcast.
 
     Every symbol of a kernel is bound to a tensor (0-d for scalars), so that
@@ -62,51 +62,11 @@ class TorchPrinter(BranchPrinting, NumPyPrinter):
         # the merged table also holds PythonCodePrinter's ``math`` and builtin names
         self._kf = {name: _torch_name(value) for name, value in self._kf.items()}
 
-    def _print(self, expr, **kwargs):
-        # a number without symbols (sqrt(10), pi, a Float) as a double literal: torch
-        # functions do not take Python numbers, and the literal is correctly rounded
-        if (isinstance(expr, sp.Expr) and expr.is_number and not expr.is_Rational
-                and not isinstance(expr, StandardNormal)):
-            try:
-                value = float(expr)
-            except TypeError:
-                pass
-            else:
-                return f"({value!r})" if value < 0 else repr(value)
-        return super()._print(expr, **kwargs)
-
     def _select(self, cond, a, b):
         return f"_where({cond}, {a}, {b}, x)"
 
     def _nan(self):
         return "float('nan')"
-
-    def _print_Relational(self, expr):
-        op = expr.rel_op
-        if op not in ("==", "!=", "<", "<=", ">", ">="):
-            return super()._print_Relational(expr)
-        return f"({self._print(expr.lhs)} {op} {self._print(expr.rhs)})"
-
-    def _logical(self, fn, args):
-        out = self._print(args[-1])
-        for a in reversed(args[:-1]):
-            out = f"torch.{fn}({self._print(a)}, {out})"
-        return out
-
-    def _print_And(self, expr):
-        return self._logical("logical_and", expr.args)
-
-    def _print_Or(self, expr):
-        return self._logical("logical_or", expr.args)
-
-    def _print_Not(self, expr):
-        return f"torch.logical_not({self._print(expr.args[0])})"
-
-    def _print_BooleanTrue(self, expr):
-        return "True"
-
-    def _print_BooleanFalse(self, expr):
-        return "False"
 
     def _print_StandardNormal(self, expr):
         key, step, stream = expr.args
@@ -117,17 +77,6 @@ class TorchPrinter(BranchPrinting, NumPyPrinter):
 #: NumPy single-member kernels compute it)
 _REDUCE = {"sum": "torch.sum({})", "mean": "(torch.sum({}) / N)", "max": "torch.amax({})",
            "min": "torch.amin({})"}
-
-
-def reads_objective(program: StepProgram) -> bool:
-    """Whether any stage or initial value of ``program`` reads the objective value ``f``."""
-    exprs = list(program.vectors.values()) + list(program.scalars.values())
-    for st in program.stages:
-        if hasattr(st, "assignments"):
-            exprs += [e for _, e in st.assignments]
-        elif hasattr(st, "expr"):
-            exprs.append(st.expr)
-    return any(f in e.free_symbols for e in exprs)
 
 
 def _check(program: StepProgram) -> None:
