@@ -21,7 +21,8 @@ from .command import run_reproductions
 from .progress import OverallProgress, duration
 
 #: name -> module defining ``REPRODUCTION``
-_MODULES = {"rosenbrock": "rosenbrock", "quadratic": "quadratic", "lj38": "lj38", "mlp": "mlp"}
+_MODULES = {"rosenbrock": "rosenbrock", "quadratic": "quadratic", "lj38": "lj38", "mlp": "mlp",
+            "condensation": "condensation", "pinn": "pinn"}
 
 #: name -> size -> seconds of wall time on two idle cores (``--workers 2``), ``None``
 #: where not measured. 'default' from the measurements on each reproduction's
@@ -32,6 +33,7 @@ ESTIMATES = {
     "quadratic": {"quick": 6, "default": 50, "full": None},
     "lj38": {"quick": 18, "default": 180, "full": 1800},
     "mlp": {"quick": 15, "default": 180, "full": None},
+    "condensation": {"quick": 15, "default": 120, "full": None},
 }
 
 

@@ -28,12 +28,14 @@ from ..report import Report, plan_and_seeds, timed
 from ..runlog import sweep
 from .plots import plot_differences, plot_epochs
 from .prose import notes
-from .protocol import (BATCH, CLAIM, COMPARABLE_PP, GAMMA_C, LR_GRIDS, PLANS, ROWS,
-                       STRONG_GAMMA_C, TEST_FRACTION, grid_of, pairs, row_names)
+from .protocol import (BATCH, CLAIM, CLAIM_SHORT, COMPARABLE_PP, GAMMA_C, LR_GRIDS,
+                       MATERIAL_PERCENT, PLANS, ROWS, STRONG_GAMMA_C, TEST_FRACTION, grid_of,
+                       pairs, row_names)
 from .statistics import interval, judge, paired_difference, summarize_rows
 from .tasks import import_torch, make_problem, run_point, train
 
-__all__ = ["ROWS", "LR_GRIDS", "PLANS", "GAMMA_C", "STRONG_GAMMA_C", "CLAIM", "COMPARABLE_PP",
+__all__ = ["ROWS", "LR_GRIDS", "PLANS", "GAMMA_C", "STRONG_GAMMA_C", "CLAIM", "CLAIM_SHORT",
+           "COMPARABLE_PP", "MATERIAL_PERCENT",
            "BATCH", "TEST_FRACTION", "row_names", "grid_of", "pairs", "make_problem", "train",
            "run_point", "interval", "judge", "paired_difference", "summarize_rows",
            "sweep_task", "run", "REPRODUCTION", "COLUMNS"]
@@ -83,6 +85,7 @@ def run(config) -> Report:
               "gamma_c": {r: ROWS[r]["options"]["gamma_c"] for r in rows
                           if ROWS[r]["kind"] == "ko"},
               "test_fraction": TEST_FRACTION, "comparable_pp": COMPARABLE_PP,
+              "material_percent": MATERIAL_PERCENT,
               "claim": CLAIM})
     report.figure(config.out, "epochs", plot_epochs, records, rows, grids)
     if any(r.get("paired") for r in table):

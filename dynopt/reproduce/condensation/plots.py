@@ -43,7 +43,7 @@ def plot_differences(table, path) -> Path:
     bootstrap intervals."""
     from matplotlib.figure import Figure
     rows = [r for r in table if r.get("paired")]
-    fig = Figure(figsize=(13, 0.4 * len(rows) + 1.8))
+    fig = Figure(figsize=(13, 0.3 * len(rows) + 1.8))
     panels = (("accuracy", 100.0, "test accuracy, KO - base (pp)"),
               ("cos_W1", 1.0, "mean |cos| of W1 rows, KO - base"),
               ("erank_W1", 1.0, "effective rank of W1, KO - base"))

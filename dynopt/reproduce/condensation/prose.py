@@ -1,7 +1,7 @@
 """The condensation report in words: the protocol, then each KO row against its base."""
 from __future__ import annotations
 
-from .protocol import BATCH, COMPARABLE_PP, PLANS, ROWS, TEST_FRACTION
+from .protocol import BATCH, CLAIM, COMPARABLE_PP, MATERIAL_PERCENT, PLANS, ROWS, TEST_FRACTION
 
 __all__ = ["notes"]
 
@@ -28,10 +28,11 @@ def notes(table, records, plan, seeds, grids, complete) -> list:
         "bootstrap of the mean over seeds; d_* = KO minus its base at the same rate, paired by "
         "seed (d_acc in percentage points). 'undone': percent of the base's rise of cos_W1 "
         "over initialisation that KO takes back.",
-        f"'held' is 'yes' when the interval of d_cos is below 0, that of d_erank above 0 and "
-        f"that of d_acc above -{COMPARABLE_PP:g} pp (comparable accuracy). A percentile "
-        f"bootstrap over few seeds is narrow: read 'held' together with the size of the "
-        f"effect ('undone').",
+        f"The paper's claim: {CLAIM}. 'held' is 'yes' when the interval of d_cos is below 0, "
+        f"that of d_erank above 0, that of d_acc above -{COMPARABLE_PP:g} pp (comparable "
+        f"accuracy) and KO undoes at least {MATERIAL_PERCENT:g}% of its base's condensation; "
+        f"'direction only' when all but the last hold; else 'no'. A percentile bootstrap over "
+        f"few seeds is narrow.",
     ]
     if seeds < PLANS["default"]["seeds"] or epochs < PLANS["default"]["epochs"]:
         out.append(f"At this size ({seeds} seeds, {epochs} epochs, hidden {hidden}) the "

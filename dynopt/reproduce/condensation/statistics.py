@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .protocol import CLAIM, COMPARABLE_PP, ROWS
+from .protocol import CLAIM_SHORT, COMPARABLE_PP, MATERIAL_PERCENT, ROWS
 
 __all__ = ["interval", "mean_ci", "summarize_rows", "paired_difference", "judge"]
 
@@ -56,11 +56,18 @@ def paired_difference(records, a, b, lr, field) -> dict:
     return {"mean": mean, "ci": ci, "n": len(d), "values": d}
 
 
-def judge(d_acc, d_cos, d_erank) -> dict:
-    """Whether the claim held for one pair: rows more diverse (the interval of the
-    difference of ``cos_W1`` below zero and that of ``erank_W1`` above zero) at
-    comparable accuracy (the interval of the accuracy difference above minus
-    :data:`~.protocol.COMPARABLE_PP` points). ``'n/a'`` below two seeds."""
+def judge(d_acc, d_cos, d_erank, undone=None) -> dict:
+    """Whether the claim held for one pair.
+
+    ``diverse``: ``'more'`` when the interval of the difference of ``cos_W1``
+    is below zero and that of ``erank_W1`` above zero (``'less'`` the other way
+    round, else ``'not resolved'``); ``comparable``: the interval of the
+    accuracy difference is above minus :data:`~.protocol.COMPARABLE_PP` points;
+    ``held``: ``'yes'`` when both and KO takes back at least
+    :data:`~.protocol.MATERIAL_PERCENT` percent of its base's condensation
+    (``undone``; ``None``: the base shows none, the direction decides),
+    ``'direction only'`` when both but less is taken back, else ``'no'``.
+    Every entry is ``'n/a'`` below two seeds."""
     if d_cos["ci"] is None or d_erank["ci"] is None or d_acc["ci"] is None:
         return {"diverse": "n/a", "comparable": "n/a", "held": "n/a"}
     if d_cos["ci"][1] < 0 and d_erank["ci"][0] > 0:
@@ -70,7 +77,9 @@ def judge(d_acc, d_cos, d_erank) -> dict:
     else:
         diverse = "not resolved"
     comparable = d_acc["ci"][0] >= -COMPARABLE_PP / 100.0
-    held = "yes" if diverse == "more" and comparable else "no"
+    held = "no"
+    if diverse == "more" and comparable:
+        held = "yes" if undone is None or undone >= MATERIAL_PERCENT else "direction only"
     return {"diverse": diverse, "comparable": "yes" if comparable else "no", "held": held}
 
 
@@ -125,9 +134,11 @@ def summarize_rows(records, rows, grids) -> list:
             if base is not None and base in rows:
                 d = {f: paired_difference(records, row, base, lr, f)
                      for f in ("accuracy", "cos_W1", "erank_W1")}
-                verdict = judge(d["accuracy"], d["cos_W1"], d["erank_W1"])
                 base_cos = by.get((base, lr), {}).get("cos_W1")
                 rise = None if base_cos is None or c0 is None else base_cos - c0
+                undone = (None if rise is None or rise <= 0 or d["cos_W1"]["mean"] is None
+                          else -100.0 * d["cos_W1"]["mean"] / rise)
+                verdict = judge(d["accuracy"], d["cos_W1"], d["erank_W1"], undone)
                 entry.update({
                     "d_acc_pp": None if d["accuracy"]["mean"] is None
                     else 100.0 * d["accuracy"]["mean"],
@@ -135,8 +146,6 @@ def summarize_rows(records, rows, grids) -> list:
                     "d_cos": d["cos_W1"]["mean"], "d_cos_ci": _fmt_ci(d["cos_W1"]["ci"], "+.1e"),
                     "d_erank": d["erank_W1"]["mean"],
                     "d_erank_ci": _fmt_ci(d["erank_W1"]["ci"], "+.1e"),
-                    "undone": (None if rise is None or rise <= 0 or d["cos_W1"]["mean"] is None
-                               else -100.0 * d["cos_W1"]["mean"] / rise),
-                    **verdict, "paper": CLAIM, "paired": d})
+                    "undone": undone, **verdict, "paper": CLAIM_SHORT, "paired": d})
             out.append(entry)
     return out
