@@ -22,39 +22,13 @@ import dynopt.optax as dynopt_optax  # noqa: E402
 from dynopt.integrators import INTEGRATORS  # noqa: E402
 from dynopt.methods import METHODS  # noqa: E402
 from dynopt.program import Custom  # noqa: E402
+from framework_references import (A, B, STEPS, assert_same, minimize_run,  # noqa: E402
+                                  rosen_der_np, rosen_np)
 from dynopt.stepper import resolve_program  # noqa: E402
-
-STEPS = 200
-RTOL = 1e-12
-
-
-def rosen_np(x):
-    return float(np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2))
-
-
-def rosen_der_np(x):
-    d = np.zeros_like(x)
-    d[:-1] = -400.0 * x[:-1] * (x[1:] - x[:-1] ** 2) - 2.0 * (1.0 - x[:-1])
-    d[1:] += 200.0 * (x[1:] - x[:-1] ** 2)
-    return d
 
 
 def rosen_jax(x):
     return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
-
-
-# an ill-conditioned quadratic 0.5 x'Ax - b'x in 6 dimensions
-A = np.diag(np.geomspace(0.5, 20.0, 6))
-A[0, 1] = A[1, 0] = 0.3
-B = np.linspace(-1.0, 2.0, 6)
-
-
-def quad_np(x):
-    return float(0.5 * x @ A @ x - B @ x)
-
-
-def quad_der_np(x):
-    return A @ x - B
 
 
 def quad_jax(x):
@@ -82,26 +56,8 @@ def optax_run(opt, params, loss, steps=STEPS, flat=None, value=False):
     return np.array(traj), state
 
 
-def minimize_run(method, x0, hp, problem="quad", steps=STEPS, seed=None, integrator=None,
-                 **flags):
-    fun, jac = (quad_np, quad_der_np) if problem == "quad" else (rosen_np, rosen_der_np)
-    options = {"maxiter": steps, "gtol": 0, "record": True, **hp, **flags}
-    if seed is not None:
-        options["seed"] = seed
-    res = dynopt.minimize(fun, x0, jac=jac, method=method, integrator=integrator,
-                          options=options)
-    X = res.trajectory["x"]
-    assert X.shape == (steps + 1, len(x0)), "the reference run stopped early"
-    return X
-
-
 def deviation(traj, ref):
     return float(np.max(np.abs(traj - ref)) / np.max(np.abs(ref)))
-
-
-def assert_same(traj, ref, rtol=RTOL):
-    scale = np.max(np.abs(ref))
-    np.testing.assert_allclose(traj, ref, rtol=rtol, atol=rtol * scale)
 
 
 def has_custom(name, integrator=None):
