@@ -276,3 +276,56 @@ def test_cli_l2_criterion_and_option_checks(tmp_path, capsys):
         cli_main(["reproduce", "mlp", "--quick", "--criterion", "l2", "--out", str(tmp_path)])
     with pytest.raises(ValueError, match="criterion"):
         reproduce("rosenbrock", size="quick", out=tmp_path, options={"criterion": "l2"})
+
+
+# ------------------------------------------------------------------ tuned rows (no grid)
+def test_quick_tuned_row_beside_the_set_rows(quick):
+    report, _ = quick
+    rows = {r["method"]: r for r in report.rows}
+    row = rows["heavy_ball (tuned)"]
+    runs = [r for r in report.records if r["method"] == "heavy_ball (tuned)"]
+    assert row["runs"] == len(runs) == QUICK["seeds"]
+    assert row["tune_calls"] == pytest.approx(np.mean([r["tune_calls"] for r in runs]))
+    for r in runs:
+        assert 0 < r["tune_calls"] < r["force_calls"] <= QUICK["cap"]
+        assert r["outcome"] != "cap" or r["force_calls"] == QUICK["cap"]
+    assert all(rows[m]["tune_calls"] is None for m in rows if m not in L.TUNED_ROWS)
+    assert any(n.startswith("Target: ") for n in report.notes)
+
+
+@pytest.mark.parametrize("row", ["heavy_ball (tuned)", f"heavy_ball (tuned every {L.TUNE_EVERY})"])
+def test_tuned_run_counts_every_force_call_and_uses_no_grid(monkeypatch, row):
+    """Counted independently: every energy-and-gradient call, and the options the run got."""
+    import dynopt
+    import dynopt.problems.lennard_jones as lj
+    from dynopt.reproduce.lj38 import runs
+    calls = [0]
+    kernel = lj.lj_energy_and_gradient_nb
+
+    def counted(x, g):
+        calls[0] += 1
+        return kernel(x, g)
+
+    seen = []
+    minimize = dynopt.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen.append(dict(kwargs["options"]))
+        return minimize(fun, x0, **kwargs)
+
+    monkeypatch.setattr(lj, "lj_energy_and_gradient_nb", counted)
+    monkeypatch.setattr(dynopt, "minimize", spy)
+    cap = 250
+    out = runs._run_tuned(row, 0, cap, "fmax")
+    (opts,) = seen
+    method, every = L.TUNED_ROWS[row]
+    assert opts["tune"] is True and opts.get("tune_every") == every
+    assert not {"lr", "momentum"} & set(opts)
+    x0_cost = calls[0] - out["force_calls"]          # the estimate's cost, measured beforehand
+    assert x0_cost > 0 and opts["maxfev"] == cap - x0_cost
+    assert out["force_calls"] <= cap
+    assert out["tune_calls"] >= x0_cost and out["estimates"] >= 1
+    if every is None:
+        assert out["tune_calls"] == x0_cost and out["estimates"] == 1
+    if out["outcome"] == "cap":
+        assert out["force_calls"] == cap

@@ -154,9 +154,10 @@ def test_quick_report_files_and_rows(quick):
     for path in report.figures:
         assert path.read_bytes()[:8] == PNG_MAGIC
     data = json.loads((out / "rosenbrock.json").read_text())
-    names = R.method_names()
-    assert set(names) >= {m for m in dynopt.METHODS if R.step_parameter(m)} | {R.LBFGS}
-    n_points = sum(1 if m == R.LBFGS else len(QUICK["lrs"]) for m in names)
+    grid_names = R.method_names()
+    assert set(grid_names) >= {m for m in dynopt.METHODS if R.step_parameter(m)} | {R.LBFGS}
+    names = grid_names + R.tuned_rows(QUICK)
+    n_points = sum(1 if m == R.LBFGS or R.tuned_spec(m) else len(QUICK["lrs"]) for m in names)
     assert len(data["records"]) == n_points * QUICK["seeds"] * len(QUICK["sections"])
     assert all(r["status"] == "ok" for r in data["records"])
     for section in QUICK["sections"]:
@@ -264,3 +265,86 @@ def test_failing_point_is_marked_and_others_report(tmp_path, monkeypatch):
     assert report.complete
     saved = json.loads((tmp_path / "rosenbrock.json").read_text())
     assert sum(r["status"] == "failed" for r in saved["records"]) == len(failed)
+
+
+# ------------------------------------------------------------------ tuned rows (no grid)
+def test_tuned_names_round_trip():
+    assert R.tuned_name("heavy_ball") == "heavy_ball (tuned)"
+    assert R.tuned_spec("heavy_ball (tuned)") == ("heavy_ball", None)
+    assert R.tuned_spec(R.tuned_name("nesterov", 300)) == ("nesterov", 300)
+    for name in ("heavy_ball", R.ADAMW_CLIP, R.LBFGS, "gd (tuned every x)", None):
+        assert R.tuned_spec(name) is None
+    from dynopt.tuning import TUNABLE
+    assert set(R.TUNED) <= set(TUNABLE)
+
+
+def test_quick_tuned_rows_exist_beside_the_grid_rows(quick):
+    report, _ = quick
+    tuned = R.tuned_rows(QUICK)
+    assert tuned == ["heavy_ball (tuned)", f"heavy_ball (tuned every {QUICK['tune_every']})"]
+    for section in QUICK["sections"]:
+        rows = {r["method"]: r for r in report.rows if r["starts"] == section}
+        assert "heavy_ball" in rows                                  # the grid row beside them
+        for name in tuned:
+            row = rows[name]
+            assert row["best_lr"] is None and row["swept"].startswith("none (tuned at x0")
+            assert row["mean"] is not None and row["n"] == QUICK["seeds"]
+            runs = [r for r in report.records if r["starts"] == section and r["method"] == name]
+            assert len(runs) == QUICK["seeds"] and {r["lr"] for r in runs} == {None}
+            assert row["tune_evals"] == pytest.approx(np.mean([r["tune_nfev"] for r in runs]))
+            for r in runs:
+                assert 0 < r["tune_nfev"] < r["nfev"] <= QUICK["evaluations"]
+    assert any("Target (paper starts" in n for n in report.notes)
+
+
+def test_quick_x0_tuned_row_spends_the_budget_exactly(quick):
+    """Tuned at x0 only: the estimate, the evaluation at x0 and one per step are the budget."""
+    report, _ = quick
+    for r in report.records:
+        if r["method"] == "heavy_ball (tuned)":
+            assert r["estimates"] == 1
+            assert r["nfev"] == QUICK["evaluations"]
+            assert r["tune_nfev"] + 1 + r["nit"] == QUICK["evaluations"]
+
+
+@pytest.mark.parametrize("every", [None, 40])
+def test_tuned_point_counts_every_evaluation_and_uses_no_grid(monkeypatch, every):
+    """Counted independently: every call of the objective, and the options the run got."""
+    import dynopt.problems
+    calls = [0]
+    rosen = dynopt.problems.rosenbrock_fun_and_grad
+
+    def counted(x):
+        calls[0] += 1
+        return rosen(x)
+
+    seen = []
+    minimize = dynopt.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen.append(dict(kwargs["options"]))
+        return minimize(fun, x0, **kwargs)
+
+    monkeypatch.setattr(dynopt.problems, "rosenbrock_fun_and_grad", counted)
+    monkeypatch.setattr(dynopt, "minimize", spy)
+    E = 120
+    out = R.run_tuned_point("paper", R.tuned_name("heavy_ball", every), seeds=1, evaluations=E)
+    (opts,) = seen
+    assert opts["tune"] is True and opts.get("tune_every") == every
+    assert not {"lr", "momentum"} & set(opts)                  # chosen by tune, not given
+    nfev, nit, spent = out["nfev"][0], out["nit"][0], out["tune_nfev"][0]
+    # the calls: the x0 estimate's cost measured beforehand (as many as the run's own
+    # estimate at x0), f(x0) for the curve, then the run itself
+    x0_cost = calls[0] - 1 - nfev
+    assert x0_cost > 0 and opts["maxfev"] == E - x0_cost
+    assert nfev <= E and nfev == spent + 1 + nit
+    if every is None:
+        assert nfev == E and spent == x0_cost and out["estimates"][0] == 1
+    else:
+        assert out["estimates"][0] == 1 + min(nit, E) // every or out["run_status"][0] in (3, 4)
+        assert spent > x0_cost or out["estimates"][0] == 1
+
+
+def test_tuned_point_refuses_a_grid_name():
+    with pytest.raises(ValueError, match="tuned row"):
+        R.run_tuned_point("paper", "heavy_ball", seeds=1, evaluations=50)

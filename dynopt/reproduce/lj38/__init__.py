@@ -24,21 +24,22 @@ from .plots import plot_calls, plot_energies
 from .prose import notes
 from .protocol import (ASE_METHODS, ASE_RC, BOND_CUTOFF, CAP, CRITERIA, DYNOPT_SETTINGS, FMAX,
                        GM_ENERGY, GM_TOL, L2_TOL, N_ATOMS, OPTBENCH, PAPER, PLANS,
-                       SCIPY_METHODS, criterion_value, fragments, lj_batch, start)
+                       SCIPY_METHODS, TUNE_EVERY, TUNED_ROWS, criterion_value, fragments,
+                       lj_batch, start)
 from .rows import aggregate, flatten
 from .runs import run_block
 
 __all__ = [
     "N_ATOMS", "FMAX", "L2_TOL", "CAP", "GM_ENERGY", "GM_TOL", "ASE_RC", "BOND_CUTOFF",
     "CRITERIA", "fragments",
-    "DYNOPT_SETTINGS", "ASE_METHODS", "SCIPY_METHODS", "PAPER", "OPTBENCH", "PLANS",
+    "DYNOPT_SETTINGS", "TUNED_ROWS", "TUNE_EVERY", "ASE_METHODS", "SCIPY_METHODS", "PAPER", "OPTBENCH", "PLANS",
     "start", "lj_batch", "criterion_value", "run_block", "sweep_task", "flatten",
     "aggregate", "run", "REPRODUCTION",
 ]
 
 #: the table's columns
 COLUMNS = ["method", "runs", "converged", "failures", "dissociated", "errors", "mean",
-           "min", "max",
+           "min", "max", "tune_calls",
            "E_mean", "E_min", "at_gm", "paper_mean", "paper_min", "paper_max", "paper_source"]
 
 
@@ -76,6 +77,8 @@ def run(config, criterion: str = "fmax") -> Report:
               "threshold": CRITERIA[criterion][1], "methods": methods,
               "dynopt_settings": {m: DYNOPT_SETTINGS[m] for m in methods
                                   if m in DYNOPT_SETTINGS},
+              "tuned_rows": {m: {"method": TUNED_ROWS[m][0], "tune_every": TUNED_ROWS[m][1]}
+                             for m in methods if m in TUNED_ROWS},
               "ase_rc": ASE_RC, "global_minimum": GM_ENERGY})
     pos_path = write_npz(config.out / f"{name}_final_positions.npz",
                          **{f"{m}|{s}": x for (m, s), x in positions.items()})

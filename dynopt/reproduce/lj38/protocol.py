@@ -8,7 +8,8 @@ import numpy as np
 
 __all__ = ["N_ATOMS", "FMAX", "L2_TOL", "CAP", "GM_ENERGY", "GM_TOL", "ASE_RC", "BOND_CUTOFF",
            "CRITERIA", "DYNOPT_SETTINGS", "ASE_METHODS", "SCIPY_METHODS", "PAPER", "OPTBENCH",
-           "PLANS", "start", "lj_batch", "criterion_value", "fragments"]
+           "PLANS", "TUNE_EVERY", "TUNED_ROWS", "start", "lj_batch", "criterion_value",
+           "fragments"]
 
 #: atoms per cluster
 N_ATOMS = 38
@@ -55,6 +56,15 @@ DYNOPT_SETTINGS = {
     "fanos": {"lr": 1e-2, "grad_clip": 100.0},
     "frankenstein": {"lr": 1e-3},
 }
+#: steps between two estimates of the spectrum in the retuned row (one rule for every start)
+TUNE_EVERY = 100
+#: tuned row -> (dynopt method, tune_every): no grid; the hyperparameters come from the
+#: spectrum measured at the start (and every ``tune_every`` steps) by dynopt.tuning.tune,
+#: its force calls counted
+TUNED_ROWS = {"heavy_ball (tuned)": ("heavy_ball", None),
+              "nesterov (tuned)": ("nesterov", None),
+              "gd (tuned)": ("gd", None),
+              f"heavy_ball (tuned every {TUNE_EVERY})": ("heavy_ball", TUNE_EVERY)}
 #: row name -> ASE optimizer class name (ase.optimize), default settings
 ASE_METHODS = {"ase FIRE": "FIRE", "ase BFGS": "BFGS", "ase LBFGS": "LBFGS"}
 #: row name -> scipy.optimize.minimize method
@@ -71,12 +81,12 @@ PAPER = {"gd": ("steepest descent", 4901, 1355, 9982),
 OPTBENCH = {"ase LBFGS": ("OptBench L-BFGS", 176, 90, 421),
             "scipy L-BFGS-B": ("OptBench SciPy L-BFGS", 230, 105, 545)}
 
-_ALL = (*DYNOPT_SETTINGS, *ASE_METHODS, *SCIPY_METHODS)
+_ALL = (*DYNOPT_SETTINGS, *TUNED_ROWS, *ASE_METHODS, *SCIPY_METHODS)
 #: size -> starts, force-call cap, rows, starts per sweep point
 PLANS = {
     "quick": {"seeds": 3, "cap": 1500, "block": 3,
               "methods": ("fire", "adam", "frankenstein", "gd", "ase FIRE", "ase LBFGS",
-                          "scipy L-BFGS-B")},
+                          "scipy L-BFGS-B", "heavy_ball (tuned)")},
     "default": {"seeds": 100, "cap": CAP, "block": 10, "methods": _ALL},
     "full": {"seeds": 1000, "cap": CAP, "block": 25, "methods": _ALL},
 }

@@ -35,8 +35,9 @@ def flatten(sweep_records) -> tuple:
                    "converged": None if failed else run_["outcome"] == "converged",
                    **{k: run_.get(k) for k in ("outcome", "force_calls", "energy", "fmax",
                                                "l2", "fragments", "detail", "error")}}
-            if "ase_nsteps" in run_:
-                row["ase_nsteps"] = run_["ase_nsteps"]
+            for key in ("ase_nsteps", "tune_calls", "estimates", "x0_options", "x0_negative"):
+                if key in run_:
+                    row[key] = run_[key]
             records.append(row)
             if run_.get("positions") is not None:
                 positions[(method, run_["seed"])] = np.asarray(run_["positions"], dtype=float)
@@ -63,7 +64,10 @@ def aggregate(records, methods) -> list:
         ``E_mean``, ``E_min`` (final energies of the converged runs),
         ``at_gm`` (converged runs within :data:`GM_TOL` of the global
         minimum), and the paper's figures ``paper_mean/min/max`` with their
-        ``paper_source``.
+        ``paper_source``; for a tuned row ``tune_calls`` (mean force calls of its
+        estimates over the finished runs, part of their force calls), ``estimates``
+        and ``x0_negative`` (starts with negative curvature measured there), else
+        ``None``.
     """
     rows = []
     for method in methods:
@@ -89,5 +93,9 @@ def aggregate(records, methods) -> list:
         row["paper_mean"], row["paper_min"], row["paper_max"] = (ref[1:] if ref else
                                                                  (None, None, None))
         row["values"] = calls
+        tuned = [r for r in done if r.get("tune_calls") is not None]
+        row["tune_calls"] = float(np.mean([r["tune_calls"] for r in tuned])) if tuned else None
+        row["estimates"] = float(np.mean([r["estimates"] for r in tuned])) if tuned else None
+        row["x0_negative"] = sum(bool(r["x0_negative"]) for r in tuned) if tuned else None
         rows.append(row)
     return rows

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..base import single_threaded_blas
 from .protocol import (_ALL, ASE_METHODS, ASE_RC, CRITERIA, DYNOPT_SETTINGS, FMAX, N_ATOMS,
-                       SCIPY_METHODS, criterion_value, fragments, lj_batch, start)
+                       SCIPY_METHODS, TUNED_ROWS, criterion_value, fragments, lj_batch, start)
 
 __all__ = ["run_block"]
 
@@ -56,6 +56,8 @@ def run_block(method: str, first_seed: int, count: int, *, cap: int,
                 runs = _run_dynopt(method, seeds, cap, criterion)
             except Exception:          # one bad start must not take the block with it
                 runs = [_guarded(_run_dynopt_one, method, s, cap, criterion) for s in seeds]
+        elif method in TUNED_ROWS:
+            runs = [_guarded(_run_tuned, method, s, cap, criterion) for s in seeds]
         else:
             one = _run_ase if method in ASE_METHODS else _run_scipy
             runs = [_guarded(one, method, s, cap, criterion) for s in seeds]
@@ -118,6 +120,57 @@ def _run_dynopt(method, seeds, cap, criterion):
 
 def _run_dynopt_one(method, seed, cap, criterion):
     return _run_dynopt(method, [seed], cap, criterion)[0]
+
+
+def _lj_one(x):
+    """Energy and gradient of one flat cluster (the kernel :func:`lj_batch` runs per row)."""
+    from ...problems.lennard_jones import lj_energy_and_gradient_nb
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    g = np.empty_like(x)
+    return float(lj_energy_and_gradient_nb(x, g)), g
+
+
+def _run_tuned(row, seed, cap, criterion):
+    r"""A tuned row on one start: ``dynopt.minimize(..., options={'tune': True})``, no grid.
+
+    The estimate at :math:`x_0` spends :math:`J` force calls; the run gets
+    ``maxfev`` :math:`= \text{cap} - J` (retunes count against it), so the
+    row's force calls, estimates included, stay within the cap. The count is
+    the objective's own (a wrapper), checked against the result's ``nfev``.
+    """
+    import dynopt
+    from ..rosenbrock.runs import x0_estimate_cost
+    method, every = TUNED_ROWS[row]
+    x0 = start(seed)
+    spent = x0_estimate_cost(_lj_one, x0)
+    if spent >= cap - 1:
+        raise ValueError(f"{row}: the estimate at x0 spent {spent} force calls, the cap "
+                         f"{cap} leaves no step")
+    calls = [0]
+
+    def fun(x):
+        calls[0] += 1
+        return _lj_one(x)
+
+    options = {k: v for k, v in _dynopt_options("gd", cap, criterion).items()
+               if k in ("gtol", "norm")}
+    options.update({"tune": True, "maxiter": int(cap), "maxfev": int(cap) - spent, "seed": 0})
+    if every is not None:
+        options["tune_every"] = every
+    res = dynopt.minimize(fun, x0, jac=True, method=method, options=options)
+    history = res.tuning["history"]
+    if history[0]["nfev"] != spent or int(res.nfev) != calls[0]:
+        raise RuntimeError(f"{row}: force calls do not add up: the estimate at x0 spent "
+                           f"{history[0]['nfev']} (expected {spent}), the run reports nfev "
+                           f"{int(res.nfev)}, the objective was called {calls[0]} times")
+    status = int(res.status)
+    outcome = "diverged" if status in (3, 4) else "cap"
+    result = _finish(seed, res.x, calls[0], criterion, f"dynopt status {status}", outcome)
+    result["tune_calls"] = int(sum(e["nfev"] for e in history))
+    result["estimates"] = len(history)
+    result["x0_options"] = {k: float(v) for k, v in history[0]["hyperparameters"].items()}
+    result["x0_negative"] = bool(history[0]["negative_curvature"])
+    return result
 
 
 def _counting_lj():

@@ -25,24 +25,32 @@ from ..runlog import sweep
 from .plots import plot_curves, plot_final
 from .prose import notes
 from .protocol import (ADAMW_CLIP, CLIP_NORM, CURVE_POINTS, DIM, DTMAX_RATIO, EVALUATIONS,
-                       LBFGS, LR_GRID, PAPER, PAPER_NAMES, PLANS, clipped_rosenbrock,
-                       fresh_starts, method_names, paper_starts, start_points, step_parameter,
-                       tied_parameters)
-from .rows import best_curves, flatten
-from .runs import run_point
+                       LBFGS, LR_GRID, PAPER, PAPER_NAMES, PLANS, TUNE_EVERY, TUNED,
+                       clipped_rosenbrock, fresh_starts, method_names, paper_starts,
+                       start_points, step_parameter, tied_parameters, tuned_name, tuned_spec)
+from .rows import best_curves, flatten, tuned_columns
+from .runs import run_point, run_tuned_point
 
 __all__ = [
     "DIM", "EVALUATIONS", "LR_GRID", "DIVERGED_LOSS", "PAPER", "PLANS", "ADAMW_CLIP", "LBFGS",
     "DTMAX_RATIO", "paper_starts", "fresh_starts", "start_points", "step_parameter",
     "tied_parameters", "prebuilt",
-    "method_names", "clipped_rosenbrock", "run_point", "sweep_task", "single_threaded_blas",
+    "method_names", "clipped_rosenbrock", "run_point", "run_tuned_point", "sweep_task",
+    "TUNED", "TUNE_EVERY", "tuned_name", "tuned_spec", "tuned_rows", "single_threaded_blas",
     "flatten", "counted_loss", "aggregate", "best_curves", "executor_args", "run",
     "REPRODUCTION",
 ]
 
 #: the table's columns
 COLUMNS = ["starts", "method", "swept", "best_lr", "mean", "ci95", "min", "max", "diverged",
-           "evals", "paper"]
+           "evals", "tune_evals", "paper"]
+
+
+def tuned_rows(plan) -> list:
+    """The plan's tuned rows: each ``tuned`` method at :math:`x_0`, each ``retuned`` one
+    also every ``tune_every`` steps (:func:`tuned_name`)."""
+    return ([tuned_name(m) for m in plan.get("tuned", ())]
+            + [tuned_name(m, plan["tune_every"]) for m in plan.get("retuned", ())])
 
 
 @timed
@@ -51,16 +59,16 @@ def run(config) -> Report:
     plan, seeds = plan_and_seeds(PLANS, config)
     n_paper = len(paper_starts())
     seeds_of = {"paper": min(seeds, n_paper), "fresh": seeds}.__getitem__
-    names = method_names()
+    names = method_names() + tuned_rows(plan)
     points = [{"starts": sec, "method": m, "lr": lr}
               for sec in plan["sections"] for m in names
-              for lr in ([None] if m == LBFGS else plan["lrs"])]
+              for lr in ([None] if m == LBFGS or tuned_spec(m) else plan["lrs"])]
     # the tie of FIRE's dtmax is part of the task: a run log of another protocol is not reused
     task = functools.partial(sweep_task, seeds={s: seeds_of(s) for s in plan["sections"]},
                              evaluations=plan["evaluations"], dtmax_ratio=DTMAX_RATIO)
     result = sweep(config, task, points)
     records = flatten(result.records, seeds_of)
-    rows = _rows(aggregate(records), plan["sections"])
+    rows = _rows(aggregate(records), plan["sections"], records)
     curves = best_curves(result.records, rows)
     report = Report(
         name="rosenbrock",
@@ -70,6 +78,7 @@ def run(config) -> Report:
         notes=notes(rows, records, plan, seeds_of, n_paper, seeds),
         meta={"size": config.size, "seeds": {s: seeds_of(s) for s in plan["sections"]},
               "evaluations": plan["evaluations"], "lrs": list(plan["lrs"]), "methods": names,
+              "tuned_rows": tuned_rows(plan), "tune_every": plan.get("tune_every"),
               "diverged_loss": DIVERGED_LOSS, "dtmax_ratio": DTMAX_RATIO, "curves": curves,
               "starts_file": "dynopt/reproduce/data/rosenbrock100_paper_starts.npy"})
     report.figure(config.out, "final", plot_final, rows)
@@ -77,11 +86,21 @@ def run(config) -> Report:
     return report
 
 
-def _rows(rows, sections) -> list:
-    """The table's rows: what is swept, the paper's figure; by section, then mean loss."""
+def _rows(rows, sections, records) -> list:
+    """The table's rows: what is swept, the paper's figure; by section, then mean loss.
+
+    A tuned row sweeps nothing (``swept`` says so) and has ``tune_evals``, the
+    mean evaluations its estimates spent (part of ``evals``)."""
     for row in rows:
-        row["swept"] = "" if row["method"] == LBFGS else step_parameter(row["method"])
-        if row["method"] != LBFGS and tied_parameters(row["method"], 1.0):
+        spec = tuned_spec(row["method"])
+        row["tune_evals"] = None
+        if spec is not None:
+            row["swept"] = ("none (tuned at x0)" if spec[1] is None
+                            else f"none (tuned at x0, every {spec[1]} steps)")
+            tuned_columns(row, records)
+        else:
+            row["swept"] = "" if row["method"] == LBFGS else step_parameter(row["method"])
+        if row["method"] != LBFGS and spec is None and tied_parameters(row["method"], 1.0):
             row["swept"] += f" (dtmax = {DTMAX_RATIO:g} dt)"
         row["paper"] = PAPER.get(row["method"]) if row["starts"] == "paper" else None
     rows.sort(key=lambda r: (sections.index(r["starts"]),

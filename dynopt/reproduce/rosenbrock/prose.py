@@ -5,9 +5,10 @@ import math
 
 from ..best_rate import DIVERGED_LOSS
 from ..report import na
-from .protocol import DIM, DTMAX_RATIO, EVALUATIONS, PAPER, PAPER_NAMES
+from .protocol import (ADAMW_CLIP, DIM, DTMAX_RATIO, EVALUATIONS, LBFGS, PAPER, PAPER_NAMES,
+                       tuned_spec)
 
-__all__ = ["notes"]
+__all__ = ["notes", "tuned_notes"]
 
 
 def _fmt(value) -> str:
@@ -72,8 +73,57 @@ def notes(rows, records, plan, seeds_of, n_paper, seeds) -> list:
                              f"{_fmt(b['mean'])} on fresh starts (min {_fmt(b['min'])}, max "
                              f"{_fmt(b['max'])}, best {b['swept'] or 'rate'} "
                              f"{_fmt(b['best_lr'])}).")
+    notes += tuned_notes(rows, plan)
     failed = sorted({(r["starts"], r["method"], r["lr"], r["error"]) for r in records
                      if r["status"] == "failed"}, key=str)
     for starts, method, lr, error in failed:
         notes.append(f"FAILED: {method} at rate {lr} on the {starts} starts: {error}")
     return notes
+
+
+def tuned_notes(rows, plan) -> list:
+    """The tuned rows in words, and the target: the best of them against the grid rows."""
+    tuned = [r for r in rows if tuned_spec(r["method"]) is not None]
+    if not tuned:
+        return []
+    E = plan["evaluations"]
+    out = [f"Tuned rows ('m (tuned)', 'm (tuned every K)'): no grid. dynopt.minimize(..., "
+           f"options={{'tune': True}}) chooses the method's hyperparameters from the extreme "
+           f"Hessian eigenvalues measured at x0 by Lanczos on differences of gradients "
+           f"(dynopt.tuning.tune; the escape choice where the smallest is negative); 'tuned "
+           f"every K' measures again every K = {plan.get('tune_every')} steps "
+           f"(tune_every). Every evaluation of the estimates is counted in the budget: with J "
+           f"spent at x0 the run gets maxfev = {E} - J, the retunes count against maxfev; "
+           f"'evals' is the whole run's count, 'tune_evals' the estimates' share of it."]
+    for row in tuned:
+        if row["mean"] is None:
+            continue
+        out.append(f"{row['method']} ({row['starts']} starts): mean {_fmt(row['mean'])}, "
+                   f"{row['diverged']} diverged of {row['n']}; values chosen at x0 (median) "
+                   f"{row['x0_values']}, negative curvature at x0 on {row['x0_negative']} of "
+                   f"{row['n']} starts; {_fmt(row['tune_evals'])} of {_fmt(row['evals'])} "
+                   f"evaluations on {_fmt(row['estimates'])} estimates.")
+    for sec in dict.fromkeys(r["starts"] for r in tuned):
+        mine = [r for r in tuned if r["starts"] == sec and r["mean"] is not None]
+        grid = [r for r in rows if r["starts"] == sec and r["mean"] is not None
+                and r["method"] != LBFGS and tuned_spec(r["method"]) is None]
+        if not mine or not grid:
+            continue
+        best = min(mine, key=lambda r: r["mean"])
+        paper_rows = [r for r in grid if r["method"] in (ADAMW_CLIP, "fanos")]
+        beaten = [r for r in grid if best["mean"] < r["mean"]]
+        text = (f"Target ({sec} starts, {E} evaluations, tuning included): the best tuned row, "
+                f"{best['method']}, has mean {_fmt(best['mean'])}; ")
+        text += "; ".join(f"{r['method']} (grid) {_fmt(r['mean'])}" for r in paper_rows)
+        if sec == "paper":
+            text += (f" (paper: AdamW + clip {PAPER[ADAMW_CLIP]:.3g}, FANoS "
+                     f"{PAPER['fanos']:.3g})")
+        below = all(best["mean"] < r["mean"] for r in paper_rows) and (
+            sec != "paper" or best["mean"] < min(PAPER[ADAMW_CLIP], PAPER["fanos"]))
+        text += (f": {'met' if below else 'missed'}. It is below {len(beaten)} of the "
+                 f"{len(grid)} grid-tuned first-order rows")
+        if len(beaten) < len(grid):
+            lead = min(grid, key=lambda r: r["mean"])
+            text += f" (the lowest: {lead['method']}, {_fmt(lead['mean'])})"
+        out.append(text + ".")
+    return out

@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ["DIM", "EVALUATIONS", "LR_GRID", "CLIP_NORM", "DTMAX_RATIO", "ADAMW_CLIP", "LBFGS",
            "PAPER", "PAPER_NAMES", "PLANS", "CURVE_POINTS", "paper_starts", "fresh_starts",
            "start_points", "step_parameter", "tied_parameters", "method_names",
-           "clipped_rosenbrock"]
+           "clipped_rosenbrock", "TUNED", "TUNE_EVERY", "tuned_name", "tuned_spec"]
 
 #: dimension of the problem
 DIM = 100
@@ -34,13 +34,23 @@ PAPER = {"fanos": 1.74e-2, "adamw": 48.50, "heavy_ball": 90.76, ADAMW_CLIP: 1.87
 PAPER_NAMES = {"fanos": "FANoS (RMS mass)", "adamw": "AdamW",
                "heavy_ball": "SGD + momentum 0.9", ADAMW_CLIP: "AdamW + grad-norm clip 1.0",
                LBFGS: "L-BFGS"}
-#: size -> seeds per section, evaluations, learning rates, sections
+#: the methods of the tuned rows (every one :func:`dynopt.tuning.tune` supports)
+TUNED = ("gd", "heavy_ball", "nesterov", "gradient_flow", "damped_oscillator")
+#: steps between two estimates of the spectrum in the retuned rows (one rule for every start)
+TUNE_EVERY = 300
+#: size -> seeds per section, evaluations, learning rates, sections, the tuned rows
+#: (``tuned``: methods tuned at x0 only; ``retuned``: methods tuned at x0 and every
+#: ``tune_every`` steps)
 PLANS = {
     "quick": {"seeds": 2, "evaluations": 300, "lrs": (1e-3, 1e-2, 1e-1),
-              "sections": ("paper", "fresh")},
-    "default": {"seeds": 10, "evaluations": EVALUATIONS, "lrs": LR_GRID, "sections": ("paper",)},
+              "sections": ("paper", "fresh"), "tuned": ("heavy_ball",),
+              "retuned": ("heavy_ball",), "tune_every": 100},
+    "default": {"seeds": 10, "evaluations": EVALUATIONS, "lrs": LR_GRID, "sections": ("paper",),
+                "tuned": TUNED, "retuned": ("heavy_ball", "nesterov"),
+                "tune_every": TUNE_EVERY},
     "full": {"seeds": 10, "evaluations": EVALUATIONS, "lrs": LR_GRID,
-             "sections": ("paper", "fresh")},
+             "sections": ("paper", "fresh"), "tuned": TUNED,
+             "retuned": ("heavy_ball", "nesterov"), "tune_every": TUNE_EVERY},
 }
 #: points of the stored convergence curves (log-spaced evaluation counts)
 CURVE_POINTS = 100
@@ -118,6 +128,24 @@ def method_names() -> list:
     if "adamw" in dynopt.METHODS:
         names.append(ADAMW_CLIP)
     return names + [LBFGS]
+
+
+def tuned_name(method: str, every=None) -> str:
+    """The row of ``method`` tuned at :math:`x_0` (``every=None``) or also every ``every`` steps."""
+    return f"{method} (tuned)" if every is None else f"{method} (tuned every {int(every)})"
+
+
+def tuned_spec(name: str):
+    """``(method, every)`` of a tuned row's name (:func:`tuned_name`), else ``None``."""
+    if not isinstance(name, str) or not name.endswith(")") or " (tuned" not in name:
+        return None
+    method, _, rest = name.partition(" (tuned")
+    rest = rest[:-1]
+    if rest == "":
+        return method, None
+    if rest.startswith(" every ") and rest[7:].isdigit():
+        return method, int(rest[7:])
+    return None
 
 
 def clipped_rosenbrock(X, max_norm: float = CLIP_NORM):

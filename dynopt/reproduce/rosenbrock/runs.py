@@ -6,9 +6,9 @@ import numpy as np
 from ..base import DIVERGED_STATUSES, prebuilt, single_threaded_blas
 from ..best_rate import DIVERGED_LOSS
 from .protocol import (ADAMW_CLIP, CURVE_POINTS, DTMAX_RATIO, LBFGS, clipped_rosenbrock,
-                       start_points, step_parameter, tied_parameters)
+                       start_points, step_parameter, tied_parameters, tuned_spec)
 
-__all__ = ["run_point"]
+__all__ = ["run_point", "run_tuned_point", "x0_estimate_cost"]
 
 
 def _curve_grid(evaluations: int) -> np.ndarray:
@@ -47,6 +47,8 @@ def run_point(starts: str, method: str, lr, *, seeds: int, evaluations: int,
     """
     X0 = start_points(starts, seeds)
     with single_threaded_blas():
+        if tuned_spec(method) is not None:
+            return _run_tuned(method, X0, evaluations)
         if method == LBFGS:
             return _run_lbfgs(X0, evaluations)
         return _run_dynopt(method, lr, X0, evaluations, dtmax_ratio)
@@ -81,6 +83,108 @@ def _run_dynopt(method, lr, X0, evaluations, dtmax_ratio=DTMAX_RATIO):
     return {"final_loss": np.asarray(res.fun, dtype=float), "run_status": status, "nit": nit,
             "nfev": np.asarray(res.nfev), "curve_evaluations": grid,
             "curve": np.median(trace[grid - 1], axis=1)}
+
+
+def run_tuned_point(starts: str, method: str, *, seeds: int, evaluations: int) -> dict:
+    r"""A tuned row (see :func:`~.protocol.tuned_name`) from every start of a section: no grid.
+
+    Each start is one ``dynopt.minimize(..., options={'tune': True})`` run (with
+    ``'tune_every'`` for a retuned row): the hyperparameters come from the
+    spectrum measured at :math:`x_0` (and again every ``tune_every`` steps) by
+    :func:`dynopt.tuning.tune`. Every evaluation of those estimates comes out of
+    the budget: with :math:`J` spent on the estimate at :math:`x_0`, the run gets
+    ``maxfev`` :math:`= E - J` (the retunes are counted against ``maxfev`` by the
+    run itself), so estimates and steps together use at most :math:`E`.
+
+    Returns
+    -------
+    dict
+        As :func:`run_point`, with ``nfev`` the evaluations of the whole run
+        (estimates included, counted by a wrapper of the objective and checked
+        against the result's ``nfev``), and per start ``tune_nfev`` (the
+        evaluations of every estimate), ``estimates`` (how many),
+        ``x0_options`` (the values chosen at :math:`x_0`), ``final_options``
+        (the values in force at the end) and ``x0_negative`` (negative
+        curvature measured at :math:`x_0`: the escape choice).
+    """
+    if tuned_spec(method) is None:
+        raise ValueError(f"run_tuned_point: {method!r} is not a tuned row's name")
+    X0 = start_points(starts, seeds)
+    with single_threaded_blas():
+        return _run_tuned(method, X0, evaluations)
+
+
+def x0_estimate_cost(fun, x0) -> int:
+    """Evaluations :func:`dynopt.tuning.tune` spends on its estimate at ``x0`` (``jac=True``).
+
+    The same Lanczos run ``tune`` makes (:func:`dynopt.curvature.hessian_extremes`
+    with its defaults: ``min(n, 100)`` iterations, forward differences, seed 0,
+    1% resolution), without the minimax; the caller checks the count against
+    the run's own record of it.
+    """
+    from ...curvature import hessian_extremes
+    x0 = np.asarray(x0, dtype=float)
+    est = hessian_extremes(fun, x0, jac=True, iterations=min(x0.shape[-1], 100),
+                           difference="forward", seed=0, rtol=1e-2)
+    return int(est.nfev)
+
+
+def _run_tuned(row, X0, evaluations):
+    import dynopt
+    from ...problems import rosenbrock_fun_and_grad
+    method, every = tuned_spec(row)
+    grid = _curve_grid(evaluations)
+    keys = ("final_loss", "run_status", "nit", "nfev", "tune_nfev", "estimates", "x0_options",
+            "final_options", "x0_negative")
+    out = {k: [] for k in keys}
+    curves = []
+    for x0 in X0:
+        spent = x0_estimate_cost(rosenbrock_fun_and_grad, x0)
+        if spent >= evaluations - 1:
+            raise ValueError(f"{row}: the estimate at x0 spent {spent} of {evaluations} "
+                             "evaluations, the budget leaves no step")
+        count = [0]
+
+        def fun(x):
+            count[0] += 1
+            return rosenbrock_fun_and_grad(x)
+
+        trace = [(0, float(rosenbrock_fun_and_grad(x0)[0]))]
+
+        def keep(intermediate_result):
+            trace.append((count[0], float(intermediate_result.fun)))
+
+        options = {"tune": True, "maxiter": evaluations, "maxfev": evaluations - spent,
+                   "gtol": 0.0, "seed": 0}
+        if every is not None:
+            options["tune_every"] = every
+        res = dynopt.minimize(fun, x0, jac=True, method=method, callback=keep, options=options)
+        history = res.tuning["history"]
+        if history[0]["nfev"] != spent or int(res.nfev) != count[0]:
+            raise RuntimeError(f"{row}: evaluations do not add up: the estimate at x0 spent "
+                               f"{history[0]['nfev']} (expected {spent}), the run reports "
+                               f"nfev {int(res.nfev)}, its objective was called {count[0]} "
+                               "times")
+        status = int(res.status)
+        out["final_loss"].append(float(res.fun))
+        out["run_status"].append(status if np.isfinite(res.fun) else 3)
+        out["nit"].append(int(res.nit))
+        out["nfev"].append(count[0])
+        out["tune_nfev"].append(int(sum(e["nfev"] for e in history)))
+        out["estimates"].append(len(history))
+        out["x0_options"].append({k: float(v) for k, v in history[0]["hyperparameters"].items()})
+        out["final_options"].append({k: float(v) for k, v in res.tuning["options"].items()})
+        out["x0_negative"].append(bool(history[0]["negative_curvature"]))
+        at = np.array([t[0] for t in trace])
+        values = np.array([t[1] for t in trace])
+        curve = values[np.searchsorted(at, grid, side="right") - 1]
+        if status in DIVERGED_STATUSES:
+            curve[grid >= at[-1]] = DIVERGED_LOSS
+        curve[~np.isfinite(curve)] = DIVERGED_LOSS
+        curves.append(curve)
+    out["curve_evaluations"] = grid
+    out["curve"] = np.median(np.array(curves), axis=0)
+    return out
 
 
 def _run_lbfgs(X0, evaluations):
