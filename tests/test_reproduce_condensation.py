@@ -202,15 +202,17 @@ def test_a_second_run_does_not_overwrite_a_complete_one(quick, monkeypatch):
 def test_judge_needs_every_interval_on_the_claimed_side():
     def d(lo, hi):
         return {"ci": (lo, hi)}
-    ok = C.judge(d(-0.005, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2))
+    ok = C.judge(d(-0.005, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2), undone=50.0)
     assert ok == {"diverse": "more", "comparable": "yes", "held": "yes"}
+    # more diverse, but the base shows no condensation to take back
+    assert C.judge(d(-0.005, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2))["held"] == "direction only"
     # resolved, but KO takes back less than MATERIAL_PERCENT of the condensation
     small = C.judge(d(-0.005, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2),
                     undone=0.5 * C.MATERIAL_PERCENT)
     assert small["held"] == "direction only"
     assert C.judge(d(-0.005, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2),
                    undone=C.MATERIAL_PERCENT)["held"] == "yes"
-    assert C.judge(d(-0.02, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2))["held"] == "no"
+    assert C.judge(d(-0.02, 0.01), d(-2e-3, -1e-3), d(0.1, 0.2), undone=50.0)["held"] == "no"
     assert C.judge(d(0, 0), d(-2e-3, 1e-3), d(0.1, 0.2))["diverse"] == "not resolved"
     assert C.judge(d(0, 0), d(-2e-3, -1e-3), d(-0.1, 0.2))["diverse"] == "not resolved"
     assert C.judge(d(0, 0), d(1e-3, 2e-3), d(-0.2, -0.1))["diverse"] == "less"

@@ -31,8 +31,8 @@ def notes(table, records, plan, seeds, grids, complete) -> list:
         f"The paper's claim: {CLAIM}. 'held' is 'yes' when the interval of d_cos is below 0, "
         f"that of d_erank above 0, that of d_acc above -{COMPARABLE_PP:g} pp (comparable "
         f"accuracy) and KO undoes at least {MATERIAL_PERCENT:g}% of its base's condensation; "
-        f"'direction only' when all but the last hold; else 'no'. A percentile bootstrap over "
-        f"few seeds is narrow.",
+        f"'direction only' when all but the last hold (or the base shows no condensation); "
+        f"else 'no'. A percentile bootstrap over few seeds is narrow.",
     ]
     if seeds < PLANS["default"]["seeds"] or epochs < PLANS["default"]["epochs"]:
         out.append(f"At this size ({seeds} seeds, {epochs} epochs, hidden {hidden}) the "

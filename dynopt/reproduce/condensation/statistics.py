@@ -65,8 +65,8 @@ def judge(d_acc, d_cos, d_erank, undone=None) -> dict:
     accuracy difference is above minus :data:`~.protocol.COMPARABLE_PP` points;
     ``held``: ``'yes'`` when both and KO takes back at least
     :data:`~.protocol.MATERIAL_PERCENT` percent of its base's condensation
-    (``undone``; ``None``: the base shows none, the direction decides),
-    ``'direction only'`` when both but less is taken back, else ``'no'``.
+    (``undone``), ``'direction only'`` when both but less is taken back or the
+    base shows no condensation to take back (``undone`` is ``None``), else ``'no'``.
     Every entry is ``'n/a'`` below two seeds."""
     if d_cos["ci"] is None or d_erank["ci"] is None or d_acc["ci"] is None:
         return {"diverse": "n/a", "comparable": "n/a", "held": "n/a"}
@@ -79,7 +79,8 @@ def judge(d_acc, d_cos, d_erank, undone=None) -> dict:
     comparable = d_acc["ci"][0] >= -COMPARABLE_PP / 100.0
     held = "no"
     if diverse == "more" and comparable:
-        held = "yes" if undone is None or undone >= MATERIAL_PERCENT else "direction only"
+        held = ("yes" if undone is not None and undone >= MATERIAL_PERCENT
+                else "direction only")
     return {"diverse": diverse, "comparable": "yes" if comparable else "no", "held": held}
 
 
