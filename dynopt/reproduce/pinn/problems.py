@@ -109,9 +109,9 @@ class Problem:
         import torch
         z = z.detach().clone().requires_grad_(True)
         u = u_fn(z).reshape(-1)
-        du, = torch.autograd.grad(u.sum(), z, create_graph=True)
+        du = _grad(torch, u, z)
         u_x = du[:, 0]
-        u_xx = torch.autograd.grad(u_x.sum(), z, create_graph=True)[0][:, 0]
+        u_xx = _grad(torch, u_x, z)[:, 0]
         u_t = du[:, 1] if self.dim == 2 else None
         return self._residual(z, u, u_x, u_xx, u_t)
 
@@ -138,6 +138,14 @@ class Problem:
         if self.name == "heat":
             return torch.exp(-KAPPA * math.pi ** 2 * z[:, 1]) * torch.sin(math.pi * z[:, 0])
         return None
+
+
+def _grad(torch, y, z):
+    """d(sum y)/dz with the graph kept; zeros where ``y`` does not depend on ``z``."""
+    if not y.requires_grad:
+        return torch.zeros_like(z)
+    g, = torch.autograd.grad(y.sum(), z, create_graph=True, allow_unused=True)
+    return torch.zeros_like(z) if g is None else g
 
 
 def exact(name: str, z) -> np.ndarray:

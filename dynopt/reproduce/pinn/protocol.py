@@ -50,7 +50,7 @@ QUICK_RATES = {"fanos": (1e-2,), "adamw": (1e-3,), "sgd_momentum": (1e-3,), "lbf
 PLANS = {
     "quick": {"seeds": 2, "problems": ("poisson",), "warm_steps": 100, "evaluations": 100,
               "grid": "quick", "collocation": "small"},
-    "default": {"seeds": 5, "problems": PROBLEM_NAMES, "warm_steps": 300, "evaluations": 300,
+    "default": {"seeds": 5, "problems": PROBLEM_NAMES, "warm_steps": 500, "evaluations": 300,
                 "grid": "default", "collocation": "default"},
     "full": {"seeds": 5, "problems": PROBLEM_NAMES, "warm_steps": 1000, "evaluations": 3000,
              "grid": "paper", "collocation": "default"},

@@ -11,7 +11,10 @@ temperature is pooled over all of them, as the paper's rule says.
 The budget is ``evaluations`` gradient evaluations after the warm start:
 one per step for FANoS, AdamW and SGD; for L-BFGS every evaluation of its
 closure (line-search trials included) counts, ``max_eval = max_iter =
-evaluations``. The final loss is the loss at the last iterate.
+evaluations``, and a line search that would go past the budget is cut
+there, the run ending at the best point it evaluated (torch's own check of
+``max_eval`` comes after a line search, which may overshoot it). The final
+loss is the loss at the last iterate.
 """
 from __future__ import annotations
 
@@ -38,6 +41,10 @@ def import_torch():
         raise ImportError(f"the pinn reproduction needs PyTorch, which is not installed: "
                           f"run `{_INSTALL}`") from exc
     return torch
+
+
+class _BudgetSpent(Exception):
+    """L-BFGS asked for an evaluation past the budget."""
 
 
 def _check_int(name, value, low):
@@ -146,16 +153,28 @@ def run_point(name: str, method: str, lr, seed: int, *, warm_steps: int, evaluat
                              evaluations=evaluations, line_search=line_search,
                              backend=backend)
         losses = []
+        best = {"loss": math.inf, "params": None}
 
         def closure():
+            if method == "lbfgs" and len(losses) >= evaluations:
+                raise _BudgetSpent
             opt.zero_grad()
             loss = prob.loss(net, pts)
             loss.backward()
-            losses.append(float(loss.detach()))
+            value = float(loss.detach())
+            losses.append(value)
+            if method == "lbfgs" and value < best["loss"]:
+                best["loss"] = value
+                best["params"] = [p.detach().clone() for p in params]
             return loss
 
         if method == "lbfgs":
-            opt.step(closure)
+            try:
+                opt.step(closure)
+            except _BudgetSpent:       # inside a line search: end at its best point
+                with torch.no_grad():
+                    for p, q in zip(params, best["params"]):
+                        p.copy_(q)
         else:
             for _ in range(evaluations):
                 closure()
