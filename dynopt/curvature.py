@@ -192,7 +192,7 @@ def _check_iterations(iterations, n) -> int:
 
 
 def _exact_product(hessp, x0, args, counts):
-    """:math:`v \mapsto H v` by the user's ``hessp`` (counted in ``counts['nhessp']``)."""
+    """:math:`v \\mapsto H v` by the user's ``hessp`` (counted in ``counts['nhessp']``)."""
     if not callable(hessp):
         raise TypeError(f"hessp must be callable, got {hessp!r}")
     n = x0.size
@@ -204,7 +204,7 @@ def _exact_product(hessp, x0, args, counts):
 
 
 def _difference_product(fun, jac, x0, args, difference, rel_step, g0, counts):
-    """:math:`v \mapsto H v` by differences of gradients (the module's formulas).
+    """:math:`v \\mapsto H v` by differences of gradients (the module's formulas).
 
     Forward differences take the gradient at ``x0`` from ``g0`` or evaluate it
     here, once. Every gradient is counted in ``counts``.
@@ -240,8 +240,8 @@ def _lanczos(product, rng, n, iterations, tol, rtol):
     """The Lanczos process from a random unit start, fully re-orthogonalised.
 
     Returns ``(alphas, betas, exact)``: the diagonal and off-diagonal of
-    :math:`T_k` (``betas`` one longer: the last :math:`\beta_k`, the residuals'
-    factor) and whether the Krylov space became invariant (:math:`\beta_k` below
+    :math:`T_k` (``betas`` one longer: the last :math:`\\beta_k`, the residuals'
+    factor) and whether the Krylov space became invariant (:math:`\\beta_k` below
     ``tol`` times the scale of :math:`T_k`). With ``rtol`` the process stops once
     both extreme Ritz values are that close to eigenvalues.
     """
