@@ -16,6 +16,7 @@ improve it (in-place kernels).
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy.optimize import OptimizeResult
@@ -263,19 +264,13 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     """
     norm = _norm_one(loop["norm"])
     gtol, maxiter, maxfev = loop["gtol"], loop["maxiter"], loop["maxfev"]
-    # options['tune_every'] (dynopt.tuning.Retuner): the loop pauses every `every` steps
-    # for it; without it the pause is maxiter (the same one test per step)
-    retune = loop.get("retune")
-    pause = maxiter if retune is None else min(maxiter, retune.every)
+    retune, pause = _retune_pause(loop, maxiter)
     to_numpy, fresh = stepper.to_numpy, state.fresh_x
     g = out.G[0]
     f = float(out.F[0])
     gnorm = norm(g)
     _initial_status(out, loop, np.array([gnorm]))
-    upper, lower, far2 = _thresholds(out.F, out.best_x, loop["divergence"])
-    far2 = float(far2[0])  # compared with the dot product of x
-    upper = None if upper is None else float(upper[0])
-    lower = None if lower is None else float(lower[0])
+    upper, lower, far2 = _lone_thresholds(out, loop["divergence"])
     best_f = f
     best_x, best_g = out.best_x[0], out.best_g[0]  # the start's arrays (not written)
     own_x = own_g = None  # the loop's own buffers for a best point it copies
@@ -291,20 +286,11 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     call = objective.__call__
     dtype = stepper.dtype
     inf_norm = not callable(loop["norm"]) and loop["norm"] == np.inf
-    # A long gradient's inf- or 1-norm is needed only near convergence: its 2-norm
-    # (NumPy's dot product, the fastest pass there is) bounds it from below, by
-    # |g|_2 / sqrt(n) and |g|_2, and says whether g is finite.
-    lower_scale = None
-    if (not callable(loop["norm"]) and loop["norm"] in (np.inf, 1) and g.size >= _LONG
-            and not rec.stride):
-        lower_scale = 1.0 / g.size if inf_norm else 1.0
+    lower_scale = _norm_bound_scale(loop["norm"], g.size, rec.stride)
     bound = False  # True: gnorm is the lower bound, not the norm
     # the hot path binds the state's kernels (NumPy and Numba arrays are host arrays)
     S, P = state.arrays, state.params
-    host = stepper.backend.name in ("numpy", "numba")
-    fused = host and state.fused
-    k_before = state.kernels.before
-    k_after = state.kernels.after if stepper.has_after else None
+    host, fused, k_before, k_after = _host_kernels(stepper, state)
     k_arr, f_arr = S["k"], S["f"]
     if fused:  # position buffers: the current one, the next one, a third when needed
         cur, spare, third, best_buf = S["x"], S["loop_xprev"], None, None
@@ -437,16 +423,65 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
         if g_stale and status in (3, 4):  # the run returns its best point: its gradient
             best_g = np.array(call(np.array(best_x))[1], dtype=dtype)
     finally:  # also when fun raises: the exception then carries the best point
-        out.status[0] = status
-        out.nfev[0] = base_fev + objective.nfev - nfev0
-        out.njev[0] = base_jev + objective.njev - njev0
-        out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
-        out.best_f[0] = best_f
-        # the best point by reference to the loop's arrays; the start's own x0 is copied
-        out.best_x = np.array(best_x, dtype=dtype, copy=True if at_start else None).reshape(1, -1)
-        out.best_g = np.asarray(best_g, dtype=dtype).reshape(1, -1)
-        out.gnorm = np.array([norm(g) if bound else gnorm])
+        _store_lone(out, status, base_fev + objective.nfev - nfev0,
+                    base_jev + objective.njev - njev0, f, g, best_f, best_x, best_g,
+                    at_start, dtype, norm(g) if bound else gnorm)
     rec.add(step, state, out.F, out.gnorm, force=True)
+
+
+def _retune_pause(loop, maxiter):
+    """``(retune, pause)``: ``options['tune_every']``'s :class:`dynopt.tuning.Retuner`
+    (or ``None``) and the first step at which the loop pauses for it; without it the
+    pause is ``maxiter`` (the same one test per step)."""
+    retune = loop.get("retune")
+    return retune, (maxiter if retune is None else min(maxiter, retune.every))
+
+
+def _lone_thresholds(out, divergence):
+    """:func:`_thresholds` of a lone run as Python floats ``(upper, lower, far2)``
+    (``upper`` and ``lower`` ``None`` without a divergence test); ``far2`` is
+    compared with the dot product of ``x``."""
+    upper, lower, far2 = _thresholds(out.F, out.best_x, divergence)
+    return (None if upper is None else float(upper[0]),
+            None if lower is None else float(lower[0]), float(far2[0]))
+
+
+def _norm_bound_scale(norm, n, stride):
+    """The factor :math:`s` of the lower bound :math:`\\sqrt{s\\,g^\\top g}` of a long
+    gradient's norm, or ``None`` (the norm itself every step).
+
+    A long gradient's inf- or 1-norm is needed only near convergence: its 2-norm
+    (NumPy's dot product, the fastest pass there is) bounds it from below, by
+    :math:`\\lVert g\\rVert_2/\\sqrt{n}` and :math:`\\lVert g\\rVert_2`, and says
+    whether ``g`` is finite. Not when the run is recorded (the record holds norms).
+    """
+    if callable(norm) or norm not in (np.inf, 1) or n < _LONG or stride:
+        return None
+    return 1.0 / n if norm == np.inf else 1.0
+
+
+def _host_kernels(stepper, state):
+    """``(host, fused, before, after)``: whether the state's arrays are host arrays
+    (NumPy, Numba), whether its kernels write the position out of place into the
+    buffer the loop hands them, and the two kernels (``after`` ``None`` when the
+    program has no stage after the gradient)."""
+    host = stepper.backend.name in ("numpy", "numba")
+    return (host, host and state.fused, state.kernels.before,
+            state.kernels.after if stepper.has_after else None)
+
+
+def _store_lone(out, status, nfev, njev, f, g, best_f, best_x, best_g, at_start, dtype,
+                gnorm) -> None:
+    """A lone run's final values into ``out`` (also when the objective raised)."""
+    out.status[0] = status
+    out.nfev[0] = nfev
+    out.njev[0] = njev
+    out.F[0], out.G = f, np.asarray(g).reshape(1, -1)
+    out.best_f[0] = best_f
+    # the best point by reference to the loop's arrays; the start's own x0 is copied
+    out.best_x = np.array(best_x, dtype=dtype, copy=True if at_start else None).reshape(1, -1)
+    out.best_g = np.asarray(best_g, dtype=dtype).reshape(1, -1)
+    out.gnorm = np.array([gnorm])
 
 
 # ------------------------------------------------------------------ batches
@@ -481,26 +516,14 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
     rec.add(0, state, F, gnorm, force=True)
     all_rows = np.arange(B)
     step = 0
-    fast = None  # the compiled tests for steps in which every member runs
-    if not callable(norm) and stepper.backend.name in ("numpy", "numba"):
-        from .batch_checks import NORM_CODES, kernels
-        fast = kernels()
-    # the gradient norms of every step are needed for gtol and the record; otherwise the
-    # compiled tests may skip them (``stale``: members whose norm is still to be taken)
-    stale = None
+    # the compiled tests for steps in which every member runs (None: NumPy's tests only)
+    fast = _fast_tests(stepper, out, norm, gtol, rec.stride, upper, lower, far2)
+    stale = None  # members whose gradient norm the compiled tests have still to take
     if fast is not None:
-        check_positions, record_step = fast
-        norm_code = NORM_CODES[norm]
-        squares, codes = np.empty(B), np.zeros(B, dtype=np.int8)
-        up = np.full(B, np.inf) if upper is None else np.ascontiguousarray(upper, np.float64)
-        low = np.full(B, -np.inf) if lower is None else np.ascontiguousarray(lower, np.float64)
-        far2 = np.ascontiguousarray(far2, np.float64)
-        every_norm = bool(gtol > 0 or rec.stride or norm_code != NORM_CODES[np.inf])
+        (check_positions, record_step, norm_code, squares, codes, up, low, far2,
+         every_norm) = fast
         if not every_norm:
             stale = np.zeros(B, dtype=bool)
-        for name in ("G", "best_x", "best_g"):  # the kernels' flat passes need C order
-            if not getattr(out, name).flags.c_contiguous:
-                setattr(out, name, np.ascontiguousarray(getattr(out, name)))
         G = out.G
     running = False  # True: every member was running after the last step (no test needed)
     # counts of the steps every member ran (each member's objective once per step, the
@@ -593,15 +616,59 @@ def _loop_batch(objective, stepper, state, out, loop, callback, rec, batched):
         flush()
     if behind:
         stale[:] = True
-    if stale is not None and stale.any():  # the norms the compiled tests skipped
-        from .batch_checks import norms
-        late = np.flatnonzero(stale)
-        sub_g = np.ascontiguousarray(G[late])
-        taken = np.empty(len(late))
-        norms()(sub_g, norm_code, np.empty_like(sub_g), taken)
-        gnorm[late] = taken
+    if stale is not None and stale.any():
+        _late_norms(G, gnorm, stale, fast.norm_code)
     out.gnorm = gnorm
     rec.add(step, state, F, gnorm, force=True)
+
+
+class _FastTests(NamedTuple):
+    """The compiled tests of :mod:`dynopt.batch_checks` and their buffers, for a batch."""
+
+    check_positions: Any  # positions: finite, within the bound (writes squares, codes)
+    record_step: Any      # values: norms, the best point, stops (writes codes)
+    norm_code: int        # the norm, as NORM_CODES numbers it
+    squares: np.ndarray   # (B,) squared norms of the positions
+    codes: np.ndarray     # (B,) int8 stop codes
+    up: np.ndarray        # (B,) upper bounds of the objective (inf: none)
+    low: np.ndarray       # (B,) lower bounds (-inf: none)
+    far2: np.ndarray      # (B,) squared bounds of the positions, float64, C order
+    every_norm: bool      # every step's norms are needed (gtol, the record, not inf)
+
+
+def _fast_tests(stepper, out, norm, gtol, stride, upper, lower, far2):
+    """:class:`_FastTests` for a batch on host arrays with a built-in norm, else ``None``.
+
+    The gradient norms of every step are needed for gtol, the record and norms
+    other than inf; otherwise the compiled tests may skip them. ``out.G``,
+    ``out.best_x`` and ``out.best_g`` are made C-contiguous (the kernels' flat
+    passes need it).
+    """
+    if callable(norm) or stepper.backend.name not in ("numpy", "numba"):
+        return None
+    from .batch_checks import NORM_CODES, kernels
+    check_positions, record_step = kernels()
+    B = len(out.F)
+    norm_code = NORM_CODES[norm]
+    up = np.full(B, np.inf) if upper is None else np.ascontiguousarray(upper, np.float64)
+    low = np.full(B, -np.inf) if lower is None else np.ascontiguousarray(lower, np.float64)
+    every_norm = bool(gtol > 0 or stride or norm_code != NORM_CODES[np.inf])
+    for name in ("G", "best_x", "best_g"):
+        if not getattr(out, name).flags.c_contiguous:
+            setattr(out, name, np.ascontiguousarray(getattr(out, name)))
+    return _FastTests(check_positions, record_step, norm_code, np.empty(B),
+                      np.zeros(B, dtype=np.int8), up, low,
+                      np.ascontiguousarray(far2, np.float64), every_norm)
+
+
+def _late_norms(G, gnorm, stale, norm_code) -> None:
+    """The gradient norms the compiled tests skipped (members ``stale``), into ``gnorm``."""
+    from .batch_checks import norms
+    late = np.flatnonzero(stale)
+    sub_g = np.ascontiguousarray(G[late])
+    taken = np.empty(len(late))
+    norms()(sub_g, norm_code, np.empty_like(sub_g), taken)
+    gnorm[late] = taken
 
 
 def _step_rows(objective, stepper, state, sub, out, gnorm, X, whole, rows, idx, arrays, norm,
