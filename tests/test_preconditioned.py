@@ -247,3 +247,42 @@ def test_maxfev_counts_the_estimate():
                                            "gtol": 0.0, "maxfev": 30})
     assert res.status == 2
     assert max(res.nfev, res.njev) <= 30 + 1
+
+
+# ------------------------------------------------------------------ ASE's Exp preconditioner
+def test_exp_metric_is_the_diagonal_of_ase_exp_by_hand():
+    pytest.importorskip("ase")
+    from ase.calculators.lj import LennardJones
+    from ase.cluster import Icosahedron
+
+    from dynopt.methods.preconditioned import exp_metric
+    atoms = Icosahedron("Ar", noshells=2, latticeconstant=2 ** (1 / 6) * np.sqrt(2))
+    atoms.rattle(0.05, seed=1)
+    r_nn, r_cut, A, mu, c_stab = 2 ** (1 / 6), 2.0 * 2 ** (1 / 6), 3.0, 2.0, 0.1
+    d = exp_metric(atoms, A=A, r_cut=r_cut, r_NN=r_nn, mu=mu, c_stab=c_stab)
+    # by hand: mu (sum over neighbours within r_cut of exp(-A (r/r_NN - 1)) + c_stab)
+    pos = atoms.positions
+    r = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
+    np.fill_diagonal(r, np.inf)
+    per_atom = mu * (np.where(r < r_cut, np.exp(-A * (r / r_nn - 1)), 0.0).sum(axis=1) + c_stab)
+    np.testing.assert_allclose(d, np.repeat(per_atom, 3), rtol=1e-12)
+    # the surface atoms have fewer neighbours than the centre one
+    assert np.argmax(per_atom) == int(np.argmin(np.linalg.norm(pos - pos.mean(0), axis=1)))
+
+    atoms.calc = LennardJones(rc=1e3)
+
+    def energy(y):
+        atoms.positions = y.reshape(-1, 3)
+        return atoms.get_potential_energy()
+
+    def gradient(y):
+        atoms.positions = y.reshape(-1, 3)
+        return -atoms.get_forces().ravel()
+
+    x0 = pos.ravel().copy()
+    res = minimize_preconditioned(energy, x0, gradient, metric=d / d.mean(),
+                                  options={"lr": 2e-3, "momentum": 0.8, "maxiter": 3000,
+                                           "gtol": 1e-5})
+    assert res.success and res.fun < energy(x0)
+    with pytest.raises(ValueError, match="mu must be a positive number"):
+        exp_metric(atoms, r_NN=r_nn, mu=0.0)

@@ -30,7 +30,7 @@ from .base import Method, reparametrize
 from .momentum import UNIT_STEP, heavy_ball_mass_damping
 
 __all__ = ["METHODS", "build_preconditioned_heavy_ball", "hessian_diagonal", "as_metric",
-           "minimize_preconditioned", "DiagonalEstimate"]
+           "exp_metric", "minimize_preconditioned", "DiagonalEstimate"]
 
 
 def build_preconditioned_heavy_ball(integrator):
@@ -168,6 +168,33 @@ def as_metric(diagonal, floor: float = 1e-6) -> np.ndarray:
     if top == 0:
         raise ValueError("the metric is zero in every coordinate: no curvature to scale by")
     return np.maximum(d, floor * top)
+
+
+def exp_metric(atoms, *, A: float = 3.0, r_cut=None, r_NN=None, mu: float = 1.0,
+               c_stab: float = 0.1) -> np.ndarray:
+    r"""The diagonal of ASE's ``Exp`` preconditioner for ``atoms``: a metric of length :math:`3N`.
+
+    Packwood et al., "A universal preconditioner for simulating condensed phase
+    materials", J. Chem. Phys. 144, 164109 (2016), as
+    :class:`ase.optimize.precon.Exp` assembles it: atom :math:`i`'s three coordinates get
+
+    .. math::
+
+        d_i = \mu\Big(\sum_{j:\, r_{ij} < r_{\text{cut}}}
+              e^{-A (r_{ij}/r_{\text{NN}} - 1)} + c_{\text{stab}}\Big),
+
+    a coordination-weighted stiffness (:math:`r_{\text{NN}}` the nearest-neighbour
+    distance, :math:`r_{\text{cut}} = 2 r_{\text{NN}}` unless given). The full matrix
+    couples neighbours; only its diagonal is a metric here (the step programs are
+    elementwise). ``mu`` is given (default 1, the scale then sits in ``lr``), so no
+    energy or force is evaluated; coordinates are ordered as ``atoms.positions.ravel()``.
+    """
+    from ase.optimize.precon import Exp
+    if not (isinstance(mu, (int, float)) and np.isfinite(mu) and mu > 0):
+        raise ValueError(f"mu must be a positive number, got {mu!r}")
+    precon = Exp(A=A, r_cut=r_cut, r_NN=r_NN, mu=mu, c_stab=c_stab)
+    precon.make_precon(atoms)
+    return np.asarray(precon.P.diagonal(), dtype=float)
 
 
 class _MetricStepper:
