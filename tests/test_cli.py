@@ -177,6 +177,25 @@ def test_all_shows_one_overall_bar_with_the_estimate(in_tmp, capsys, monkeypatch
     assert out.count("quadratic: ") == 2 and "resuming the run in r" in out
 
 
+def test_all_leaves_out_what_cannot_run_and_a_named_one_is_an_error(monkeypatch, capsys):
+    # a reproduction whose optional requirement is missing (as the PyTorch ones are without
+    # torch): 'all' runs the others and says what it left out; named alone it is an error
+    import dataclasses
+
+    from dynopt import reproduce as R
+    from dynopt.reproduce.command import _runnable
+    lacking = dataclasses.replace(R.REPRODUCTIONS["quadratic"], name="needs_it",
+                                  requires={"dynopt_no_such_module": "torch"})
+    real = R.REPRODUCTIONS.__class__.__getitem__
+    monkeypatch.setattr(R.REPRODUCTIONS.__class__, "__getitem__",
+                        lambda self, k: lacking if k == "needs_it" else real(self, k))
+    assert _runnable(["quadratic", "needs_it", "rosenbrock"]) == ["quadratic", "rosenbrock"]
+    err = capsys.readouterr().err
+    assert "needs_it left out" in err and "dynopt-physics[torch]" in err
+    with pytest.raises(SystemExit, match="needs_it reproduction needs dynopt_no_such_module"):
+        _runnable(["needs_it"])
+
+
 class _Clock:
     def __init__(self):
         self.now = 0.0

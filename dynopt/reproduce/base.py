@@ -118,7 +118,8 @@ class Reproduction:
             raise ImportError(
                 f"the {self.name} reproduction needs {', '.join(sorted(missing))}: run "
                 + " or ".join(f"`pip install 'dynopt-physics[{e}]'`" for e in extras)
-                + " (`[reproduce]` has everything every reproduction needs)")
+                + " (`[reproduce]` has what every reproduction but the PyTorch ones needs; "
+                "`[reproduce,torch]` adds those)")
 
 
 # --------------------------------------------------------------------------- shared by the runs

@@ -69,11 +69,7 @@ def run_reproductions(names, args) -> int:
     options = {} if getattr(args, "criterion", None) is None else {"criterion": args.criterion}
     if options and list(names) != ["lj38"]:
         raise SystemExit("dynopt reproduce: --criterion applies to lj38 only")
-    try:  # everything asked for can run, before any of it starts
-        for name in names:
-            REPRODUCTIONS[name].check_requirements()
-    except ImportError as exc:
-        raise SystemExit(f"dynopt reproduce: {exc}") from None
+    names = _runnable(names)
     try:
         check_out(args.out)
     except OutputFolderError as exc:
@@ -89,6 +85,30 @@ def run_reproductions(names, args) -> int:
     finally:
         if bar is not None:
             bar.close()
+
+
+def _runnable(names) -> list:
+    """The reproductions asked for whose optional requirements are installed, checked
+    before any of them starts. One that was named alone and cannot run is an error;
+    ``all`` leaves out those that cannot (the PyTorch ones without torch) and says so."""
+    from . import REPRODUCTIONS
+    if len(names) == 1:
+        try:
+            REPRODUCTIONS[names[0]].check_requirements()
+        except ImportError as exc:
+            raise SystemExit(f"dynopt reproduce: {exc}") from None
+        return list(names)
+    keep = []
+    for name in names:
+        try:
+            REPRODUCTIONS[name].check_requirements()
+        except ImportError as exc:
+            _say(f"dynopt reproduce: {name} left out: {exc}", sys.stderr)
+        else:
+            keep.append(name)
+    if not keep:
+        raise SystemExit("dynopt reproduce: none of the reproductions can run here")
+    return keep
 
 
 def _run_each(names, args, size, options, resume, bar) -> int:
