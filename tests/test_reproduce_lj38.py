@@ -315,7 +315,7 @@ def test_tuned_run_counts_every_force_call_and_uses_no_grid(monkeypatch, row):
 
     monkeypatch.setattr(lj, "lj_energy_and_gradient_nb", counted)
     monkeypatch.setattr(dynopt, "minimize", spy)
-    cap = 250
+    cap = 160
     out = runs._run_tuned(row, 0, cap, "fmax")
     (opts,) = seen
     method, every = L.TUNED_ROWS[row]

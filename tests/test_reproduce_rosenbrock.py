@@ -157,12 +157,14 @@ def test_quick_report_files_and_rows(quick):
     grid_names = R.method_names()
     assert set(grid_names) >= {m for m in dynopt.METHODS if R.step_parameter(m)} | {R.LBFGS}
     names = grid_names + R.tuned_rows(QUICK)
-    n_points = sum(1 if m == R.LBFGS or R.tuned_spec(m) else len(QUICK["lrs"]) for m in names)
-    assert len(data["records"]) == n_points * QUICK["seeds"] * len(QUICK["sections"])
+    n_points = sum(1 if m == R.LBFGS else len(QUICK["lrs"]) for m in grid_names)
+    n_tuned = len(R.tuned_rows(QUICK)) * len(QUICK["tuned_sections"])
+    assert len(data["records"]) == (n_points * len(QUICK["sections"]) + n_tuned) * QUICK["seeds"]
     assert all(r["status"] == "ok" for r in data["records"])
     for section in QUICK["sections"]:
         got = [r["method"] for r in data["rows"] if r["starts"] == section]
-        assert sorted(got) == sorted(names)
+        with_tuned = section in QUICK["tuned_sections"]
+        assert sorted(got) == sorted(names if with_tuned else grid_names)
     table = (out / "rosenbrock.txt").read_text()
     for name in names:
         assert name in table
@@ -282,7 +284,8 @@ def test_quick_tuned_rows_exist_beside_the_grid_rows(quick):
     report, _ = quick
     tuned = R.tuned_rows(QUICK)
     assert tuned == ["heavy_ball (tuned)", f"heavy_ball (tuned every {QUICK['tune_every']})"]
-    for section in QUICK["sections"]:
+    assert QUICK["tuned_sections"] == ("paper",)
+    for section in QUICK["tuned_sections"]:
         rows = {r["method"]: r for r in report.rows if r["starts"] == section}
         assert "heavy_ball" in rows                                  # the grid row beside them
         for name in tuned:

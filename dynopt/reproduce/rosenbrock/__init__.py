@@ -60,8 +60,10 @@ def run(config) -> Report:
     n_paper = len(paper_starts())
     seeds_of = {"paper": min(seeds, n_paper), "fresh": seeds}.__getitem__
     names = method_names() + tuned_rows(plan)
+    tuned_sections = plan.get("tuned_sections", plan["sections"])
     points = [{"starts": sec, "method": m, "lr": lr}
               for sec in plan["sections"] for m in names
+              if sec in tuned_sections or not tuned_spec(m)
               for lr in ([None] if m == LBFGS or tuned_spec(m) else plan["lrs"])]
     # the tie of FIRE's dtmax is part of the task: a run log of another protocol is not reused
     task = functools.partial(sweep_task, seeds={s: seeds_of(s) for s in plan["sections"]},

@@ -40,11 +40,11 @@ TUNED = ("gd", "heavy_ball", "nesterov", "gradient_flow", "damped_oscillator")
 TUNE_EVERY = 300
 #: size -> seeds per section, evaluations, learning rates, sections, the tuned rows
 #: (``tuned``: methods tuned at x0 only; ``retuned``: methods tuned at x0 and every
-#: ``tune_every`` steps)
+#: ``tune_every`` steps; ``tuned_sections``: the sections with tuned rows, default all)
 PLANS = {
     "quick": {"seeds": 2, "evaluations": 300, "lrs": (1e-3, 1e-2, 1e-1),
               "sections": ("paper", "fresh"), "tuned": ("heavy_ball",),
-              "retuned": ("heavy_ball",), "tune_every": 100},
+              "retuned": ("heavy_ball",), "tune_every": 100, "tuned_sections": ("paper",)},
     "default": {"seeds": 10, "evaluations": EVALUATIONS, "lrs": LR_GRID, "sections": ("paper",),
                 "tuned": TUNED, "retuned": ("heavy_ball", "nesterov"),
                 "tune_every": TUNE_EVERY},
