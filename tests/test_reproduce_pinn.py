@@ -96,6 +96,22 @@ def test_rows_recomputed_from_the_records(quick):
         assert len(warm) == 1
 
 
+def test_verdict_needs_a_clearly_larger_spread_and_more_bad_runs():
+    def rows(sd_fanos, worse_fanos, sd_other=0.2, worse_other=0.0):
+        out = [{"problem": "p", "method": "fanos", "n": 5, "sd_log10": sd_fanos,
+                "worse": worse_fanos}]
+        for m in ("adamw", "sgd_momentum", "lbfgs"):
+            out.append({"problem": "p", "method": m, "n": 5, "sd_log10": sd_other,
+                        "worse": worse_other})
+        return out
+    held = P.verdicts(rows(0.5, 0.4), ["p"])["p"]
+    assert (held["variance"], held["unstable"], held["held"]) == (True, True, "held")
+    assert P.verdicts(rows(0.21, 0.4), ["p"])["p"]["held"] == "partly"   # 0.21 < 2 x 0.2
+    assert P.verdicts(rows(0.5, 0.0), ["p"])["p"]["held"] == "partly"
+    assert P.verdicts(rows(0.1, 0.2, worse_other=0.2), ["p"])["p"]["held"] == "not held"
+    assert P.verdicts(rows(0.5, 0.4)[1:], ["p"])["p"] is None
+
+
 # ------------------------------------------------------------------ the losses are honest
 def test_exact_poisson_solution_has_zero_residual_and_loss():
     prob = PR.problem("poisson")

@@ -1,7 +1,7 @@
 """The notes beside the PINN table: protocol, rates, the verdict in plain words."""
 from __future__ import annotations
 
-from .protocol import CLAIM, DEPTH, LBFGS_HISTORY, SPIKE, WARM_LR, WIDTH
+from .protocol import CLAIM, DEPTH, LBFGS_HISTORY, SPIKE, VARIANCE_FACTOR, WARM_LR, WIDTH
 
 __all__ = ["notes"]
 
@@ -25,7 +25,12 @@ def notes(table, verdicts, plan, seeds, problems, grids, line_search, complete) 
          f"over seeds of log10 final loss; rel_l2 = relative L2 error against the exact "
          f"(Poisson, heat) or Cole-Hopf reference (Burgers) solution; worse = fraction of "
          f"runs that ended above the warm start's loss or diverged; spiked = fraction whose "
-         f"largest evaluated loss exceeded {SPIKE:g} x the warm start's."),
+         f"largest evaluated loss exceeded {SPIKE:g} x the warm start's (for L-BFGS its "
+         f"line-search trial points count too, so its spikes are not comparable)."),
+        (f"Verdict per problem, at the chosen rates: 'high variance' when FANoS's sd_log10 is "
+         f"at least {VARIANCE_FACTOR:g} x every other optimizer's; 'unstable' when some FANoS "
+         f"runs diverged or ended worse than the warm start, a larger fraction than every "
+         f"other optimizer's; held = both, partly = one, not held = neither."),
     ]
     for prob in problems:
         v = verdicts.get(prob)

@@ -12,8 +12,8 @@ start's loss, or spiked.
 The verdict on the paper's claim, per problem, has two parts, both measured
 at the rates chosen:
 
-- *high variance*: FANoS's :math:`\mathrm{sd}(\log_{10} L)` is the largest of the
-  four optimizers';
+- *high variance*: FANoS's :math:`\mathrm{sd}(\log_{10} L)` is at least
+  :data:`~.protocol.VARIANCE_FACTOR` times every other optimizer's;
 - *unstable*: at least one FANoS run diverged or ended above its warm start,
   a larger fraction than every other optimizer's.
 
@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .protocol import DIVERGED_LOSS
+from .protocol import DIVERGED_LOSS, VARIANCE_FACTOR
 
 __all__ = ["counted", "summarize_rows", "verdicts"]
 
@@ -94,7 +94,7 @@ def summarize_rows(records, problems, rows) -> list:
     return out
 
 
-def verdicts(table, problems) -> dict:
+def verdicts(table, problems, factor: float = VARIANCE_FACTOR) -> dict:
     """problem -> ``{'variance', 'unstable', 'held', 'text'}`` (see the module docstring);
     ``None`` where FANoS or every other row has no result."""
     out = {}
@@ -106,14 +106,15 @@ def verdicts(table, problems) -> dict:
             out[prob] = None
             continue
         sds = [r["sd_log10"] for r in others if r["sd_log10"] is not None]
-        variance = fanos["sd_log10"] is not None and all(fanos["sd_log10"] > s for s in sds) \
-            if sds else False
+        variance = bool(sds) and fanos["sd_log10"] is not None and all(
+            fanos["sd_log10"] >= factor * s for s in sds)
         unstable = fanos["worse"] > 0 and all(fanos["worse"] > r["worse"] for r in others)
         held = {2: "held", 1: "partly", 0: "not held"}[int(variance) + int(unstable)]
         top = max(others, key=lambda r: -math.inf if r["sd_log10"] is None else r["sd_log10"])
         sd_f = "n/a" if fanos["sd_log10"] is None else f"{fanos['sd_log10']:.2f}"
         sd_o = "n/a" if top["sd_log10"] is None else f"{top['sd_log10']:.2f}"
-        text = (f"{held}: sd(log10 loss) {sd_f} (largest other: {sd_o}, {top['method']}); "
+        text = (f"{held}: sd(log10 loss) {sd_f} (largest other: {sd_o}, {top['method']}; "
+                f"high variance needs {factor:g} times it); "
                 f"worse than warm start {fanos['worse']:.0%} of FANoS runs "
                 f"(others at most {max(r['worse'] for r in others):.0%})")
         out[prob] = {"variance": bool(variance), "unstable": bool(unstable), "held": held,
