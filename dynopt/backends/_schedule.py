@@ -154,7 +154,9 @@ def _order_block(blk) -> list:
     def place(sym):
         if sym in placed:
             return
-        for d in _deps(temp_expr[sym]) & temp_syms:
+        # in name order, as below: a set's order follows the process's hash seed, and the
+        # source (which names the cached module) must not
+        for d in sorted(_deps(temp_expr[sym]) & temp_syms, key=lambda s: s.name):
             place(d)
         placed.add(sym)
         out.append(Item(blk.kind, sym, temp_expr[sym], temp=True))
