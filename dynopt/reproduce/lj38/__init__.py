@@ -3,7 +3,8 @@
 C.-W. Hsu et al., arXiv:2503.02147 (2025), Table 2: random LJ38 starts relaxed
 until the force criterion :math:`10^{-2}` is met; mean, minimum and maximum
 force calls per method. dynopt's methods, ASE's FIRE, BFGS and LBFGS and
-SciPy's CG and L-BFGS-B relax the same random starts (not the paper's own,
+SciPy's CG and L-BFGS-B, and dynopt's methods tuned without any grid from the
+measured spectrum (:data:`TUNED_ROWS`), relax the same random starts (not the paper's own,
 which are not available offline) in one run; a run over the cap, diverged,
 stopped early or dissociated is a failure. The protocol, its sources and the
 results are on the documentation page ``docs/reproduce/lj38.md``.

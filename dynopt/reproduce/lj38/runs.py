@@ -24,7 +24,9 @@ def run_block(method: str, first_seed: int, count: int, *, cap: int,
     Parameters
     ----------
     method : str
-        A key of :data:`DYNOPT_SETTINGS`, :data:`ASE_METHODS` or :data:`SCIPY_METHODS`.
+        A key of :data:`DYNOPT_SETTINGS`, :data:`TUNED_ROWS` (no grid: tuned from the
+        measured spectrum, one start at a time), :data:`ASE_METHODS` or
+        :data:`SCIPY_METHODS`.
     first_seed, count : int
         The starts (see :func:`start`).
     cap : int
@@ -40,7 +42,9 @@ def run_block(method: str, first_seed: int, count: int, *, cap: int,
         ``'error'``), ``force_calls``, ``energy``, ``fmax``, ``l2`` (at the
         final point), ``fragments`` (see :func:`fragments`),
         ``positions`` (the final flat positions), ``detail`` (the optimizer's
-        own step count or message) and ``error``. A start that raises is
+        own step count or message) and ``error``; a tuned row's runs also
+        ``tune_calls`` (force calls of the estimates, part of ``force_calls``),
+        ``estimates``, ``x0_options`` and ``x0_negative``. A start that raises is
         reported as ``'error'`` with its message; the others are kept.
     """
     if isinstance(cap, bool) or not isinstance(cap, (int, np.integer)) or cap < 1:

@@ -4,7 +4,10 @@ N. Dhiman, arXiv:2601.00889 (2026). Every registered method (``lr`` swept, or
 its time step ``dt``), clipped AdamW and SciPy's L-BFGS-B run from the
 paper's ten starts (and fresh ones at some sizes) for 3000 gradient
 evaluations; per method the rate with the lowest mean final loss is reported
-beside the paper's figure. The protocol, its sources and the results are on
+beside the paper's figure. Beside them, the tuned rows (:func:`tuned_rows`) use
+no grid: the methods :func:`dynopt.tuning.tune` supports, their hyperparameters
+from the spectrum measured at :math:`x_0` (and every ``tune_every`` steps),
+every evaluation of the estimates counted in the same budget. The protocol, its sources and the results are on
 the documentation page ``docs/reproduce/rosenbrock.md``.
 
 The modules: :mod:`.protocol` (budget, grid, starts, methods, the paper's
