@@ -33,7 +33,7 @@ def _linfit(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
 
 
 def _constant_slope_run(t, y, *, width, slope_tol, max_windows=100):
-    """Longest run ``[i0, i1)`` of the series over which local slopes agree; ``None`` if none.
+    r"""Longest run ``[i0, i1)`` of the series over which local slopes agree; ``None`` if none.
 
     The test of the linear regime (stage 3 of the fit): windows of ``width`` points, their
     slopes and standard errors, eligible where the slope is significant; the run is the longest
