@@ -34,7 +34,7 @@ ESTIMATES = {
     "lj38": {"quick": 18, "default": 180, "full": 1800},
     "mlp": {"quick": 15, "default": 180, "full": None},
     "condensation": {"quick": 15, "default": 120, "full": None},
-    "pinn": {"quick": 20, "default": 420, "full": None},
+    "pinn": {"quick": 20, "default": 240, "full": None},
 }
 
 
