@@ -39,11 +39,13 @@ def notes(table, verdicts, plan, seeds, problems, grids, line_search, complete) 
         else:
             out.append(f"Paper: {CLAIM}. {prob}: {v['text']}.")
     for prob in problems:
-        fanos = next((r for r in table if r["problem"] == prob and r["method"] == "fanos"),
-                     None)
-        if fanos and fanos["runs_all"]:
+        mine = {r["method"]: r for r in table if r["problem"] == prob and r["runs_all"]}
+        fanos = mine.pop("fanos", None)
+        if fanos:
+            others = ", ".join(f"{m} {r['bad_all']} of {r['runs_all']}" for m, r in mine.items())
             out.append(f"{prob}: over FANoS's whole grid {fanos['bad_all']} of "
-                       f"{fanos['runs_all']} runs ended worse than the warm start.")
+                       f"{fanos['runs_all']} runs ended worse than the warm start"
+                       + (f" (over theirs: {others})." if others else "."))
     if not complete:
         out.append("The sweep was interrupted: rows may rest on fewer seeds.")
     return out

@@ -45,7 +45,7 @@ PAPER_GRID = (1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 LR_GRIDS = {"fanos": (1e-4, 1e-3, 3e-3, 1e-2, 3e-2), "adamw": (1e-4, 1e-3, 1e-2),
             "sgd_momentum": (1e-4, 1e-3, 1e-2), "lbfgs": (None,)}
 #: the rate of each row at the quick size
-QUICK_RATES = {"fanos": (1e-2,), "adamw": (1e-3,), "sgd_momentum": (1e-3,), "lbfgs": (None,)}
+QUICK_RATES = {"fanos": (1e-3,), "adamw": (1e-3,), "sgd_momentum": (1e-3,), "lbfgs": (None,)}
 
 #: size -> seeds, problems, warm-start steps, gradient evaluations after it, grid
 PLANS = {
