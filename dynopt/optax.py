@@ -256,6 +256,46 @@ def _leaf_dtype(where, leaves):
     return np.dtype(dtypes[0])
 
 
+def _checked_values(where, program, spec, name, hyperparameters, jax) -> dict:
+    """The hyperparameters (defaults and those given), each checked by its rule; a
+    schedule (a callable) or a value traced under ``jit`` is taken as it is, as optax does."""
+    from .methods import check_value
+    symbols = {s.name: s for s in program.params}
+    unknown = sorted(set(hyperparameters) - set(symbols))
+    if unknown:
+        raise TypeError(f"{where}: method {name!r} has no hyperparameter {unknown[0]!r}; "
+                        f"valid: {sorted(symbols)} and the options {sorted(spec.flags)}")
+    values = {**program.param_defaults(), **hyperparameters}
+    for key, value in values.items():
+        if value is None:
+            raise TypeError(f"{where}: hyperparameter {key!r} has no default; give it")
+        if callable(value):
+            continue
+        try:
+            concrete = np.asarray(value)
+        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
+            continue          # a traced value (inside jit): checked by nobody, as optax does
+        check_value(where, symbols[key], concrete, spec.bounds.get(key))
+    return values
+
+
+def _noise_key(where, program, name, seed, jax):
+    """The run's noise key from ``seed`` (as ``dynopt.minimize`` draws it), or ``None``
+    for a program without Noise stages; the seed is checked either way."""
+    from .program import uses_noise
+    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
+                             or seed < 0):
+        raise ValueError(f"{where}: seed must be None or a non-negative integer, got {seed!r}")
+    if not uses_noise(program):
+        return None
+    if not jax.config.jax_enable_x64:
+        raise RuntimeError(f"{where}: method {name!r} draws noise with 64-bit integer "
+                           "counters; enable them first with "
+                           "jax.config.update('jax_enable_x64', True)")
+    from .backends._noise import member_keys
+    return float(member_keys(np.random.default_rng(seed), 1)[0, 0])
+
+
 def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
     r"""A dynopt method as an ``optax.GradientTransformation``.
 
@@ -300,8 +340,6 @@ def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
     """
     jax, optax = _import_jax()
     import jax.numpy as jnp
-    from .methods import check_value
-    from .program import uses_noise
     hyperparameters = dict(hyperparameters)
     program, spec, name, flags = _resolve(method, integrator, hyperparameters)
     where = f"dynopt.optax.transform({name!r})"
@@ -310,33 +348,8 @@ def transform(method="fanos", integrator=None, *, seed=None, **hyperparameters):
     except NotImplementedError as exc:
         raise NotImplementedError(f"{where}: method {name!r} cannot be expressed as an optax "
                                   f"GradientTransformation: {exc}") from None
-    symbols = {s.name: s for s in program.params}
-    unknown = sorted(set(hyperparameters) - set(symbols))
-    if unknown:
-        raise TypeError(f"{where}: method {name!r} has no hyperparameter {unknown[0]!r}; "
-                        f"valid: {sorted(symbols)} and the options {sorted(spec.flags)}")
-    values = {**program.param_defaults(), **hyperparameters}
-    for key, value in values.items():
-        if value is None:
-            raise TypeError(f"{where}: hyperparameter {key!r} has no default; give it")
-        if callable(value):
-            continue
-        try:
-            concrete = np.asarray(value)
-        except (jax.errors.TracerArrayConversionError, jax.errors.ConcretizationTypeError):
-            continue          # a traced value (inside jit): checked by nobody, as optax does
-        check_value(where, symbols[key], concrete, spec.bounds.get(key))
-    if seed is not None and (not isinstance(seed, (int, np.integer)) or isinstance(seed, bool)
-                             or seed < 0):
-        raise ValueError(f"{where}: seed must be None or a non-negative integer, got {seed!r}")
-    noise_key = None
-    if uses_noise(program):
-        if not jax.config.jax_enable_x64:
-            raise RuntimeError(f"{where}: method {name!r} draws noise with 64-bit integer "
-                               "counters; enable them first with "
-                               "jax.config.update('jax_enable_x64', True)")
-        from .backends._noise import member_keys
-        noise_key = float(member_keys(np.random.default_rng(seed), 1)[0, 0])
+    values = _checked_values(where, program, spec, name, hyperparameters, jax)
+    noise_key = _noise_key(where, program, name, seed, jax)
     ns, layout = _kernels(_without_zeros(program, values), jax)
     names = layout.vectors + layout.scalars
     tree = jax.tree_util
