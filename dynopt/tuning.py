@@ -167,7 +167,12 @@ def _from_free(z, bounds):
 
 
 def _starts(names, lam_lo, lam_hi, fixed):
-    """A few physically scaled starting points for the minimax search."""
+    """A few physically scaled starting points for the minimax search.
+
+    A time step starts at both scales it can have: :math:`1/\sqrt{L/m}` for a
+    second-order system and :math:`1/L` for a first-order flow (gradient flow under
+    explicit Euler is gradient descent with ``lr = dt``), so that the search does not
+    begin deep in the unstable region of either."""
     out = []
     for frac in (0.5, 0.9, 0.99):
         point = {}
@@ -181,6 +186,8 @@ def _starts(names, lam_lo, lam_hi, fixed):
             elif name == "damping":
                 point[name] = 2.0 * np.sqrt(lam_lo * fixed.get("mass", 1.0)) / frac
         out.append(point)
+    if "dt" in names:
+        out += [{**point, "dt": frac / lam_hi} for point, frac in zip(list(out), (0.5, 0.9, 0.99))]
     return out
 
 
@@ -420,6 +427,7 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
                                                 tunable, fixed)
         grid = np.geomspace(lo, hi, 33)
         rate = float(np.max(step.spectral_radius(grid, **fixed, **values)))
+        _check_stable(method, values, rate, (lo, hi))
         return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
                           est.nhessp, method, integrator, est, False, None,
                           "convex: minimax of rho over [lam_min, (1+margin) lam_max]"
@@ -440,11 +448,21 @@ def choose(est, method, integrator=None, options=None, margin=0.05, measured=Tru
     M = _signed_map(step)(np.array([-nu]), fixed, values)
     growth = float(np.abs(np.linalg.eigvals(M)).max())
     rate = max(contraction, 1.0 / growth)
+    _check_stable(method, values, contraction, (nu, reach))
     return TuneResult(values, est.lam_min, est.lam_max, rate, interval, est.nfev, est.njev,
                       est.nhessp, method, integrator, est, True, growth,
                       f"negative curvature (lam_min = {est.lam_min:.6g} < 0): escape, minimax "
                       "of max(rho over [nu, (1+margin) max(lam_max, 2 nu)], 1/rho(-nu)), "
                       "nu = -lam_min" + _kept_note(kept, resolution), not kept)
+
+
+def _check_stable(method, values, contraction, interval) -> None:
+    """Refuse a choice under which the positive curvature does not contract: the
+    minimax found no stable values (a :class:`Retuner` then keeps the ones in force)."""
+    if not contraction < 1.0:
+        raise ValueError(f"tune: no stable choice found for {method!r} on the measured "
+                         f"curvature [{interval[0]:.6g}, {interval[1]:.6g}]: the best values "
+                         f"{values} give a worst contraction of {contraction:.6g} >= 1")
 
 
 def _kept_note(kept, resolution) -> str:

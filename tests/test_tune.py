@@ -470,3 +470,25 @@ def test_retuning_reaches_the_numba_kernels():
     assert got.tuning["history"] == ref.tuning["history"]
     np.testing.assert_allclose(got.trajectory["x"], ref.trajectory["x"], rtol=1e-12,
                                atol=1e-15)
+
+
+def test_gradient_flow_tunes_as_gradient_descent_at_a_saddle():
+    # gradient flow under explicit Euler is gradient descent with lr = dt: one map, so one
+    # choice, also on the escape branch (a start of Rosenbrock-100D with negative
+    # curvature); the search once started dt at the second-order scale 1/sqrt(L), deep in
+    # the unstable region, and returned a choice with a worst contraction of 19
+    from scipy.optimize import rosen, rosen_der
+    x0 = np.random.default_rng(0).uniform(-2, 2, 100)
+    gd = dynopt.tune(rosen, x0, jac=rosen_der, method="gd")
+    flow = dynopt.tune(rosen, x0, jac=rosen_der, method="gradient_flow")
+    assert gd.negative_curvature and flow.negative_curvature
+    assert flow.options["dt"] == pytest.approx(gd.options["lr"], rel=1e-6)
+    assert flow.rate == pytest.approx(gd.rate, rel=1e-6) and flow.rate < 1
+
+
+def test_a_choice_that_does_not_contract_is_refused(monkeypatch):
+    from dynopt import tuning
+    monkeypatch.setattr(tuning, "minimax_hyperparameters",
+                        lambda step, names, lo, hi, *a, **k: ({"lr": 10.0 / hi}, 9.0))
+    with pytest.raises(ValueError, match="no stable choice found for 'gd'"):
+        dynopt.tune(lambda y: (0.5 * float(y @ y), y), np.ones(4), jac=True, method="gd")
