@@ -89,6 +89,42 @@ def test_trajectory_equals_minimize(name, backend):
     assert_same(traj, ref)
 
 
+def _other_integrators(name):
+    """The integrators a method derived from a continuous system runs under, besides its
+    own (those that apply to its system)."""
+    from dynopt.integrators import INTEGRATORS
+    from dynopt.stepper import resolve_program
+    if METHODS[name].integrator is None:
+        return []
+    out = []
+    for integrator in INTEGRATORS:
+        if integrator == METHODS[name].integrator:
+            continue
+        try:
+            resolve_program(name, integrator)
+        except ValueError:      # the integrator does not apply to the system
+            continue
+        out.append(integrator)
+    return out
+
+
+@pytest.mark.parametrize("name,integrator", [(n, i) for n in sorted(METHODS)
+                                             for i in _other_integrators(n)])
+def test_every_integrator_equals_minimize(name, integrator):
+    # the printed torch operations (the backend that runs anywhere) under every integrator
+    # that applies, on the quadratic; the Numba path runs the same kernels as minimize's
+    x0 = np.linspace(-1, 1, 6)
+    seed = 7 if name.startswith(SEEDED) else None
+    ref = minimize_run(name, x0, {}, "quad", seed=seed, integrator=integrator)
+    p = torch.tensor(x0, dtype=torch.float64, requires_grad=True)
+    kw = {"seed": seed} if seed is not None else {}
+    opt = dynopt_torch.Optimizer([p], method=name, integrator=integrator, backend="torch", **kw)
+    traj = torch_run([p], lambda: quad_torch(p), opt)
+    if np.all(np.isfinite(ref)):
+        assert np.max(np.abs(ref[-1] - ref[0])) > 1e-6   # the run moves
+    assert_same(traj, ref)
+
+
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_several_tensors_equal_minimize_on_the_concatenation(backend):
     # FANoS's temperature and FIRE's power are sums over the whole group
