@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import sympy as sp
 
 from .hyperparameters import dt, eps, lr, mass, weight_decay
@@ -211,8 +212,18 @@ def _field_substitute(field, values: dict, energy_values: dict | None = None):
 
 def fixed(field, values: dict):
     r"""``field`` with parameters held at fixed values (symbol -> number), no longer
-    hyperparameters: e.g. ``fixed(field, {mass: 1})`` for unit mass."""
-    return _field_substitute(field, {s: sp.sympify(v) for s, v in values.items()})
+    hyperparameters: e.g. ``fixed(field, {mass: 1})`` for unit mass. The values are
+    numbers (an integer stays exact); anything else is refused, never parsed."""
+    exact = {}
+    for sym, value in values.items():
+        if not isinstance(sym, sp.Symbol):
+            raise TypeError(f"fixed: keys must be the field's parameter symbols, got {sym!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
+                                                              np.floating)):
+            raise TypeError(f"fixed: the value of {sym.name!r} must be a number, got {value!r}")
+        exact[sym] = (sp.Integer(int(value)) if isinstance(value, (int, np.integer))
+                      else sp.Float(float(value)))
+    return _field_substitute(field, exact)
 
 
 def rms_mass(field, *, mass_symbol=mass, beta=rms_beta, eps=eps, average=exp_avg_sq,

@@ -129,6 +129,8 @@ def test_fixed_parameter_equals_the_parameter_at_that_value():
     field = DampedOscillator().vector_field()
     unit = fixed(field, {dynopt.hyperparameters.mass: 1})
     assert "mass" not in {s.name for s in unit.params}
+    with pytest.raises(TypeError, match="must be a number, got '1'"):
+        fixed(field, {dynopt.hyperparameters.mass: "1"})       # never parsed
     a = _system_run(unit, "unit_mass", dt=0.3, damping=0.4)
     b = _system_run(field, "with_mass", dt=0.3, damping=0.4, mass=1.0)
     np.testing.assert_array_equal(a.x, b.x)
