@@ -61,6 +61,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._optional import import_torch
 from .backends import torch_runtime as runtime
 
 __all__ = ["Optimizer"]
@@ -68,7 +69,6 @@ __all__ = ["Optimizer"]
 #: the ``torch`` module, bound when :class:`Optimizer` is first asked for
 torch = None
 
-_INSTALL = "pip install 'dynopt-physics[torch]'"
 
 #: the state entry (of a group's first parameter) holding the index ``k`` of the step
 #: whose stages after the gradient are pending; program symbols never start with ``_``
@@ -77,12 +77,7 @@ _STEP = "_step"
 _RNG = "_rng"
 
 def _import_torch():
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(f"dynopt.torch needs PyTorch, which is not installed: {_INSTALL} "
-                          f"(or see https://pytorch.org for a build for your platform)") from exc
-    return torch
+    return import_torch("dynopt.torch")
 
 
 # ---------------------------------------------------------------- optimiser

@@ -20,21 +20,16 @@ import math
 
 import numpy as np
 
+from ..._optional import import_torch as _import_torch
 from .protocol import BATCH, ROWS, TEST_FRACTION
 
 __all__ = ["make_problem", "import_torch", "train", "run_point"]
 
-_INSTALL = "pip install 'dynopt-physics[torch]'"
 
 
 def import_torch():
     """``torch``, or an :class:`ImportError` naming the ``[torch]`` extra."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(f"the condensation reproduction needs PyTorch, which is not "
-                          f"installed: run `{_INSTALL}`") from exc
-    return torch
+    return _import_torch("the condensation reproduction")
 
 
 def make_problem(seed: int, hidden: int):

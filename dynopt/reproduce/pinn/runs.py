@@ -23,24 +23,19 @@ import math
 
 import numpy as np
 
+from ..._optional import import_torch as _import_torch
 from .problems import make_network, problem
 from .protocol import DEPTH, LBFGS_HISTORY, LINE_SEARCHES, ROWS, SPIKE, WARM_LR, WIDTH
 
 __all__ = ["import_torch", "warm_start", "make_optimizer", "run_point", "CURVE_POINTS"]
 
-_INSTALL = "pip install 'dynopt-physics[torch]'"
 #: points of the stored loss curve (log-spaced evaluation counts)
 CURVE_POINTS = 40
 
 
 def import_torch():
     """``torch``, or an :class:`ImportError` naming the ``[torch]`` extra."""
-    try:
-        import torch
-    except ImportError as exc:
-        raise ImportError(f"the pinn reproduction needs PyTorch, which is not installed: "
-                          f"run `{_INSTALL}`") from exc
-    return torch
+    return _import_torch("the pinn reproduction")
 
 
 class _BudgetSpent(Exception):
