@@ -167,7 +167,7 @@ def _from_free(z, bounds):
 
 
 def _starts(names, lam_lo, lam_hi, fixed):
-    """A few physically scaled starting points for the minimax search.
+    r"""A few physically scaled starting points for the minimax search.
 
     A time step starts at both scales it can have: :math:`1/\sqrt{L/m}` for a
     second-order system and :math:`1/L` for a first-order flow (gradient flow under
