@@ -148,12 +148,14 @@ class Report:
         return paths + [Path(p) for p in (*self.figures, *self.data_files)]
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+def _atomic_write(path: Path, binary: bool, write) -> None:
+    """``write(fh)`` into a temporary file in ``path``'s folder, synced, then renamed onto
+    ``path``: a reader never sees a partial file (the temporary is removed on failure)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        text = {} if binary else {"encoding": "utf-8", "newline": ""}
+        with os.fdopen(fd, "wb" if binary else "w", **text) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -161,6 +163,11 @@ def _atomic_text(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
+    _atomic_write(path, False, lambda fh: fh.write(text))
 
 
 def _jsonable(value):
@@ -203,17 +210,7 @@ def write_npz(path, **arrays) -> Path:
     import numpy as np
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, True, lambda fh: np.savez_compressed(fh, **arrays))
     return path
 
 
