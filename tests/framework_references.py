@@ -51,3 +51,37 @@ def minimize_run(method, x0, hp, problem="quad", steps=STEPS, seed=None, integra
 def assert_same(traj, ref, rtol=RTOL):
     scale = np.max(np.abs(ref))
     np.testing.assert_allclose(traj, ref, rtol=rtol, atol=rtol * scale)
+
+
+def printer_check_method(name, reads_f=False):
+    """A method written for the printer tests: every reduction, Piecewise with And/Or/Not,
+    Max/Min with number arguments, exp/log/tanh/Abs/sign and symbol-free constants, a
+    temporary carried over the gradient and a scalar state; with ``reads_f`` its initial
+    value and its last branch read the objective value too."""
+    import sympy as sp
+
+    from dynopt.methods import Method
+    from dynopt.program import Elementwise, Gradient, Reduce, Scalar, StepProgram, f, g, k, x
+    v, s, lr = sp.symbols("v s lr", real=True)
+    mu, mx, mn, tot, w, gate = sp.symbols("mu mx mn tot w gate", real=True)
+    s0 = sp.sqrt(2) * lr + (f / 10**4 if reads_f else 0)
+    grows = sp.And(tot > 0, f > 0) if reads_f else tot > 0
+
+    def build(integrator=None):
+        return StepProgram(
+            name, vectors={v: 0}, scalars={s: s0}, params={lr: 0.05},
+            stages=[
+                Reduce(mu, g, "mean"), Reduce(mx, sp.Abs(g), "max"), Reduce(mn, g * v, "min"),
+                Scalar([(gate, sp.Piecewise(
+                    (1, sp.And(mn < 0, sp.Or(k < 3, sp.Not(mx > 10)))),
+                    (sp.Rational(1, 2), sp.Eq(k, 5)), (sp.pi / 8, True))),
+                        (s, sp.Max(sp.Min(s * sp.exp(-mu**2 / 100), 1), sp.Float(1e-3)))]),
+                Elementwise([(w, sp.tanh(g - mu) + sp.sign(v) * sp.log(1 + v**2)),
+                             (v, gate * v - s * w - (mx + mn) * g / 10**4),
+                             (x, x + sp.Max(-0.1, sp.Min(v, 0.1)))]),
+                Gradient(),
+                Reduce(tot, w * g, "sum"),
+                Scalar([(s, sp.Piecewise((s * sp.E / 2, grows), (s, True)))]),
+            ])
+
+    return Method(name, build)

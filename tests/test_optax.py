@@ -23,6 +23,7 @@ from dynopt.integrators import INTEGRATORS  # noqa: E402
 from dynopt.methods import METHODS  # noqa: E402
 from dynopt.program import Custom  # noqa: E402
 from framework_references import (A, B, STEPS, assert_same, minimize_run,  # noqa: E402
+                                  printer_check_method,
                                   rosen_der_np, rosen_np)
 from dynopt.stepper import resolve_program  # noqa: E402
 
@@ -176,31 +177,7 @@ def test_printer_covers_branches_extrema_reductions_and_logic():
     # Max/Min with number arguments, exp/log/tanh/Abs/sign and symbol-free constants,
     # a temporary carried over the gradient, a scalar state and the objective value;
     # against dynopt.minimize
-    import sympy as sp
-    from dynopt.methods import Method
-    from dynopt.program import Elementwise, Gradient, Reduce, Scalar, StepProgram, f, g, k, x
-    v, s, lr = sp.symbols("v s lr", real=True)
-    mu, mx, mn, tot, w, gate = sp.symbols("mu mx mn tot w gate", real=True)
-
-    def build(integrator=None):
-        return StepProgram(
-            "printer_check_jax", vectors={v: 0}, scalars={s: sp.sqrt(2) * lr + f / 10**4},
-            params={lr: 0.05},
-            stages=[
-                Reduce(mu, g, "mean"), Reduce(mx, sp.Abs(g), "max"), Reduce(mn, g * v, "min"),
-                Scalar([(gate, sp.Piecewise(
-                    (1, sp.And(mn < 0, sp.Or(k < 3, sp.Not(mx > 10)))),
-                    (sp.Rational(1, 2), sp.Eq(k, 5)), (sp.pi / 8, True))),
-                        (s, sp.Max(sp.Min(s * sp.exp(-mu**2 / 100), 1), sp.Float(1e-3)))]),
-                Elementwise([(w, sp.tanh(g - mu) + sp.sign(v) * sp.log(1 + v**2)),
-                             (v, gate * v - s * w - (mx + mn) * g / 10**4),
-                             (x, x + sp.Max(-0.1, sp.Min(v, 0.1)))]),
-                Gradient(),
-                Reduce(tot, w * g, "sum"),
-                Scalar([(s, sp.Piecewise((s * sp.E / 2, sp.And(tot > 0, f > 0)), (s, True)))]),
-            ])
-
-    method = Method("printer_check_jax", build)
+    method = printer_check_method("printer_check_jax", reads_f=True)
     x0 = np.array([-1.2, 1.0, 0.5, -0.3])
     res = dynopt.minimize(rosen_np, x0, jac=rosen_der_np, method=method,
                           options={"maxiter": STEPS, "gtol": 0, "record": True})
