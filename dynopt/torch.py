@@ -252,15 +252,12 @@ class _OptimizerMethods:
         head = self.state[first]
         if _STEP not in head:  # the first step: the program's initial state
             S["k"] = scalar(0.0)
-            if self._custom:  # group 0 draws as a lone minimize run with this seed
-                seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
-                S["rng"] = np.random.default_rng(seed)
+            rng, noise_key = self._generators(j)
+            if rng is not None:
+                S["rng"] = rng
             self._ns["init"](S, P)
-            if self._noise:
-                from .backends._noise import member_keys
-                keys = member_keys(np.random.default_rng(self._seed),
-                                   len(self.param_groups))
-                S["noise_key"] = scalar(float(keys[j, 0]))
+            if noise_key is not None:
+                S["noise_key"] = scalar(noise_key)
         else:
             self._gather(S, params, head, dtype)
             if self._has_after:
@@ -268,6 +265,21 @@ class _OptimizerMethods:
             S["k"] = S["k"] + 1
         self._ns["before"](S, P)
         self._scatter(S, params, head, (x, g))
+
+    def _generators(self, j):
+        """``(rng, noise_key)`` of group ``j``'s first step: the generator of Python stages
+        (group 0's draws as a lone minimize run with this seed) and the key of Noise
+        stages (:func:`~dynopt.backends._noise.member_keys`), each ``None`` when the
+        program has none."""
+        rng = noise_key = None
+        if self._custom:
+            seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
+            rng = np.random.default_rng(seed)
+        if self._noise:
+            from .backends._noise import member_keys
+            keys = member_keys(np.random.default_rng(self._seed), len(self.param_groups))
+            noise_key = float(keys[j, 0])
+        return rng, noise_key
 
     def _objective_value(self, loss, where):
         if loss is None:
@@ -298,15 +310,12 @@ class _OptimizerMethods:
         head = self.state[first]
         if _STEP not in head:
             S["k"] = np.zeros((1, 1), dtype=np_dtype)
-            if self._custom:
-                seed = self._seed if j == 0 or self._seed is None else [self._seed, j]
-                S["rng"] = np.random.default_rng(seed)
+            rng, noise_key = self._generators(j)
+            if rng is not None:
+                S["rng"] = rng
             kernels.init(S, P)
-            if self._noise:
-                from .backends._noise import member_keys
-                keys = member_keys(np.random.default_rng(self._seed),
-                                   len(self.param_groups))
-                S["noise_key"] = np.full((1, 1), keys[j, 0], dtype=np_dtype)
+            if noise_key is not None:
+                S["noise_key"] = np.full((1, 1), noise_key, dtype=np_dtype)
         else:
             S["k"] = np.full((1, 1), float(head[_STEP]), dtype=np_dtype)
             for name, value in head.items():
