@@ -87,7 +87,7 @@ class NumbaPrinter(BranchPrinting, PythonCodePrinter):
 
 
 class HoistingPrinter(NumbaPrinter):
-    """A :class:`NumbaPrinter` that prints each loop-invariant subexpression of a pass
+    r"""A :class:`NumbaPrinter` that prints each loop-invariant subexpression of a pass
     (one with symbols, all of them scalars, and no draw) as a name, ``_h<j>``,
     computed once before the loop: Adam's bias corrections
     :math:`1 - \beta^{k+1}` (a ``pow`` per coordinate otherwise), FANoS's

@@ -69,7 +69,7 @@ def _number(expr) -> sp.Float:
 def build_frankenstein(integrator=None, variant: str = "code") -> StepProgram:
     """The Frankenstein step program (``variant`` in ``'code'``, ``'paper'``).
 
-    :math:`\beta_1` depends on ``lr`` only: it is computed once, when the state is
+    :math:`\\beta_1` depends on ``lr`` only: it is computed once, when the state is
     initialised, and carried as a constant scalar of the state (in the run's dtype).
     """
     if variant not in VARIANTS:
