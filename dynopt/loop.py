@@ -195,7 +195,8 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     F, G, nfev, njev = objective.rows(X0)
     nfev, njev = (np.full(B, c, dtype=np.int64) if np.ndim(c) == 0 else c for c in (nfev, njev))
     lone = B == 1 and not objective.vectorized
-    state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone)
+    state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone,
+                         constant_params=loop.get("retune") is None)
     out = Outcome(stepper.dtype, F, G, X0, nfev, njev, own=not lone)
     rec = Recorder(stride, stepper)
     try:

@@ -112,6 +112,12 @@ class Stepper:
     (``state['loop_xx']``) and write the new position out of place, into the
     buffer ``state['x']`` points to, reading the old one from
     ``state['loop_xprev']`` (`before` swaps the two).
+
+    The single-member kernels of a run whose hyperparameters stay as they are
+    (`init` with ``constant_params``) are generated with the hyperparameters that
+    are exactly zero folded in (:func:`fold_zero_params`): Adam without weight
+    decay steps without the term ``weight_decay*x``. With finite operands the
+    folded terms are exact zeros, so the values are the same to round-off.
     """
 
     #: coordinates from which a lone Numba run steps with the fused program
@@ -133,23 +139,33 @@ class Stepper:
         self.has_after = bool(program.after_gradient)
         #: whether the program draws noise (its state then holds ``noise_key``)
         self.noise = uses_noise(program)
-        self._single = False  # not built yet
+        self._single: dict = {}  # zero hyperparameters -> single-member kernels (or None)
         self._fused = False  # not built yet
+        self._param_names = frozenset(s.name for s in program.params)
 
-    def single_kernels(self):
-        """The single-member NumPy kernels, or ``None`` (Custom stages)."""
-        if self._single is False:
+    def single_kernels(self, zeros=()):
+        """The single-member NumPy kernels, or ``None`` (Custom stages); with the
+        hyperparameters named in ``zeros`` folded in as zeros."""
+        kernels = self._single.get(zeros, False)
+        if kernels is False:
             from .backends.numpy_backend import NumpyBackend
-            self._single = NumpyBackend().compile_single(self.program)
-        return self._single
+            program = fold_zero_params(self.program, zeros) if zeros else self.program
+            kernels = self._single[zeros] = NumpyBackend().compile_single(program)
+        return kernels
 
-    def kernels_for(self, batch: int, n: int):
-        """``(kernels, fresh_x)`` that step a state of ``batch`` members of ``n`` coordinates."""
+    def zero_params(self, params: dict) -> tuple:
+        """The names of the hyperparameters in ``params`` that are the number zero."""
+        return tuple(sorted(name for name, v in params.items()
+                            if type(v) in (float, int) and v == 0 and name in self._param_names))
+
+    def kernels_for(self, batch: int, n: int, zeros=()):
+        """``(kernels, fresh_x)`` that step a state of ``batch`` members of ``n`` coordinates
+        (``zeros``: the hyperparameters the single-member kernels may fold in as zeros)."""
         name = self.backend.name
         small = name == "numpy" or (name == "numba" and
                                     n < getattr(self.backend, "small_threshold", 0))
         if batch == 1 and small and self.single_kernels() is not None:
-            return self.single_kernels(), not self._writes_x
+            return self.single_kernels(zeros), not self._writes_x
         return self.kernels, name == "numpy" and not self._writes_x
 
     def fused_kernels(self):
@@ -161,12 +177,14 @@ class Stepper:
         return self._fused
 
     # ------------------------------------------------------------ protocol
-    def init(self, X0, F0, G0, params: dict, seed=None, fuse=False) -> State:
+    def init(self, X0, F0, G0, params: dict, seed=None, fuse=False,
+             constant_params=False) -> State:
         """The state at ``X0`` (shape ``(batch, n)``) with objective ``F0`` and gradient ``G0``.
 
         With ``fuse``, a lone Numba run of at least ``fused_threshold``
         coordinates gets the fused kernels (see the class notes) where the
-        program allows them.
+        program allows them. With ``constant_params`` (the caller never changes
+        ``state.params``), single-member kernels fold the zero hyperparameters in.
         """
         xp, dtype = self.xp, self.dtype
         B, n = X0.shape
@@ -185,7 +203,8 @@ class Stepper:
             return State(arrays, P, fused, False, True)
         self.kernels.init(arrays, P)
         self._set_noise_keys(arrays)
-        kernels, fresh = self.kernels_for(B, n)
+        zeros = self.zero_params(params) if constant_params and B == 1 else ()
+        kernels, fresh = self.kernels_for(B, n, zeros)
         return State(arrays, P, kernels, fresh)
 
     def _set_noise_keys(self, arrays: dict) -> None:
@@ -197,10 +216,12 @@ class Stepper:
             arrays["noise_key"] = self.xp.asarray(keys.astype(self.dtype))
 
     def substate(self, state: State, arrays: dict, params: dict) -> State:
-        """A state over some members of ``state`` (their arrays and hyperparameters)."""
-        B, n = arrays["x"].shape
-        kernels, fresh = self.kernels_for(B, n)
-        return State(arrays, params, kernels, fresh)
+        """A state over some members of ``state`` (their arrays and hyperparameters).
+
+        It steps with the kernels of ``state``: a member of a batch keeps the batch's
+        kernels to its end, so that its numbers do not depend on when the others stop
+        (the single-member kernels agree with them to round-off only)."""
+        return State(arrays, params, state.kernels, state.fresh_x)
 
     def before(self, state: State, step=None):
         """Run the stages before the gradient; returns the new position (backend array)."""
@@ -252,6 +273,17 @@ class Stepper:
     def __repr__(self):
         return (f"Stepper({self.name!r}, backend={self.backend.name!r}, "
                 f"dtype={self.dtype.name})")
+
+
+def fold_zero_params(program, names):
+    """``program`` with the hyperparameters ``names`` replaced by zero, or ``program``
+    itself where that would divide by zero (a ``1/Q`` with ``Q = 0`` must stay as the
+    kernels compute it)."""
+    import sympy as sp
+    folded = program.substitute({name: 0 for name in names})
+    exprs = [e for st in folded.stages for _, e in getattr(st, "assignments", ())]
+    exprs += [st.expr for st in folded.stages if hasattr(st, "expr")]
+    return program if any(e.has(sp.zoo, sp.nan) for e in exprs) else folded
 
 
 # ---------------------------------------------------------------- caches

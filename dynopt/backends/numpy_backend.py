@@ -13,7 +13,9 @@ import numpy
 from sympy.printing.numpy import NumPyPrinter
 
 from ..program import Custom, StandardNormal, StepProgram, uses_noise
-from . import _noise, _scalar_math
+from ..program import x as x_symbol
+from . import _noise, _scalar_math, _single_member
+from ._single_member import FewOpsPrinter
 from ._numba_source import NumbaPrinter
 from .base import Backend, Kernels
 from .codegen import BranchPrinting, blocks, kernel_inputs, linearize, program_key
@@ -50,7 +52,8 @@ class ScalarPrinter(NumbaPrinter):
 
 #: the names single-member kernels need besides ``numpy`` and ``math``
 SCALAR_HELPERS = {"_fmax": _scalar_math.fmax, "_fmin": _scalar_math.fmin,
-                  "_sign": _scalar_math.sign, "_standard_normal": _noise.standard_normal}
+                  "_sign": _scalar_math.sign, "_standard_normal": _noise.standard_normal,
+                  **_single_member.HELPERS}
 
 #: the names the batch kernels need besides ``numpy``
 ARRAY_HELPERS = {"_standard_normal": _noise.standard_normal}
@@ -98,61 +101,83 @@ def _emit_kernel(name, program, part, printer, customs):
     return lines
 
 
-def _emit_single_kernel(name, program, part, printer, scalar_printer):
+def _emit_single_kernel(name, program, part, scalar_printer):
     """A kernel for one member: vectors of shape ``(1, n)``, scalars as Python numbers.
 
     Scalar state is read from and written to element ``[0, 0]`` of its ``(1, 1)``
     array; scalar stages print as plain Python (``math`` functions, conditional
-    expressions), reductions return scalars. No Custom stages.
+    expressions), reductions return scalars, and the per-coordinate expressions
+    print with as few array operations as they allow (:mod:`._single_member`).
+    Only the inputs the kernel uses are read. No Custom stages.
     """
     vec, sca = kernel_inputs(program, part)
     vectors = set(program.elementwise_symbols())
-    params = [s.name for s in program.params]
-    lines = [f"def {name}(S, P):"]
-    lines += [f"    {n} = S[{n!r}]" for n in vec]
-    lines += [f"    {n} = S[{n!r}]" if n == "N" else f"    {n} = S[{n!r}][0, 0]" for n in sca]
-    lines += [f"    {n} = P[{n!r}]" for n in params]
-    if uses_noise(program):  # the draws take the kernel's shape and dtype
-        lines += ["    _shape = x.shape", "    _dtype = x.dtype"]
     ops, outputs = linearize(program, part)
     per_coordinate = set(vectors)  # symbols holding one value per coordinate
 
     def varies(expr):
         return bool(expr.free_symbols & per_coordinate) or expr.has(StandardNormal)
 
+    printer = SingleArrayPrinter(_SETTINGS, scalar_printer, varies)
+    body, used = [], set()
     for blk in blocks(ops):
         elementwise = blk.kind == "elem"
         for sym, e in blk.temps:
+            used |= e.free_symbols
             pr = printer if elementwise else scalar_printer
-            lines.append(f"    {sym} = {pr.doprint(e)}")
+            body.append(f"    {sym} = {pr.doprint(e)}")
             if elementwise and varies(e):
                 per_coordinate.add(sym)
         for op in blk.ops:
-            if op.kind == "reduce":
-                body = printer.doprint(op.expr)
-                if not varies(op.expr):
-                    body = f"numpy.broadcast_to({body}, x.shape)"
-                # the array methods skip numpy.sum's dispatch; mean = sum / N as numpy.mean
+            used |= op.expr.free_symbols
+            if op.kind == "reduce" and varies(op.expr):
+                body.append(f"    {op.target} = {printer.reduction(op.expr, op.reduce_op)}")
+            elif op.kind == "reduce":
+                reduced = printer.doprint(op.expr)
                 method = "sum" if op.reduce_op == "mean" else op.reduce_op
                 tail = " / N" if op.reduce_op == "mean" else ""
-                lines.append(f"    {op.target} = float(({body}).{method}()){tail}")
+                body.append(f"    {op.target} = float(numpy.broadcast_to({reduced}, x.shape)"
+                            f".{method}()){tail}")
             elif op.kind == "elem":
-                lines.append(f"    {op.target} = {printer.doprint(op.expr)}")
+                body.append(f"    {op.target} = {printer.doprint(op.expr)}")
                 if varies(op.expr):
                     per_coordinate.add(op.target)
             else:
-                lines.append(f"    {op.target} = {scalar_printer.doprint(op.expr)}")
+                body.append(f"    {op.target} = {scalar_printer.doprint(op.expr)}")
     for sym, ssa in outputs.items():
+        used.add(ssa)
         if sym in vectors and ssa not in per_coordinate:
-            lines.append(f"    S[{sym.name!r}] = numpy.full(x.shape, {ssa}, dtype=x.dtype)")
+            used.add(x_symbol)
+            body.append(f"    S[{sym.name!r}] = numpy.full(x.shape, {ssa}, dtype=x.dtype)")
         elif sym in vectors:
-            lines.append(f"    S[{sym.name!r}] = {ssa}")
+            body.append(f"    S[{sym.name!r}] = {ssa}")
         elif sym in program.scalars:
-            lines.append(f"    S[{sym.name!r}][0, 0] = {ssa}")
+            body.append(f"    S[{sym.name!r}][0, 0] = {ssa}")
         else:  # a scalar carried over the gradient evaluation
-            lines.append(f"    S[{sym.name!r}] = numpy.full((1, 1), {ssa}, dtype=x.dtype)")
-    lines.append("    return S")
-    return lines
+            used.add(x_symbol)
+            body.append(f"    S[{sym.name!r}] = numpy.full((1, 1), {ssa}, dtype=x.dtype)")
+    if uses_noise(program):  # the draws take the kernel's shape and dtype
+        used.add(x_symbol)
+        body[:0] = ["    _shape = x.shape", "    _dtype = x.dtype"]
+    if any(op.kind == "reduce" and not varies(op.expr) for op in ops):
+        used.add(x_symbol)
+    names = {s.name for s in used}
+    if any(op.kind == "reduce" and op.reduce_op == "mean" for op in ops):
+        names.add("N")
+    lines = [f"def {name}(S, P):"]
+    lines += [f"    {n} = S[{n!r}]" for n in vec if n in names]
+    lines += [f"    {n} = S[{n!r}]" if n == "N" else f"    {n} = S[{n!r}][0, 0]"
+              for n in sca if n in names]
+    lines += [f"    {s.name} = P[{s.name!r}]" for s in program.params if s.name in names]
+    return lines + body + ["    return S"]
+
+
+class SingleArrayPrinter(FewOpsPrinter, ArrayPrinter):
+    """The single-member kernels' printer: :class:`ArrayPrinter` with fewer array
+    operations (:class:`._single_member.FewOpsPrinter`)."""
+
+
+_SETTINGS = {"fully_qualified_modules": True, "allow_unknown_functions": False}
 
 
 def generate_single_source(program: StepProgram) -> str:
@@ -160,12 +185,11 @@ def generate_single_source(program: StepProgram) -> str:
     :func:`_emit_single_kernel`); ``None`` for programs with Custom stages."""
     if any(isinstance(st, Custom) for st in program.stages):
         return None
-    printer = ArrayPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
-    scalar = ScalarPrinter({"fully_qualified_modules": True, "allow_unknown_functions": False})
+    scalar = ScalarPrinter(_SETTINGS)
     lines = [f"# generated by dynopt from step program {program.name!r}: one member",
              "import math", "import numpy", ""]
-    lines += _emit_single_kernel("before", program, "before", printer, scalar) + [""]
-    lines += _emit_single_kernel("after", program, "after", printer, scalar)
+    lines += _emit_single_kernel("before", program, "before", scalar) + [""]
+    lines += _emit_single_kernel("after", program, "after", scalar)
     return "\n".join(lines) + "\n"
 
 
