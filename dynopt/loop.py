@@ -81,10 +81,22 @@ def _user_norm(norm, g):
 _LONG = 4096
 
 
+#: coordinates up to which the inf-norm is taken over Python floats (one array call)
+_SHORT = 16
+
+
 def _inf_norm(g):
-    """max |g_i|: for long vectors two reductions, no temporary array (NaN propagates:
-    ``g.max()`` is NaN whenever ``g.min()`` is)."""
-    if g.size < _LONG:
+    """max |g_i|: for short vectors over Python floats, for long ones two reductions
+    and no temporary array (NaN propagates: ``g.max()`` is NaN whenever ``g.min()``
+    is). Python's ``max`` skips a NaN that is not first: the sum of the values says
+    whether one is there (or an Inf, or an overflow), and then NumPy decides."""
+    n = g.size
+    if 0 < n <= _SHORT:
+        values = g.tolist()
+        if math.isfinite(sum(values)):
+            return max(map(abs, values))
+        return float(abs(g).max())
+    if n < _LONG:
         return float(abs(g).max())
     return max(float(g.max()), -float(g.min()))
 

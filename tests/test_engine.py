@@ -310,3 +310,19 @@ def test_iterate_running_off_is_divergence_with_the_best_point(batch):
     assert status == 4
     assert "exceeded divergence" in (res.message[0] if batch else res.message)
     assert np.abs(best).max() < 1e3
+
+
+def test_short_inf_norm_sees_every_nan_and_inf():
+    from dynopt.loop import _inf_norm
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 7, 16, 17, 40):
+        g = rng.normal(size=n)
+        assert _inf_norm(g) == np.abs(g).max()
+        for bad in (np.nan, np.inf, -np.inf):
+            for i in {0, n // 2, n - 1}:
+                h = g.copy()
+                h[i] = bad
+                got, want = _inf_norm(h), np.max(np.abs(h))
+                assert got == want or (np.isnan(got) and np.isnan(want)), (n, i, bad)
+    big = np.array([1e308, 1.5e308, -1e308])  # finite, whose sum overflows
+    assert _inf_norm(big) == 1.5e308
