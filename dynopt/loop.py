@@ -452,10 +452,17 @@ def _retune_pause(loop, maxiter):
 def _lone_thresholds(out, divergence):
     """:func:`_thresholds` of a lone run as Python floats ``(upper, lower, far2)``
     (``upper`` and ``lower`` ``None`` without a divergence test); ``far2`` is
-    compared with the dot product of ``x``."""
-    upper, lower, far2 = _thresholds(out.F, out.best_x, divergence)
-    return (None if upper is None else float(upper[0]),
-            None if lower is None else float(lower[0]), float(far2[0]))
+    compared with the dot product of ``x``. Python arithmetic: past the float range
+    the bound is ``inf``, as in NumPy."""
+    if divergence is None:
+        return None, None, math.inf
+    f0, x0 = float(out.F[0]), out.best_x[0]
+    scale = divergence * max(1.0, abs(f0))
+    size = math.sqrt(float(x0.dot(x0)))
+    if not math.isfinite(size):  # the dot product overflowed: the scaled norm
+        size = float(np.linalg.norm(x0))
+    far = divergence * max(1.0, size)
+    return f0 + scale, f0 - scale, far * far
 
 
 def _norm_bound_scale(norm, n, stride):

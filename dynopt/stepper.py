@@ -39,7 +39,7 @@ class State:
         Name -> array, the mapping the generated kernels read and write:
         per-coordinate entries of shape ``(batch, n)``, scalar entries of shape
         ``(batch, 1)``, and the constants ``N`` (number of coordinates) and
-        ``rng`` (the run's ``numpy.random.Generator``).
+        ``rng`` (the run's ``numpy.random.Generator``, for programs that draw).
     params : dict
         Hyperparameter name -> number or ``(batch, 1)`` array on the backend.
     """
@@ -139,6 +139,9 @@ class Stepper:
         self.has_after = bool(program.after_gradient)
         #: whether the program draws noise (its state then holds ``noise_key``)
         self.noise = uses_noise(program)
+        #: whether the state holds the run's generator ``rng`` (Custom stages draw from
+        #: it, noise keys come from it); other programs skip making one
+        self.draws = self.noise or any(isinstance(st, Custom) for st in program.stages)
         self._single: dict = {}  # zero hyperparameters -> single-member kernels (or None)
         self._fused = False  # not built yet
         self._param_names = frozenset(s.name for s in program.params)
@@ -191,8 +194,9 @@ class Stepper:
         arrays = {"x": xp.asarray(np.array(X0, dtype=dtype)),
                   "g": xp.asarray(np.asarray(G0, dtype=dtype).reshape(B, n)),
                   "f": xp.asarray(np.array(F0, dtype=dtype).reshape(B, 1)),
-                  "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n),
-                  "rng": np.random.default_rng(seed)}
+                  "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n)}
+        if self.draws:
+            arrays["rng"] = np.random.default_rng(seed)
         P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
         fused = None
         if fuse and B == 1 and self.backend.name == "numba" and n >= self.fused_threshold:
