@@ -161,7 +161,7 @@ def _check_x0(x0):
         arr = arr.reshape(1)
     if arr.size == 0:
         raise ValueError(f"x0 must not be empty, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError("x0 contains NaN or Inf")
     if arr.ndim > 2:
         raise ValueError(f"x0 must be 1-D (n,) or a batch (batch, n), got shape {arr.shape}")
@@ -541,6 +541,9 @@ def _batch_params(params, batch, batched):
     """Hyperparameters as numbers or ``(batch, 1)`` arrays (one value per member)."""
     out = {}
     for key, value in params.items():
+        if type(value) in (float, int):  # the common case: a plain number
+            out[key] = value
+            continue
         arr = np.asarray(value)
         if arr.ndim == 0:
             out[key] = value

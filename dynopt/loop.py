@@ -281,7 +281,10 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     g = out.G[0]
     f = float(out.F[0])
     gnorm = norm(g)
-    _initial_status(out, loop, np.array([gnorm]))
+    if not (math.isfinite(f) and math.isfinite(gnorm)):
+        out.stop(0, 3, "in the objective or gradient at x0")
+    elif 0 < gtol and gnorm <= gtol:
+        out.status[0] = 0
     upper, lower, far2 = _lone_thresholds(out, loop["divergence"])
     best_f = f
     best_x, best_g = out.best_x[0], out.best_g[0]  # the start's arrays (not written)
@@ -504,37 +507,42 @@ def _store_lone(out, status, nfev, njev, f, g, best_f, best_x, best_g, at_start,
 
 
 # ------------------------------------------------------------------ result
+def _message(status: int, detail: str, best_f) -> str:
+    """The result's message for a member that ended with ``status``."""
+    msg = STATUS_MESSAGES[status] + (f" {detail}" if detail else "")
+    if status in FAILED:
+        msg += f"; returning the best point seen (f = {best_f:.6g})."
+    elif status in (5, 6):
+        msg += "."
+    return msg
+
+
 def _result(stepper, state, out, params, integrator, rec, stride, batched):
-    failed = (out.status == 3) | (out.status == 4)
-    if batched or len(failed) > 1:
+    statuses = out.status.tolist()
+    if batched or len(statuses) > 1:
+        failed = (out.status == 3) | (out.status == 4)
         X = np.array(stepper.to_numpy(state.x))
         F, G = out.F, np.array(out.G)
         X[failed], F[failed], G[failed] = out.best_x[failed], out.best_f[failed], out.best_g[failed]
-    elif failed[0]:  # a lone run returns its best point
+    elif statuses[0] in FAILED:  # a lone run returns its best point
         X, F, G = out.best_x, out.best_f.copy(), out.best_g
     else:  # the run's own arrays: the state is not stepped again
         X, F, G = np.asarray(stepper.to_numpy(state.x)), out.F, np.asarray(out.G)
-    messages = []
-    for i, st in enumerate(out.status):
-        msg = STATUS_MESSAGES[int(st)] + (f" {out.detail[i]}" if out.detail[i] else "")
-        if st in FAILED:
-            msg += f"; returning the best point seen (f = {out.best_f[i]:.6g})."
-        elif st in (5, 6):
-            msg += "."
-        messages.append(msg)
-
-    def pick(a, scalar=None):
-        return a if batched else (scalar(a[0]) if scalar else a[0])
-
-    res = OptimizeResult(
-        x=pick(X), fun=pick(F, float), jac=pick(G), nit=pick(out.nit, int),
-        nfev=pick(out.nfev, int), njev=pick(out.njev, int), status=pick(out.status, int),
-        success=pick(out.status == 0, bool), message=messages if batched else messages[0],
-        best_x=pick(out.best_x), best_fun=pick(out.best_f, float), method=stepper.name,
-        integrator=getattr(integrator, "name", integrator), backend=stepper.backend.name,
-        hyperparameters={k: (np.asarray(v).reshape(-1) if isinstance(v, np.ndarray) else v)
-                         for k, v in params.items()},
-        state=stepper.export(state, batched, copy=False))
+    messages = [_message(st, out.detail[i], out.best_f[i]) for i, st in enumerate(statuses)]
+    hyper = {k: (np.asarray(v).reshape(-1) if isinstance(v, np.ndarray) else v)
+             for k, v in params.items()}
+    common = dict(method=stepper.name, integrator=getattr(integrator, "name", integrator),
+                  backend=stepper.backend.name, hyperparameters=hyper,
+                  state=stepper.export(state, batched, copy=False))
+    if batched:
+        res = OptimizeResult(x=X, fun=F, jac=G, nit=out.nit, nfev=out.nfev, njev=out.njev,
+                             status=out.status, success=out.status == 0, message=messages,
+                             best_x=out.best_x, best_fun=out.best_f, **common)
+    else:
+        res = OptimizeResult(x=X[0], fun=float(F[0]), jac=G[0], nit=int(out.nit[0]),
+                             nfev=int(out.nfev[0]), njev=int(out.njev[0]), status=statuses[0],
+                             success=statuses[0] == 0, message=messages[0],
+                             best_x=out.best_x[0], best_fun=float(out.best_f[0]), **common)
     if stride:
         res.trajectory = rec.result(batched)
     return res

@@ -133,6 +133,8 @@ class Stepper:
         self.xp = backend.xp
         self.to_numpy = backend.to_numpy
         self.vectors = tuple(sorted(s.name for s in program.elementwise_symbols()))
+        self._vector_set = frozenset(self.vectors)
+        self._host = backend.name in ("numpy", "numba")  # state arrays are NumPy arrays
         self.scalars = tuple(s.name for s in program.state_scalars)
         self._writes_x = any(isinstance(st, Custom) and x_symbol in st.writes
                              for st in program.stages)
@@ -158,8 +160,10 @@ class Stepper:
 
     def zero_params(self, params: dict) -> tuple:
         """The names of the hyperparameters in ``params`` that are the number zero."""
-        return tuple(sorted(name for name, v in params.items()
-                            if type(v) in (float, int) and v == 0 and name in self._param_names))
+        names = self._param_names
+        zeros = [name for name, v in params.items()
+                 if type(v) in (float, int) and v == 0 and name in names]
+        return tuple(sorted(zeros)) if zeros else ()
 
     def kernels_for(self, batch: int, n: int, zeros=()):
         """``(kernels, fresh_x)`` that step a state of ``batch`` members of ``n`` coordinates
@@ -197,7 +201,8 @@ class Stepper:
                   "k": xp.asarray(np.zeros((B, 1), dtype=dtype)), "N": float(n)}
         if self.draws:
             arrays["rng"] = np.random.default_rng(seed)
-        P = {k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
+        P = dict(params) if xp is np else {
+            k: (xp.asarray(v) if isinstance(v, np.ndarray) else v) for k, v in params.items()}
         fused = None
         if fuse and B == 1 and self.backend.name == "numba" and n >= self.fused_threshold:
             fused = self.fused_kernels()
@@ -265,13 +270,17 @@ class Stepper:
         (one per member when ``batched``). ``copy=False``: host arrays are returned
         themselves (for a state that is not stepped again)."""
         out = {}
+        vectors, skip = self._vector_set, _NOT_EXPORTED
+        own = not copy and self._host
         for key, val in state.arrays.items():
-            if key in ("N", "rng") or key in FUSED_NAMES:
+            if key in skip:
                 continue
-            arr = np.array(self.to_numpy(val), copy=True if copy else None)
-            if key not in self.vectors:
-                arr = arr[:, 0]
-            out[key] = arr if batched else (arr[0] if key in self.vectors else arr[0].item())
+            arr = val if own and type(val) is np.ndarray else np.array(
+                self.to_numpy(val), copy=True if copy else None)
+            if key in vectors:
+                out[key] = arr if batched else arr[0]
+            else:
+                out[key] = arr[:, 0] if batched else arr[0, 0].item()
         return out
 
     def __repr__(self):
@@ -288,6 +297,10 @@ def fold_zero_params(program, names):
     exprs = [e for st in folded.stages for _, e in getattr(st, "assignments", ())]
     exprs += [st.expr for st in folded.stages if hasattr(st, "expr")]
     return program if any(e.has(sp.zoo, sp.nan) for e in exprs) else folded
+
+
+#: state entries that are not part of the exported state
+_NOT_EXPORTED = frozenset(("N", "rng", *FUSED_NAMES))
 
 
 # ---------------------------------------------------------------- caches

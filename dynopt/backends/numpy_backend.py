@@ -55,8 +55,16 @@ SCALAR_HELPERS = {"_fmax": _scalar_math.fmax, "_fmin": _scalar_math.fmin,
                   "_sign": _scalar_math.sign, "_standard_normal": _noise.standard_normal,
                   **_single_member.HELPERS}
 
+def _filled(shape, value, dtype):
+    """A new array of ``shape`` and ``dtype`` holding ``value`` broadcast (a number,
+    a row per member, an array of the shape): the initial state."""
+    out = numpy.empty(shape, dtype=dtype)
+    out[...] = value
+    return out
+
+
 #: the names the batch kernels need besides ``numpy``
-ARRAY_HELPERS = {"_standard_normal": _noise.standard_normal}
+ARRAY_HELPERS = {"_standard_normal": _noise.standard_normal, "_filled": _filled}
 
 _REDUCE = {"sum": "numpy.sum", "mean": "numpy.mean", "max": "numpy.max", "min": "numpy.min"}
 
@@ -213,9 +221,9 @@ def generate_source(program: StepProgram, customs: dict | None = None) -> str:
     lines.append("    _vshape = x.shape")
     lines.append("    _sshape = f.shape")
     for sym, e in program.vectors.items():
-        lines.append(f"    S[{sym.name!r}] = numpy.array(numpy.broadcast_to({printer.doprint(e)}, _vshape), dtype=x.dtype)")
+        lines.append(f"    S[{sym.name!r}] = _filled(_vshape, {printer.doprint(e)}, x.dtype)")
     for sym, e in program.scalars.items():
-        lines.append(f"    S[{sym.name!r}] = numpy.array(numpy.broadcast_to({printer.doprint(e)}, _sshape), dtype=x.dtype)")
+        lines.append(f"    S[{sym.name!r}] = _filled(_sshape, {printer.doprint(e)}, x.dtype)")
     lines.append("    return S")
     lines.append("")
     lines.append("def energies(S, P):")
