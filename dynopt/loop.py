@@ -210,6 +210,7 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone,
                          constant_params=loop.get("retune") is None)
     out = Outcome(stepper.dtype, F, G, X0, nfev, njev, own=not lone)
+    del G  # the loop and ``out`` hold the start's gradient while they need it
     rec = Recorder(stride, stepper)
     try:
         if lone:
@@ -288,6 +289,9 @@ def _loop_one(objective, stepper, state, out, loop, callback, rec, batched):
     upper, lower, far2 = _lone_thresholds(out, loop["divergence"])
     best_f = f
     best_x, best_g = out.best_x[0], out.best_g[0]  # the start's arrays (not written)
+    # from here the loop's own names hold the start's gradient, and only while it is
+    # the current or the best one (``_store_lone`` sets both fields again)
+    out.G = out.best_g = None
     own_x = own_g = None  # the loop's own buffers for a best point it copies
     at_start = True       # the best point is still the start
     g_ref = False     # True: best_g is the objective's own array

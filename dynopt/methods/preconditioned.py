@@ -207,8 +207,9 @@ class _MetricStepper:
     def __getattr__(self, name):
         return getattr(self._stepper, name)
 
-    def init(self, X0, F0, G0, params, seed=None, fuse=False):
-        state = self._stepper.init(X0, F0, G0, params, seed=seed, fuse=fuse)
+    def init(self, X0, F0, G0, params, seed=None, fuse=False, constant_params=False):
+        state = self._stepper.init(X0, F0, G0, params, seed=seed, fuse=fuse,
+                                   constant_params=constant_params)
         arrays = state.arrays
         value = np.broadcast_to(self._diagonal.astype(self._stepper.dtype), arrays["x"].shape)
         arrays["metric"] = self._stepper.xp.asarray(np.array(value))
