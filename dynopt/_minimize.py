@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 import numpy as np
 
 from .backends import get_backend
-from .methods import check_value, get_method
 from .loop import run
 from .objective import Objective, check_rel_step
 from .stepper import resolve_program, stepper_for
-from .systems.base import System
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -26,6 +24,7 @@ if TYPE_CHECKING:  # annotations only
     from .integrators.base import Integrator
     from .methods.base import Method
     from .program import StepProgram
+    from .systems.base import System
 
 __all__ = ["minimize", "LOOP_OPTIONS", "STATUS_MESSAGES", "build_program"]
 
@@ -84,6 +83,8 @@ def build_program(method: str | Method | System, integrator: str | Integrator | 
     TypeError
         For an unknown option or a missing hyperparameter.
     """
+    from .methods import check_value, get_method
+    from .systems.base import System
     options = dict(options or {})
     method = method_name(method)
     if isinstance(method, System):
@@ -293,15 +294,27 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     x0 = _check_x0(x0)
     batched = x0.ndim == 2
     X0 = x0 if batched else x0[None, :]
-    tuned, retuner = _start_tuning(fun, x0, jac, args, method, integrator, options, loop)
-    program, params, name = build_program(method, integrator, options)
-    params = _batch_params(params, X0.shape[0], batched)
-    be = get_backend(backend)
     dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
     stride = _stride(loop["record"], record_stride)
-    compiled = loop["compiled"] if retuner is None else _attach_retuner(loop, retuner, dtype)
-    result = _execute(compiled, be, program, params, name, fun, jac, args,
-                      X0.astype(dtype, copy=False), loop, stride, callback, batched, integrator)
+    warm = _warm(method, integrator, backend, options, loop, X0.shape[0], dtype)
+    tuned = None
+    if warm is not None:  # a warm start from the record: no SymPy (dynopt.warm)
+        stepper, params, name = warm
+        result = _run_loop(stepper, _batch_params(params, X0.shape[0], batched), fun, jac,
+                           args, X0.astype(dtype, copy=False), loop, stride, callback, batched,
+                           integrator)
+    else:
+        tuned, retuner = _start_tuning(fun, x0, jac, args, method, integrator, options, loop)
+        program, params, name = build_program(method, integrator, options)
+        be = get_backend(backend)
+        compiled = loop["compiled"] if retuner is None else _attach_retuner(loop, retuner, dtype)
+        result = _execute(compiled, be, program, _batch_params(params, X0.shape[0], batched),
+                          name, fun, jac, args, X0.astype(dtype, copy=False), loop, stride,
+                          callback, batched, integrator)
+        if backend == "numpy" and not loop["tune"] and not loop["compiled"]:
+            from .warm import record
+            record(method_name(method), integrator, program,
+                   stepper_for(program, name, be, dtype), options, params, X0.shape[0])
     if tuned is not None:
         _add_tuning(result, tuned, retuner)
     if loop["disp"]:
@@ -367,11 +380,27 @@ def _execute(compiled, be, program, params, name, fun, jac, args, X0, loop, stri
         from .compiled import run_compiled
         return run_compiled(be, program, params, name, fun, jac, X0, loop, stride, callback,
                             batched, integrator)
-    stepper = stepper_for(program, name, be, X0.dtype)
+    return _run_loop(stepper_for(program, name, be, X0.dtype), params, fun, jac, args, X0,
+                     loop, stride, callback, batched, integrator)
+
+
+def _run_loop(stepper, params, fun, jac, args, X0, loop, stride, callback, batched,
+              integrator):
+    """The Python loop (:func:`dynopt.loop.run`) with ``stepper`` from ``X0``."""
     objective = Objective(fun, jac, args, n=X0.shape[1], eps=loop["finite_diff_rel_step"],
                           dtype=X0.dtype, vectorized=loop["vectorized"])
     return run(objective, X0, stepper, params, loop, _wrap_callback(callback), stride, batched,
                integrator)
+
+
+def _warm(method, integrator, backend, options, loop, batch, dtype):
+    """:func:`dynopt.warm.lookup` where a record may answer (a method by name on the
+    NumPy backend, in the Python loop, without tuning), else ``None``."""
+    if (backend != "numpy" or not isinstance(method, str) or loop["tune"]
+            or loop["compiled"]):
+        return None
+    from .warm import lookup
+    return lookup(method_name(method), integrator, options, batch, dtype)
 
 
 def _tune_options(fun, x0, jac, args, method, integrator, options):

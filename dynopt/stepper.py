@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches",
-           "forget_method",
+           "forget_method", "fold_zero_params",
            "FUSED_THRESHOLD", "FUSED_NAMES"]
 
 #: coordinates from which a lone run on the Numba backend steps with the fused program
@@ -385,6 +385,9 @@ def forget_method(name: str) -> None:
 
 
 def clear_caches() -> None:
-    """Forget every built program and stepper (the on-disk cache is kept)."""
+    """Forget every built program and stepper, and the warm-start records read or
+    written (:mod:`dynopt.warm`; the on-disk cache is kept)."""
+    from .warm import forget
     _PROGRAMS.clear()
     _STEPPERS.clear()
+    forget()

@@ -287,7 +287,8 @@ def test_import_dynopt_loads_neither_sympy_nor_scipy_optimize():
             "if m in sys.modules]; print(heavy); dynopt.minimize; print('sympy' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     first, second = out.stdout.split("\n")[:2]
-    assert first == "[]" and second == "True"
+    # nor does minimize itself: SymPy loads where a method is derived (tests/test_warm.py)
+    assert first == "[]" and second == "False"
 
 
 def test_dynopt_bench_command_exits_zero_after_a_run(monkeypatch):

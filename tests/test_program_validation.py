@@ -192,7 +192,7 @@ def test_a_temporary_named_like_a_module_is_printed_under_its_ssa_name():
     # FIRE's power P is a temporary: it is only ever printed as P_1, so it is allowed ...
     P = sp.Symbol("P", real=True)
     prog = _program([Reduce(P, v * g), Elementwise([(v, v - lr * g * P)]), Gradient()])
-    from dynopt.backends.numpy_backend import generate_source
+    from dynopt.backends.numpy_source import generate_source
     assert "    P = " not in generate_source(prog)
     # ... but not when the kernel after the gradient loads it by name
     with pytest.raises(ValueError, match="symbol name 'P'"):

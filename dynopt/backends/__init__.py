@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 from .base import Backend, Kernels
-from .numpy_backend import NumpyBackend
+
+
+def _numpy():
+    from .numpy_backend import NumpyBackend
+    return NumpyBackend()
 
 
 def _numba():
@@ -15,7 +19,9 @@ def _cupy():
     return CupyBackend()
 
 
-BACKENDS = {"numpy": NumpyBackend, "numba": _numba, "cupy": _cupy}
+#: name -> factory; each imports its module on first use (SymPy's printers load only
+#: where code is generated)
+BACKENDS = {"numpy": _numpy, "numba": _numba, "cupy": _cupy}
 
 
 def get_backend(name) -> Backend:

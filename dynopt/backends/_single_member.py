@@ -14,8 +14,8 @@ the cost of the step. :class:`FewOpsPrinter` prints
   operations when printed term by term);
 * every scalar-only subexpression with the scalar printer (``math``, not
   ``numpy``, on Python floats);
-* a sum reduction of a product as a dot product, :func:`dot` or
-  :func:`sum_squares` (no temporary array), times its scalar factors.
+* a sum reduction of a product as a dot product (:mod:`._reductions`, no
+  temporary array), times its scalar factors.
 
 The values are those of the term-by-term expressions to round-off.
 """
@@ -24,28 +24,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.printing.precedence import PRECEDENCE, precedence
 
-__all__ = ["FewOpsPrinter", "dot", "sum_squares", "HELPERS"]
-
-
-def dot(a, b) -> float:
-    r""":math:`\sum_i a_i b_i` of two arrays of one row; float64 with BLAS's dot,
-    other dtypes with NumPy's pairwise sum (a single-precision dot accumulates in
-    single precision)."""
-    if a.dtype.char == "d" and b.dtype.char == "d":
-        return float(a.ravel().dot(b.ravel()))
-    return float((a * b).sum())
-
-
-def sum_squares(a) -> float:
-    r""":math:`\sum_i a_i^2` (see :func:`dot`)."""
-    if a.dtype.char == "d":
-        a = a.ravel()
-        return float(a.dot(a))
-    return float((a * a).sum())
-
-
-#: the names the printed reductions call
-HELPERS = {"_dot": dot, "_sum_squares": sum_squares}
+__all__ = ["FewOpsPrinter"]
 
 
 def _negative(c) -> bool:

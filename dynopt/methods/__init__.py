@@ -71,6 +71,10 @@ for _family in FAMILIES:
             raise ValueError(f"{_family.__name__}: METHODS[{_key!r}] is named {_method.name!r}")
         register(_method)
 
+#: the methods dynopt defines (name -> Method), whatever the registry holds later; only
+#: these have warm-start records (:mod:`dynopt.warm`)
+BUILTIN = dict(METHODS)
+
 
 def get_method(name) -> Method:
     if isinstance(name, Method):
@@ -88,6 +92,6 @@ def describe_methods() -> dict:
             for name, m in METHODS.items()}
 
 
-__all__ = ["Method", "METHODS", "FAMILIES", "register", "unregister", "get_method",
+__all__ = ["Method", "METHODS", "BUILTIN", "FAMILIES", "register", "unregister", "get_method",
            "describe_methods", "reparametrize", "system_method", "system_builder", "check_value",
            "settings"]
