@@ -10,9 +10,10 @@ single-member kernels for the hyperparameters that were zero. A later process
 runs the same call from the record and never imports SymPy: a script's first
 ``minimize`` costs milliseconds instead of the derivation's second or so.
 
-A record's key hashes the method's name and integrator, the bytes of every
-source file of dynopt and the versions of Python, NumPy and SymPy: any change
-of the code that derives or prints a program gives a new key. The modules are
+A record's key hashes the method's name and integrator, the path, size and
+modification time of every source file of dynopt and the versions of Python,
+NumPy and SymPy: an edit of the code that derives or prints a program, or
+another installed version, gives a new key. The modules are
 written, verified and loaded under the kernel cache's contract (private
 folder, atomic writes, a SHA-256 beside each file); one that fails the check
 is not run, with a :class:`~dynopt.backends._module_cache.CacheWarning`, and
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -40,7 +42,8 @@ FORMAT = 1
 
 
 def _fingerprint() -> str:
-    """SHA-256 of dynopt's sources and of the versions they are run with (once)."""
+    """SHA-256 of dynopt's source files (each one's path, size and modification time)
+    and of the versions they run with; computed once per process."""
     if not _FINGERPRINT:
         root = Path(__file__).resolve().parent
         h = hashlib.sha256(f"format {FORMAT} python {sys.version}".encode())
@@ -49,11 +52,20 @@ def _fingerprint() -> str:
                 h.update(f" {name} {metadata.version(name)}".encode())
             except metadata.PackageNotFoundError:
                 h.update(f" {name} missing".encode())
-        for path in sorted(root.rglob("*.py")):
-            h.update(str(path.relative_to(root)).encode() + b"\0")
-            h.update(path.read_bytes() + b"\0")
+        for rel, st in sorted(_sources(root, "")):
+            h.update(f"\n{rel} {st.st_size} {st.st_mtime_ns}".encode())
         _FINGERPRINT.append(h.hexdigest())
     return _FINGERPRINT[0]
+
+
+def _sources(folder: Path, prefix: str):
+    """``(relative path, stat)`` of every ``.py`` file under ``folder``."""
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False) and entry.name != "__pycache__":
+                yield from _sources(Path(entry.path), f"{prefix}{entry.name}/")
+            elif entry.name.endswith(".py") and entry.is_file(follow_symlinks=False):
+                yield prefix + entry.name, entry.stat(follow_symlinks=False)
 
 
 _FINGERPRINT: list = []
@@ -132,7 +144,7 @@ def _load(label: str, key: str, namespace: dict):
     from .backends._module_cache import load_generated_module
     try:
         module, source = load_generated_module(None, label, key, namespace=namespace,
-                                               make_source=_missing)
+                                               make_source=_missing, numba=False)
     except _Missing:
         return None, None
     return module, source
@@ -251,13 +263,13 @@ def record(method, integrator, program, stepper, given: dict, params: dict,
                 f"(integrator {integrator!r})\nFACTS = {_literal(facts)}\n")
     except (TypeError, ValueError):  # a default that is not a plain number: no record
         return
-    load_generated_module(text, "warm_facts", key)
+    load_generated_module(text, "warm_facts", key, numba=False)
     load_generated_module(stepper.kernels.source or generate_source(program), "warm_batch",
-                          key, namespace=_namespace("ARRAY_HELPERS"))
+                          key, namespace=_namespace("ARRAY_HELPERS"), numba=False)
     for z in sorted({(), zeros}):
         single = stepper.single_kernels(z)
         load_generated_module(single.source, f"warm_single_{_zeros_label(z)}", key,
-                              namespace=_namespace("SCALAR_HELPERS"))
+                              namespace=_namespace("SCALAR_HELPERS"), numba=False)
     _WRITTEN.add((key, zeros))
     _FACTS.pop(key, None)
 

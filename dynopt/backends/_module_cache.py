@@ -378,7 +378,8 @@ def _execute(name: str, path: Path, data: bytes, namespace: dict | None):
 
 
 def load_generated_module(source: str | None, label: str, key: str, directory=None,
-                          namespace: dict | None = None, make_source=None, module_key=None):
+                          namespace: dict | None = None, make_source=None, module_key=None,
+                          numba: bool = True):
     """Import the module ``<label>_<key>.py`` from the cache folder, verified.
 
     Parameters
@@ -403,6 +404,9 @@ def load_generated_module(source: str | None, label: str, key: str, directory=No
         Names the module object (default ``key``); that name must be the same in
         every process when Numba caches the module's functions (the cache
         records it and imports it again when it loads the compiled code).
+    numba : bool
+        Whether the module's functions keep machine code in Numba's cache (its
+        files are then checked); ``False`` for plain Python modules.
 
     Returns
     -------
@@ -474,5 +478,6 @@ def load_generated_module(source: str | None, label: str, key: str, directory=No
     module.__dynopt_source__ = source
     # Numba loads its cache on a function's first call: the data files name the module,
     # so they are checked once it is importable, before anything is called
-    _check_numba_cache(path)
+    if numba:
+        _check_numba_cache(path)
     return module, source

@@ -290,6 +290,13 @@ def engine_targets(report: dict) -> list:
         limit = row["state_arrays"] + 3
         add(f"{row['method']} n={row['n']:.0e}: peak memory / size of x", row["peak_memory_over_x"],
             limit, row["peak_memory_over_x"] <= limit)
+    start = report.get("startup")
+    if start:
+        r = start["imports"]["ratio"]["min"]
+        add("import dynopt / import scipy.optimize (fresh processes)", r, 1.2, r <= 1.2)
+        for row in start["first_call"]:
+            add(f"{row['method']}: first minimize of a fresh process, warm cache (s)",
+                row["min"], 0.3, row["min"] <= 0.3 and not row["sympy_imported"])
     b = report.get("batched")
     if b:
         r = b["minimize_over_hand"]["min"]
@@ -299,7 +306,7 @@ def engine_targets(report: dict) -> list:
 
 
 #: the parts of :func:`measure`, in the order they run
-PARTS = ("small_n", "per_call", "large_n", "batched")
+PARTS = ("small_n", "per_call", "startup", "large_n", "batched")
 
 
 def measure(quick=False, parts=None) -> dict:
@@ -315,6 +322,9 @@ def measure(quick=False, parts=None) -> dict:
         report["small_n"] = small_n(steps=300 if quick else 2000, rounds=3 if quick else 5)
     if "per_call" in parts:
         report["per_call"] = per_call(rounds=5 if quick else 20)
+    if "startup" in parts:
+        from . import startup
+        report["startup"] = startup.measure(quick)
     if "large_n" in parts:
         report["large_n"] = large_n(n=10**5 if quick else 10**7, steps=5 if quick else 20,
                                     rounds=2 if quick else 3)
@@ -342,6 +352,15 @@ def print_report(report: dict) -> None:
     for row in report.get("per_call", []):
         print(f"  {row['method']:<11} {row['backend']:<6} {row['call'] * 1e3:6.3f} ms"
               f"   beyond f, g at x0 {row['overhead'] * 1e3:6.3f} ms")
+    if "startup" in report:
+        imp = report["startup"]["imports"]
+        print("\na fresh process (timed inside it; minima, medians in brackets)")
+        print(f"  import dynopt {imp['dynopt']['min'] * 1e3:7.1f} ms   import scipy.optimize "
+              f"{imp['scipy.optimize']['min'] * 1e3:7.1f} ms   ratio {imp['ratio']['min']:.2f} "
+              f"({imp['ratio']['median']:.2f})")
+        for row in report["startup"]["first_call"]:
+            print(f"  first minimize, {row['method']:<11} {row['min'] * 1e3:7.1f} ms "
+                  f"({row['median'] * 1e3:.1f})   SymPy imported: {row['sympy_imported']}")
     if "large_n" in report:
         print("\nlarge n, Numba backend, diagonal quadratic")
     for row in report.get("large_n", []):
