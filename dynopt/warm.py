@@ -75,9 +75,10 @@ _KEYS: dict = {}
 
 def record_key(method, integrator) -> str | None:
     """The record's key for ``method`` by name and ``integrator`` by name (or ``None``),
-    or ``None`` where no record applies (objects, not names)."""
-    if not isinstance(method, str) or not (integrator is None or isinstance(integrator, str)):
-        return None
+    or ``None`` where no record applies (objects, or strings that are not identifiers)."""
+    if not (isinstance(method, str) and method.isidentifier()) or not (
+            integrator is None or (isinstance(integrator, str) and integrator.isidentifier())):
+        return None  # the record's comment line prints both: identifiers only
     key = _KEYS.get((method, integrator))
     if key is None:
         text = f"{_fingerprint()} {method!r} {integrator!r}"
