@@ -17,7 +17,9 @@ another installed version, gives a new key. The modules are
 written, verified and loaded under the kernel cache's contract (private
 folder, atomic writes, a SHA-256 beside each file); one that fails the check
 is not run, with a :class:`~dynopt.backends._module_cache.CacheWarning`, and
-the call takes the full path, which writes it again. Everything that the
+the call takes the full path, which writes it again. Where the cache folder
+cannot be used (another owner, open to others, no home folder), there are no
+records and no warning: the runs take the full path. Everything that the
 record cannot answer (another backend, a structural option, a hyperparameter
 given per member, a method replaced in the registry, Custom stages) takes the
 full path too.
@@ -142,9 +144,12 @@ def _missing():
 
 
 def _load(label: str, key: str, namespace: dict):
-    from .backends._module_cache import load_generated_module
+    from .backends._module_cache import load_generated_module, usable_cache_dir
+    folder = usable_cache_dir()
+    if folder is None:  # no usable cache folder: no record, and no warning for it
+        return None, None
     try:
-        module, source = load_generated_module(None, label, key, namespace=namespace,
+        module, source = load_generated_module(None, label, key, folder, namespace=namespace,
                                                make_source=_missing, numba=False)
     except _Missing:
         return None, None
@@ -246,9 +251,12 @@ def record(method, integrator, program, stepper, given: dict, params: dict,
     zeros = stepper.zero_params(params) if batch == 1 else ()
     if (key, zeros) in _WRITTEN:
         return
-    from .backends._module_cache import load_generated_module
+    from .backends._module_cache import load_generated_module, usable_cache_dir
     from .backends.numpy_source import generate_source
     from .methods import get_method
+    folder = usable_cache_dir()
+    if folder is None:
+        return
     bounds = get_method(method).bounds
     specs = []
     for sym, default in program.params.items():
@@ -264,12 +272,12 @@ def record(method, integrator, program, stepper, given: dict, params: dict,
                 f"(integrator {integrator!r})\nFACTS = {_literal(facts)}\n")
     except (TypeError, ValueError):  # a default that is not a plain number: no record
         return
-    load_generated_module(text, "warm_facts", key, numba=False)
+    load_generated_module(text, "warm_facts", key, folder, numba=False)
     load_generated_module(stepper.kernels.source or generate_source(program), "warm_batch",
-                          key, namespace=_namespace("ARRAY_HELPERS"), numba=False)
+                          key, folder, namespace=_namespace("ARRAY_HELPERS"), numba=False)
     for z in sorted({(), zeros}):
         single = stepper.single_kernels(z)
-        load_generated_module(single.source, f"warm_single_{_zeros_label(z)}", key,
+        load_generated_module(single.source, f"warm_single_{_zeros_label(z)}", key, folder,
                               namespace=_namespace("SCALAR_HELPERS"), numba=False)
     _WRITTEN.add((key, zeros))
     _FACTS.pop(key, None)

@@ -138,3 +138,15 @@ def test_record_literals_hold_plain_values_only():
     for bad in ("x = 1", float("nan"), object(), "import os"):
         with pytest.raises((TypeError, ValueError)):
             warm._literal(bad)
+
+
+def test_an_unusable_cache_folder_means_no_record_and_no_warning(cache):
+    cache.mkdir(mode=0o700)
+    cache.chmod(0o777)  # open to others: the kernel cache refuses it
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CacheWarning)
+        for _ in range(2):
+            res = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam",
+                                  options={"maxiter": 5})
+    assert res.nit == 5 and not list(cache.iterdir())
+    assert warm.lookup("adam", None, {}, 1, np.float64) is None

@@ -47,7 +47,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
-__all__ = ["cache_dir", "load_generated_module", "CacheWarning"]
+__all__ = ["cache_dir", "usable_cache_dir", "load_generated_module", "CacheWarning"]
 
 
 class CacheWarning(UserWarning):
@@ -203,6 +203,25 @@ def cache_dir(directory=None) -> Path:
               f"temporary folder {fb} instead", ("folder", str(path), problem))
         return fb
     return path
+
+
+def usable_cache_dir() -> Path | None:
+    """The default folder of :func:`cache_dir` when it can be used, else ``None``, with
+    no warning: for what may do without the cache (the warm-start records of
+    :mod:`dynopt.warm`, which a NumPy-only run would otherwise warn about)."""
+    env = os.environ.get("DYNOPT_CACHE_DIR")
+    if env:
+        raw = env
+    else:
+        home = _home()
+        if home is None:
+            return None
+        raw = str(home / ".cache" / "dynopt" / "numba")
+    try:
+        path = _absolute(raw)
+    except RuntimeError:
+        return None
+    return None if _folder_problem(path) else path
 
 
 def _safe(label: str) -> str:
