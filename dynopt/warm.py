@@ -27,7 +27,6 @@ full path too.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import sys
 from importlib import metadata
@@ -36,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from .stepper import Stepper
+from .value_rules import value_problem
 
 __all__ = ["lookup", "record", "record_key", "forget", "WarmStepper"]
 
@@ -183,15 +183,12 @@ def _stepper(key: str, facts: dict, zeros: tuple, dtype) -> WarmStepper | None:
 
 
 def _check(spec, value) -> bool:
-    """Whether ``value`` (a plain number) passes the hyperparameter's checks."""
-    name, _default, positive, nonnegative, integer, lo, hi = spec
-    if type(value) not in (float, int) or not math.isfinite(value):
-        return False
-    if (positive and not value > 0) or (nonnegative and not value >= 0):
-        return False
-    if (lo is not None and not value >= lo) or (hi is not None and not value <= hi):
-        return False
-    return not integer or value == round(value)
+    """Whether ``value`` is a plain number that passes the hyperparameter's rules
+    (:func:`dynopt.value_rules.value_problem`, as the full path's check)."""
+    _name, _default, positive, nonnegative, integer, lo, hi = spec
+    return type(value) in (float, int) and value_problem(
+        value, positive=positive, nonnegative=nonnegative, integer=integer,
+        bounds=(lo, hi)) is None
 
 
 def lookup(method, integrator, options: dict, batch: int, dtype):

@@ -108,32 +108,12 @@ def reparametrize(program: StepProgram, mapping: dict, new_params: dict, name: s
 
 
 def check_value(owner: str, symbol: sp.Symbol, value, bounds=None) -> None:
-    """Validate a hyperparameter by its symbol's assumptions and optional bounds."""
-    import numpy as np
-    arr = np.asarray(value)
-    # booleans are not numbers here: lr=True is a mistake, not lr=1
-    if arr.dtype.kind not in "iuf":
-        raise TypeError(f"{owner}: hyperparameter {symbol.name!r} must be a number, got {value!r}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{owner}: hyperparameter {symbol.name!r} must be finite, got {value!r}")
-    if symbol.is_positive and not np.all(arr > 0):
-        raise ValueError(f"{owner}: hyperparameter {symbol.name!r} must be positive, got {value!r}")
-    if symbol.is_nonnegative and not np.all(arr >= 0):
-        raise ValueError(f"{owner}: hyperparameter {symbol.name!r} must be non-negative, got {value!r}")
-    if bounds:
-        lo, hi = bounds
-        if (lo is not None and not np.all(arr >= lo)) or (hi is not None and not np.all(arr <= hi)):
-            raise ValueError(f"{owner}: hyperparameter {symbol.name!r} must lie in "
-                             f"{_interval(lo, hi)}, got {value!r}")
-    if symbol.is_integer and not np.all(arr == np.round(arr)):
-        raise ValueError(f"{owner}: hyperparameter {symbol.name!r} must be an integer, got {value!r}")
-
-
-def _interval(lo, hi) -> str:
-    """``[lo, hi]``, or ``[lo, c)`` when ``hi`` is the float just below a whole number ``c``."""
-    import numpy as np
-    if hi is not None:
-        up = float(np.nextafter(hi, np.inf))
-        if up != hi and up == round(up) and hi != round(hi):
-            return f"[{lo}, {up:g})"
-    return f"[{lo}, {hi}]"
+    """Validate a hyperparameter by its symbol's assumptions and optional bounds
+    (the rules of :func:`dynopt.value_rules.value_problem`)."""
+    from ..value_rules import value_problem
+    problem = value_problem(value, positive=bool(symbol.is_positive),
+                            nonnegative=bool(symbol.is_nonnegative),
+                            integer=bool(symbol.is_integer), bounds=bounds)
+    if problem is not None:
+        error, what = problem
+        raise error(f"{owner}: hyperparameter {symbol.name!r} {what}, got {value!r}")
