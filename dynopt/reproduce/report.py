@@ -22,7 +22,7 @@ from typing import Callable
 from .table import WIDTH, fit_table, wrap
 
 __all__ = ["Report", "write_text", "write_csv", "write_npz", "save_figure", "timed",
-           "plan_and_seeds", "na", "DPI"]
+           "plan_and_seeds", "check_choice", "na", "DPI"]
 
 #: resolution of every figure (dots per inch)
 DPI = 110
@@ -238,6 +238,13 @@ def plan_and_seeds(plans: dict, config) -> tuple:
     else the plan's ``'seeds'``."""
     plan = dict(plans[config.size])
     return plan, (config.seeds if config.seeds is not None else plan["seeds"])
+
+
+def check_choice(name: str, value, choices) -> None:
+    """ValueError naming the argument ``name`` unless ``value`` is one of ``choices``
+    (a protocol's rows, its sizes)."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
 
 
 def na(value, spec: str = ".3g") -> str:

@@ -9,6 +9,8 @@ that they differ only by the collision. See ``docs/reproduce/condensation.md``.
 """
 from __future__ import annotations
 
+from ..report import check_choice
+
 __all__ = ["TEST_FRACTION", "BATCH", "GAMMA_C", "STRONG_GAMMA_C", "ROWS", "LR_GRIDS", "PLANS",
            "CLAIM", "CLAIM_SHORT", "COMPARABLE_PP", "MATERIAL_PERCENT", "row_names", "grid_of",
            "pairs"]
@@ -75,10 +77,8 @@ def row_names() -> list:
 
 def grid_of(row: str, size: str) -> tuple:
     """The learning rates of ``row`` at ``size``."""
-    if row not in ROWS:
-        raise ValueError(f"row must be one of {sorted(ROWS)}, got {row!r}")
-    if size not in PLANS:
-        raise ValueError(f"size must be one of {sorted(PLANS)}, got {size!r}")
+    check_choice("row", row, ROWS)
+    check_choice("size", size, PLANS)
     return tuple(LR_GRIDS[ROWS[row]["grid"]][PLANS[size]["grid"]])
 
 

@@ -7,6 +7,8 @@ sensitivity adds rows at SGD's rate, one per (collision scale,
 """
 from __future__ import annotations
 
+from ..report import check_choice
+
 __all__ = ["HIDDEN", "TEST_FRACTION", "VALIDATION_FRACTION", "GAMMA_C", "ROWS",
            "SENSITIVITY_GAMMAS", "SENSITIVITY_SCALES", "SENSITIVITY", "LR_GRIDS", "PLANS",
            "CLAIMS", "sensitivity_row", "row_names", "sensitivity_rows", "grid_of",
@@ -117,17 +119,14 @@ def sensitivity_rows(rows, size: str) -> list:
 
 def grid_of(row: str, size: str) -> tuple:
     """The learning rates of ``row`` at size ``size``."""
-    if row not in ROWS:
-        raise ValueError(f"row must be one of {sorted(ROWS)}, got {row!r}")
-    if size not in PLANS:
-        raise ValueError(f"size must be one of {sorted(PLANS)}, got {size!r}")
+    check_choice("row", row, ROWS)
+    check_choice("size", size, PLANS)
     return tuple(LR_GRIDS[ROWS[row]["grid"]][PLANS[size]["grid"]])
 
 
 def sensitivity_cells(size: str) -> list:
     """The sensitivity's cells ``(scale, gamma_c)`` at ``size``, ``('mean', GAMMA_C)`` included,
     ordered by scale, then by ``gamma_c``."""
-    if size not in PLANS:
-        raise ValueError(f"size must be one of {sorted(PLANS)}, got {size!r}")
+    check_choice("size", size, PLANS)
     cells = {("mean", GAMMA_C), *PLANS[size]["sensitivity"]}
     return sorted(cells, key=lambda c: (SENSITIVITY_SCALES.index(c[0]), c[1]))

@@ -11,6 +11,8 @@ from the same warm start for the same number of gradient evaluations.
 """
 from __future__ import annotations
 
+from ..report import check_choice
+
 __all__ = ["PROBLEM_NAMES", "ROWS", "LR_GRIDS", "PAPER_GRID", "PLANS", "WARM_LR", "WIDTH",
            "DEPTH", "LBFGS_HISTORY", "LINE_SEARCHES", "SPIKE", "VARIANCE_FACTOR", "CLAIM", "DIVERGED_LOSS",
            "row_names", "grid_of"]
@@ -83,10 +85,8 @@ def row_names() -> list:
 
 def grid_of(row: str, size: str) -> tuple:
     """The rates of ``row`` at ``size`` (``(None,)`` for L-BFGS)."""
-    if row not in ROWS:
-        raise ValueError(f"row must be one of {sorted(ROWS)}, got {row!r}")
-    if size not in PLANS:
-        raise ValueError(f"size must be one of {sorted(PLANS)}, got {size!r}")
+    check_choice("row", row, ROWS)
+    check_choice("size", size, PLANS)
     if row == "lbfgs":
         return (None,)
     grid = PLANS[size]["grid"]
