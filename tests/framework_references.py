@@ -85,3 +85,23 @@ def printer_check_method(name, reads_f=False):
             ])
 
     return Method(name, build)
+
+
+def other_integrators(name):
+    """The integrators a method derived from a continuous system runs under, besides its
+    own: those that apply to its system (none for a method with a fixed rule)."""
+    from dynopt.integrators import INTEGRATORS
+    from dynopt.stepper import resolve_program
+    own = dynopt.METHODS[name].integrator
+    if own is None:
+        return []
+    out = []
+    for integrator in INTEGRATORS:
+        if integrator == own:
+            continue
+        try:
+            resolve_program(name, integrator)
+        except ValueError:      # the integrator does not apply to the system
+            continue
+        out.append(integrator)
+    return out

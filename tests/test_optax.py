@@ -19,11 +19,10 @@ import jax.numpy as jnp  # noqa: E402
 
 import dynopt  # noqa: E402
 import dynopt.optax as dynopt_optax  # noqa: E402
-from dynopt.integrators import INTEGRATORS  # noqa: E402
 from dynopt.methods import METHODS  # noqa: E402
 from dynopt.program import Custom  # noqa: E402
 from framework_references import (A, B, STEPS, assert_same, minimize_run,  # noqa: E402
-                                  printer_check_method,
+                                  other_integrators, printer_check_method,
                                   rosen_der_np, rosen_np)
 from dynopt.stepper import resolve_program  # noqa: E402
 
@@ -79,25 +78,9 @@ CASES = {
 }
 
 
-def _integrators(name):
-    """The integrators a method derived from a continuous system runs under (besides
-    its own), without Custom stages."""
-    if METHODS[name].integrator is None:
-        return []
-    out = []
-    for integrator in INTEGRATORS:
-        if integrator == METHODS[name].integrator:
-            continue
-        try:
-            if not has_custom(name, integrator):
-                out.append(integrator)
-        except ValueError:      # the integrator does not apply to the system
-            pass
-    return out
-
-
 RUNS = [(name, None) for name in METHODS if not has_custom(name)]
-RUNS += [(name, integrator) for name, _ in list(RUNS) for integrator in _integrators(name)]
+RUNS += [(name, integrator) for name, _ in list(RUNS) for integrator in other_integrators(name)
+         if not has_custom(name, integrator)]
 
 
 def run_case(name, integrator):

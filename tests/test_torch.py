@@ -20,7 +20,7 @@ import dynopt.torch as dynopt_torch  # noqa: E402
 from dynopt.methods import METHODS  # noqa: E402
 from dynopt.program import Custom  # noqa: E402
 from framework_references import (A, B, STEPS, assert_same, minimize_run,  # noqa: E402
-                                  printer_check_method,
+                                  other_integrators, printer_check_method,
                                   quad_der_np, quad_np, rosen_der_np, rosen_np)
 
 
@@ -90,27 +90,8 @@ def test_trajectory_equals_minimize(name, backend):
     assert_same(traj, ref)
 
 
-def _other_integrators(name):
-    """The integrators a method derived from a continuous system runs under, besides its
-    own (those that apply to its system)."""
-    from dynopt.integrators import INTEGRATORS
-    from dynopt.stepper import resolve_program
-    if METHODS[name].integrator is None:
-        return []
-    out = []
-    for integrator in INTEGRATORS:
-        if integrator == METHODS[name].integrator:
-            continue
-        try:
-            resolve_program(name, integrator)
-        except ValueError:      # the integrator does not apply to the system
-            continue
-        out.append(integrator)
-    return out
-
-
 @pytest.mark.parametrize("name,integrator", [(n, i) for n in sorted(METHODS)
-                                             for i in _other_integrators(n)])
+                                             for i in other_integrators(n)])
 def test_every_integrator_equals_minimize(name, integrator):
     # the printed torch operations (the backend that runs anywhere) under every integrator
     # that applies, on the quadratic; the Numba path runs the same kernels as minimize's
