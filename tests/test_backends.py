@@ -295,8 +295,14 @@ def test_compiled_whole_run_equals_python_loop(name, opts):
     be = get_backend("numba")
     program, params, _ = build_program(name, None, dict(opts))
     assert be.can_run_compiled(program)
+    # The second loop stops on the gradient test (status 0) within 400 to 2700 steps.
+    # At gtol = 0.1 FANoS runs its 5000 steps through the thermostat's wandering near
+    # the minimum, where a difference of one rounding in a sum (the NumPy kernels sum
+    # by dot products, the compiled run by a loop) grows about 1e4-fold per 300 steps
+    # (2e-14 after 200 steps, 4e-10 after 500, 2e-3 after 1000): no longer a test of
+    # equal arithmetic.
     for loop in ({"maxiter": 200, "gtol": 0.0, "record": 7},
-                 {"maxiter": 5000, "gtol": 1e-1, "record": 0}):
+                 {"maxiter": 5000, "gtol": 1.0, "record": 0}):
         ref = dynopt.minimize(_py_objective, X0, jac=True, method=name,
                               options={**opts, **loop, "record": loop["record"] or False})
         r = be.run_compiled(program, params, rosenbrock_fun_and_grad_nb, X0, loop)

@@ -60,8 +60,11 @@ EXAMPLE_SETTINGS = {
                 "rosenbrock": ({"lr": 1e-4, "momentum": 0.9}, 20000, 1e-4)},
     "fanos": {"quadratic": ({"lr": 0.03}, 3000, 1e-8),
               "rosenbrock": ({}, 15000, 1e-5)},
+    # lr = 0.9 converges at the same step (12841) from starts moved by 1e-10 in every
+    # coordinate; at 0.5, 0.7, 0.8 and 1.1 such a move (or a rounding) decides whether
+    # the run reaches the minimum within 25000 steps
     "frankenstein": {"quadratic": ({"lr": 0.1}, 1000, 1e-8),
-                     "rosenbrock": ({"lr": 0.5}, 25000, 1e-5)},
+                     "rosenbrock": ({"lr": 0.9}, 25000, 1e-5)},
     "fire": {"quadratic": ({"dt": 0.05}, 1000, 1e-8),
              "rosenbrock": ({"dt": 0.01, "dtmax": 0.1}, 8000, 1e-5)},
     "fire2": {"quadratic": ({"dt": 0.05}, 1000, 1e-8),
