@@ -269,6 +269,33 @@ def test_batched_compiled_runs_equal_runs_one_by_one():
         assert one.status == res.status[b] and np.array_equal(one.x, res.x[b])
 
 
+def test_batched_compiled_run_splits_members_among_threads(monkeypatch):
+    # members x coordinates x maxiter reaches a threshold of 0: the parallel loop, with
+    # every member's bits those of the serial loop
+    import dynopt.backends.numba_backend as nb
+    X = np.random.default_rng(6).uniform(-1.5, 1.5, (5, 3))
+    opts = {"maxiter": 60, "gtol": 1e-3, "lr": 2e-3, "momentum": 0.8, "compiled": True}
+    used = []
+    execute = nb._execute_batch
+
+    def spy(module, batch_run, *args):
+        used.append(batch_run.py_func.__name__)
+        return execute(module, batch_run, *args)
+
+    monkeypatch.setattr(nb, "_execute_batch", spy)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    runs = {}
+    for label, be in (("parallel", NumbaBackend(parallel_threshold=0)),
+                      ("serial", NumbaBackend(parallel=False)),
+                      ("above the threshold", NumbaBackend(parallel_threshold=5 * 3 * 61))):
+        runs[label] = dynopt.minimize(rosenbrock_fun_and_grad_nb, X, jac=True,
+                                      method="heavy_ball", backend=be, options=dict(opts))
+    assert used == ["_run_batch_parallel", "_run_batch", "_run_batch"]
+    for key in ("x", "fun", "jac", "nit", "status"):
+        assert np.array_equal(runs["parallel"][key], runs["serial"][key]), key
+    assert np.array_equal(runs["parallel"].state["v"], runs["serial"].state["v"])
+
+
 # ---------------------------------------------------------------- compiled whole runs
 def _py_objective(x):
     """The Numba objective's own Python code: the same arithmetic, in the Python loop."""

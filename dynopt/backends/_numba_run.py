@@ -106,8 +106,8 @@ def _record_lines(program, layout, pr, nm, ind, cond, buffers):
 
 
 def run_module_source(program: StepProgram, key: str, cache: bool = True) -> str:
-    """Source of the module defining ``_run`` (one member) and ``_start``/``_run_batch``
-    (a batch, member after member); ``_objective`` is set on it by the caller."""
+    """Source of the module defining ``_run`` (one member) and ``_start``, ``_run_batch``
+    and ``_run_batch_parallel`` (a batch); ``_objective`` is set on it by the caller."""
     printer = NumbaPrinter()
     pr, nm = printer.doprint, printer._print
     layout = run_layout(program)
@@ -234,30 +234,41 @@ def _loop_lines(before, after, record) -> list:
 
 
 def _batch_lines(vec_names, cache) -> list:
-    """``_start`` (each member's first objective call) and ``_run_batch`` (``_run`` for
-    each member in turn, on the rows of ``(batch, ...)`` arrays): a batch in two calls
-    from Python, each member's run the single run's own code."""
-    deco = f'@numba.njit(cache={bool(cache)}, fastmath=False, error_model="numpy")'
+    """``_start`` (each member's first objective call), ``_run_batch`` (``_run`` for
+    each member in turn, on the rows of ``(batch, ...)`` arrays) and
+    ``_run_batch_parallel`` (the same with the members split among Numba's threads):
+    a batch in two calls from Python, each member's run the single run's own code.
+
+    A member's run reads and writes only its own rows (the trajectory arrays
+    shared by every member when nothing is recorded are never written), so the
+    parallel loop gives every member the bits of the serial one. Numba compiles
+    each function on its first call: the unused one costs nothing."""
     rows = ", ".join(f"{a}[_b]" for a in vec_names)
     args = ", ".join(vec_names + ["_ss", "_par", "_fk", "_ctl", "_best_x", "_best_g", "_tr_step",
                                   "_tr_x", "_tr_f", "_tr_gn", "_tr_en", "_tr_tot", "_tr_sc",
                                   "_res", "_out"])
-    return ["", deco,
-            "def _start(_X, _G, _F):",
-            "    for _b in range(_X.shape[0]):",
-            "        _F[_b] = _objective(_X[_b], _G[_b])",
-            "", "", deco,
-            f"def _run_batch({args}):",
-            "    # trajectory arrays with one row serve every member (nothing is recorded)",
-            "    _own = _tr_step.shape[0] == _a_x.shape[0]",
-            "    for _b in range(_a_x.shape[0]):",
-            "        _t = _b if _own else 0",
-            f"        _st, _nit, _nfev, _nrec = _run({rows}, _ss[_b], _par[_b], _fk[_b], _ctl[_b],",
-            "                                       _best_x[_b], _best_g[_b], _tr_step[_t],",
-            "                                       _tr_x[_t], _tr_f[_t], _tr_gn[_t], _tr_en[_t],",
-            "                                       _tr_tot[_t], _tr_sc[_t], _res[_b])",
-            "        _out[_b, 0] = _st",
-            "        _out[_b, 1] = _nit",
-            "        _out[_b, 2] = _nfev",
-            "        _out[_b, 3] = _nrec",
-            ""]
+    def deco(parallel=""):
+        return f'@numba.njit(cache={bool(cache)}, fastmath=False, error_model="numpy"{parallel})'
+    L = ["", deco(),
+         "def _start(_X, _G, _F):",
+         "    for _b in range(_X.shape[0]):",
+         "        _F[_b] = _objective(_X[_b], _G[_b])", ""]
+    for name, loop, parallel in (("_run_batch", "range", ""),
+                                 ("_run_batch_parallel", "numba.prange", ", parallel=True")):
+        L += ["", deco(parallel),
+              f"def {name}({args}):",
+              "    # trajectory arrays with one row serve every member (nothing is recorded)",
+              "    _own = np.int64(1 if _tr_step.shape[0] == _a_x.shape[0] else 0)",
+              f"    for _b in {loop}(_a_x.shape[0]):",
+              "        _t = np.int64(_b) * _own  # (a prange index may be unsigned)",
+              f"        _st, _nit, _nfev, _nrec = _run({rows}, _ss[_b], _par[_b], _fk[_b],",
+              "                                       _ctl[_b], _best_x[_b], _best_g[_b],",
+              "                                       _tr_step[_t], _tr_x[_t], _tr_f[_t],",
+              "                                       _tr_gn[_t], _tr_en[_t], _tr_tot[_t],",
+              "                                       _tr_sc[_t], _res[_b])",
+              "        _out[_b, 0] = _st",
+              "        _out[_b, 1] = _nit",
+              "        _out[_b, 2] = _nfev",
+              "        _out[_b, 3] = _nrec",
+              ""]
+    return L

@@ -228,11 +228,14 @@ class NumbaBackend(Backend):
                            loop: dict, noise_keys=None) -> dict:
         """Whole runs of a batch of members, all in two compiled calls.
 
-        Each member runs the code of :meth:`run_compiled`, member after member
-        (``_run_batch`` of the generated module calls the single run's ``_run`` on
-        each member's rows), so every member's result is the one
-        :meth:`run_compiled` gives for it alone; the module is looked up once per
-        call, not once per member.
+        Each member runs the code of :meth:`run_compiled` (``_run_batch`` of the
+        generated module calls the single run's ``_run`` on each member's rows),
+        so every member's result is the one :meth:`run_compiled` gives for it
+        alone; the module is looked up once per call, not once per member. The
+        members are split among Numba's threads (``_run_batch_parallel``) when
+        the backend is parallel, Numba has more than one thread and the whole
+        run's work, members × coordinates × ``maxiter``, reaches
+        ``parallel_threshold``: the threads start once for the whole run.
 
         Parameters
         ----------
@@ -270,7 +273,11 @@ class NumbaBackend(Backend):
         ctl, stride = _loop_controls(loop)
         P = _batch_params(program, params, B)
         module = self._run_module(program, fun_and_grad_nb)
-        return _execute_batch(module, program, P, X, ctl, stride, noise_keys)
+        work = B * X.shape[1] * max(int(ctl[0]), 1)
+        threads = self.parallel and work >= self.parallel_threshold and B > 1
+        batch_run = (module._run_batch_parallel if threads and numba.get_num_threads() > 1
+                     else module._run_batch)
+        return _execute_batch(module, batch_run, program, P, X, ctl, stride, noise_keys)
 
     def _run_module(self, program, fun):
         ident, cacheable = _function_identity(fun)
@@ -385,8 +392,9 @@ def _batch_params(program, params, B) -> dict:
     return out
 
 
-def _execute_batch(module, program, P, X, ctl, stride, noise_keys) -> dict:
-    """:func:`_execute` for every row of ``X``: the same arrays, with a batch axis."""
+def _execute_batch(module, batch_run, program, P, X, ctl, stride, noise_keys) -> dict:
+    """:func:`_execute` for every row of ``X``: the same arrays, with a batch axis;
+    ``batch_run`` is the module's serial or parallel batch loop."""
     B, n = X.shape
     dtype = X.dtype
     layout = run_layout(program)
@@ -451,7 +459,7 @@ def _execute_batch(module, program, P, X, ctl, stride, noise_keys) -> dict:
     res = numpy.zeros((B, 3))
     res[:, 0] = F0
     counts = numpy.zeros((B, 4), dtype=numpy.int64)
-    module._run_batch(*vectors, ss, par, fk, ctl, best_x, best_g, tr_step, tr_x, tr_f, tr_gn,
+    batch_run(*vectors, ss, par, fk, ctl, best_x, best_g, tr_step, tr_x, tr_f, tr_gn,
                       tr_en, tr_tot, tr_sc, res, counts)
     status = counts[:, 0].copy()
     failed = (status == 3) | (status == 4)
