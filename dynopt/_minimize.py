@@ -14,7 +14,7 @@ import numpy as np
 from .backends import get_backend
 from .loop import run
 from .objective import Objective, check_rel_step
-from .stepper import resolve_program, stepper_for
+from .stepper import SMALL_THRESHOLD, resolve_program, stepper_for
 
 if TYPE_CHECKING:  # annotations only
     from numpy.typing import ArrayLike
@@ -296,7 +296,7 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
     X0 = x0 if batched else x0[None, :]
     dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
     stride = _stride(loop["record"], record_stride)
-    warm = _warm(method, integrator, backend, options, loop, X0.shape[0], dtype)
+    warm = _warm(method, integrator, backend, options, loop, X0.shape, dtype, fun, jac)
     tuned = None
     if warm is not None:  # a warm start from the record: no SymPy (dynopt.warm)
         stepper, params, name = warm
@@ -311,7 +311,8 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
         result = _execute(compiled, be, program, _batch_params(params, X0.shape[0], batched),
                           name, fun, jac, args, X0.astype(dtype, copy=False), loop, stride,
                           callback, batched, integrator)
-        if backend == "numpy" and not loop["tune"] and not loop["compiled"]:
+        if (backend in ("numpy", "numba") and not loop["tune"] and not loop["compiled"]
+                and _small_lone_run(backend, X0.shape)):
             from .warm import record
             record(method_name(method), integrator, program,
                    stepper_for(program, name, be, dtype), options, params, X0.shape[0])
@@ -393,14 +394,27 @@ def _run_loop(stepper, params, fun, jac, args, X0, loop, stride, callback, batch
                integrator)
 
 
-def _warm(method, integrator, backend, options, loop, batch, dtype):
-    """:func:`dynopt.warm.lookup` where a record may answer (a method by name on the
-    NumPy backend, in the Python loop, without tuning), else ``None``."""
-    if (backend != "numpy" or not isinstance(method, str) or loop["tune"]
-            or loop["compiled"]):
+def _small_lone_run(backend, shape) -> bool:
+    """Whether a run of ``shape`` (batch, n) is one a record may serve on ``backend``
+    (a name): any run on NumPy, a lone run below ``SMALL_THRESHOLD`` on Numba."""
+    return backend == "numpy" or (shape[0] == 1 and shape[1] < SMALL_THRESHOLD)
+
+
+def _warm(method, integrator, backend, options, loop, shape, dtype, fun, jac):
+    """:func:`dynopt.warm.lookup` where a record may answer (a method by name in the
+    Python loop, without tuning: on the NumPy backend, or a small lone run on the
+    Numba backend whose callables are not Numba functions that would run it
+    compiled), else ``None``."""
+    if (backend not in ("numpy", "numba") or not isinstance(method, str) or loop["tune"]
+            or loop["compiled"] or not _small_lone_run(backend, shape)):
         return None
+    if backend == "numba" and loop["compiled"] is None:
+        from .compiled import is_numba_function
+        if is_numba_function(fun) or is_numba_function(jac):
+            return None  # minimize may choose the compiled run (dynopt.compiled)
     from .warm import lookup
-    return lookup(method_name(method), integrator, options, batch, dtype)
+    return lookup(method_name(method), integrator, options, shape[0], dtype, backend,
+                  shape[1])
 
 
 def _tune_options(fun, x0, jac, args, method, integrator, options):

@@ -20,10 +20,14 @@ import numpy as np
 
 __all__ = ["State", "Stepper", "get_stepper", "stepper_for", "resolve_program", "clear_caches",
            "forget_method", "fold_zero_params",
-           "FUSED_THRESHOLD", "FUSED_NAMES"]
+           "FUSED_THRESHOLD", "FUSED_NAMES", "SMALL_THRESHOLD"]
 
 #: coordinates from which a lone run on the Numba backend steps with the fused program
 FUSED_THRESHOLD = 2**16
+
+#: coordinates below which a lone run on the Numba backend steps with the NumPy
+#: single-member kernels (the backend's default ``small_threshold``)
+SMALL_THRESHOLD = 1024
 
 #: the state entries the fused program adds (`dynopt.loop_fusion`): the position before
 #: the step and the squared length of the new one

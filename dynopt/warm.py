@@ -23,6 +23,13 @@ records and no warning: the runs take the full path. Everything that the
 record cannot answer (another backend, a structural option, a hyperparameter
 given per member, a method replaced in the registry, Custom stages) takes the
 full path too.
+
+``backend='numba'`` runs from the record too where the Numba backend would
+step with the NumPy single-member kernels anyway: a lone run of fewer than
+:data:`~dynopt.stepper.SMALL_THRESHOLD` coordinates in the Python loop (not
+a compiled whole run). Such a run imports neither SymPy nor Numba; its
+result names the Numba backend, as the full path's does. A first run of that
+kind on the full path writes the record as a NumPy run does.
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .stepper import Stepper
+from .stepper import SMALL_THRESHOLD, Stepper
 from .value_rules import value_problem
 
 __all__ = ["lookup", "record", "record_key", "forget", "WarmStepper"]
@@ -109,10 +116,10 @@ class WarmStepper(Stepper):
     for those (:func:`lookup` loads the one a run needs).
     """
 
-    def __init__(self, facts: dict, kernels, single: dict, dtype):
+    def __init__(self, facts: dict, kernels, single: dict, dtype, backend=None):
         from .backends.numpy_backend import NumpyBackend
         self.program = None
-        self.backend = NumpyBackend()
+        self.backend = NumpyBackend() if backend is None else backend
         self.dtype = np.dtype(dtype)
         self.name = facts["name"]
         self.kernels = kernels
@@ -132,6 +139,20 @@ class WarmStepper(Stepper):
 
     def single_kernels(self, zeros=()):
         return self._single[zeros]
+
+
+class SmallNumbaRuns:
+    """The Numba backend as a warm stepper sees it: for lone runs of fewer than
+    ``small_threshold`` coordinates, which step with the NumPy single-member
+    kernels (host arrays, no Numba call), so that nothing here needs Numba."""
+
+    name = "numba"
+    small_threshold = SMALL_THRESHOLD
+    xp = np
+
+    @staticmethod
+    def to_numpy(a):
+        return a
 
 
 # ------------------------------------------------------------------ reading
@@ -166,7 +187,7 @@ def _facts(key: str) -> dict | None:
     return {**facts, "names": frozenset(spec[0] for spec in facts["params"])}
 
 
-def _stepper(key: str, facts: dict, zeros: tuple, dtype) -> WarmStepper | None:
+def _stepper(key: str, facts: dict, zeros: tuple, dtype, backend) -> WarmStepper | None:
     from .backends.base import Kernels
     from .backends.numpy_backend import ARRAY_HELPERS, SCALAR_HELPERS
     batch, batch_source = _load("warm_batch", key, ARRAY_HELPERS)
@@ -179,7 +200,8 @@ def _stepper(key: str, facts: dict, zeros: tuple, dtype) -> WarmStepper | None:
         if module is None:
             return None
         single[z] = Kernels(module.before, module.after, None, None, source=source)
-    return WarmStepper(facts, kernels, single, dtype)
+    return WarmStepper(facts, kernels, single, dtype,
+                       SmallNumbaRuns() if backend == "numba" else None)
 
 
 def _check(spec, value) -> bool:
@@ -191,13 +213,18 @@ def _check(spec, value) -> bool:
         bounds=(lo, hi)) is None
 
 
-def lookup(method, integrator, options: dict, batch: int, dtype):
+def lookup(method, integrator, options: dict, batch: int, dtype, backend="numpy", n=None):
     """``(stepper, params, name)`` for a run from the record, or ``None`` (the full path).
 
     ``options`` are the hyperparameters given (the loop's own taken out). Anything
     the record cannot answer returns ``None``, so that the full path validates it
-    and says what is wrong.
+    and says what is wrong. ``backend`` is ``'numpy'``, or ``'numba'`` for a lone
+    run of ``n`` coordinates (fewer than ``SMALL_THRESHOLD``) in the Python loop.
     """
+    if backend == "numba" and not (batch == 1 and n is not None and n < SMALL_THRESHOLD):
+        return None
+    if backend not in ("numpy", "numba"):
+        return None
     key = record_key(method, integrator)
     if key is None or _replaced(method):
         return None
@@ -217,18 +244,18 @@ def lookup(method, integrator, options: dict, batch: int, dtype):
         params[spec[0]] = value
     zeros = tuple(sorted(k for k, v in params.items() if v == 0)) if batch == 1 else ()
     dtype = np.dtype(dtype)
-    stepper = _STEPPERS.get((key, zeros, dtype))
+    stepper = _STEPPERS.get((key, zeros, dtype, backend))
     if stepper is None:
-        stepper = _stepper(key, facts, zeros, dtype)
+        stepper = _stepper(key, facts, zeros, dtype, backend)
         if stepper is None:
             return None
-        _STEPPERS[(key, zeros, dtype)] = stepper
+        _STEPPERS[(key, zeros, dtype, backend)] = stepper
     return stepper, params, facts["name"]
 
 
 #: key -> the record's facts, or None where it is known to be missing
 _FACTS: dict = {}
-#: (key, zeros, dtype) -> WarmStepper
+#: (key, zeros, dtype, backend name) -> WarmStepper
 _STEPPERS: dict = {}
 
 
@@ -237,11 +264,15 @@ def record(method, integrator, program, stepper, given: dict, params: dict,
            batch: int) -> None:
     """Write the record of a run that took the full path, where one applies: a
     built-in method by name, its default structure (``given``, the options, holds
-    hyperparameters only), the NumPy backend, no Custom stages."""
+    hyperparameters only), no Custom stages, the NumPy backend or the Numba
+    backend's lone runs that step with the NumPy single-member kernels (the
+    record holds NumPy kernels only)."""
     from .program import Custom
     key = record_key(method, integrator)
     names = {s.name for s in program.params}
-    if (key is None or _replaced(method) or stepper.backend.name != "numpy"
+    backend = stepper.backend.name
+    if (key is None or _replaced(method) or backend not in ("numpy", "numba")
+            or (backend == "numba" and batch != 1)
             or not set(given) <= names
             or any(isinstance(st, Custom) for st in program.stages)):
         return
@@ -270,7 +301,8 @@ def record(method, integrator, program, stepper, given: dict, params: dict,
     except (TypeError, ValueError):  # a default that is not a plain number: no record
         return
     load_generated_module(text, "warm_facts", key, folder, numba=False)
-    load_generated_module(stepper.kernels.source or generate_source(program), "warm_batch",
+    batch_source = stepper.kernels.source if backend == "numpy" else None
+    load_generated_module(batch_source or generate_source(program), "warm_batch",
                           key, folder, namespace=_namespace("ARRAY_HELPERS"), numba=False)
     for z in sorted({(), zeros}):
         single = stepper.single_kernels(z)

@@ -15,7 +15,10 @@ X0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
 
 
 # ------------------------------------------------------------------ built once
-def test_program_and_stepper_built_once_per_process(monkeypatch):
+def test_program_and_stepper_built_once_per_process(monkeypatch, tmp_path):
+    # a cache folder of its own: the first call derives the method (a warm-start record
+    # from an earlier process would answer every call, dynopt.warm)
+    monkeypatch.setenv("DYNOPT_CACHE_DIR", str(tmp_path / "cache"))
     clear_caches()
     calls = []
     original = Method.program
@@ -33,6 +36,7 @@ def test_program_and_stepper_built_once_per_process(monkeypatch):
     assert a is get_stepper("fanos", backend="numba")
     assert a is not get_stepper("fanos", backend="numba", dtype=np.float32)
     assert a is not get_stepper("fanos", integrator="velocity_verlet", backend="numba")
+    clear_caches()  # nothing built over the test's own folder outlives it
 
 
 # ------------------------------------------------------------------ the hand loops

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import warnings
 
+import numba
 import numpy as np
 import pytest
 import scipy.optimize as so
@@ -14,7 +15,7 @@ import scipy.optimize as so
 import dynopt
 from dynopt import _minimize, warm
 from dynopt.backends._module_cache import CacheWarning
-from dynopt.stepper import clear_caches
+from dynopt.stepper import SMALL_THRESHOLD, clear_caches
 
 X0 = np.array([1.3, 0.7, 0.8, 1.9, 1.2])
 
@@ -57,16 +58,38 @@ def test_warm_run_equals_the_full_path(cache, monkeypatch, method, opts):
     assert hot.state.keys() == cold.state.keys()
 
 
-def test_a_fresh_process_with_a_record_imports_no_sympy(cache):
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_fresh_process_with_a_record_imports_no_sympy(cache, backend):
     code = ("import sys, numpy as np, dynopt, scipy.optimize as so\n"
             "r = dynopt.minimize(so.rosen, np.linspace(-1, 1, 6), jac=so.rosen_der, "
-            "method='fanos', options={'maxiter': 200})\n"
-            "print(r.x.tobytes().hex(), 'sympy' in sys.modules)\n")
+            f"method='fanos', backend={backend!r}, options={{'maxiter': 200}})\n"
+            "print(r.x.tobytes().hex(), 'sympy' in sys.modules, 'numba' in sys.modules, "
+            "r.backend)\n")
     env = {**__import__("os").environ, "DYNOPT_CACHE_DIR": str(cache)}
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            check=True, env=env).stdout.split() for _ in range(2)]
     assert runs[0][1] == "True"       # the first derives the method (and writes the record)
-    assert runs[1] == [runs[0][0], "False"]  # the second runs from it: same bytes, no SymPy
+    # the second runs from it: same bytes, no SymPy, and no Numba for a small lone run
+    assert runs[1] == [runs[0][0], "False", "False", backend]
+
+
+def test_a_small_lone_numba_run_from_the_record_equals_the_full_path(cache, monkeypatch):
+    options = {"lr": 1e-2, "maxiter": 300, "gtol": 0, "record": 50}
+    cold = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam", backend="numba",
+                           options=options)
+    clear_caches()
+    _refuse_full_path(monkeypatch)
+    hot = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam", backend="numba",
+                          options=options)
+    numpy_run = dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam",
+                                options=options)
+    np.testing.assert_array_equal(hot.x, cold.x)
+    np.testing.assert_array_equal(hot.trajectory["x"], cold.trajectory["x"])
+    np.testing.assert_array_equal(numpy_run.x, cold.x)  # both step with NumPy's kernels
+    for key in ("fun", "nit", "nfev", "status", "message", "method", "backend",
+                "hyperparameters"):
+        assert hot[key] == cold[key], key
+    assert hot.backend == "numba"
 
 
 def test_an_edited_record_is_not_run(cache, monkeypatch):
@@ -110,12 +133,24 @@ def test_what_a_record_cannot_answer_takes_the_full_path(cache):
                         options={"amsgrad": True, "maxiter": 5})          # a structural flag
         dynopt.minimize(so.rosen, np.stack([X0, X0]), jac=so.rosen_der, method="adam",
                         options={"lr": np.array([1e-3, 2e-3]), "maxiter": 5})  # per member
-        dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam", backend="numba",
-                        options={"maxiter": 5})
-        assert len(calls) == 5
+        # the Numba backend's own kernels: a batch, a lone run of SMALL_THRESHOLD coordinates
+        dynopt.minimize(so.rosen, np.stack([X0, X0]), jac=so.rosen_der, method="adam",
+                        backend="numba", options={"maxiter": 5})
+        dynopt.minimize(so.rosen, np.linspace(-1, 1, SMALL_THRESHOLD), jac=so.rosen_der,
+                        method="adam", backend="numba", options={"maxiter": 5})
+        assert len(calls) == 6
         dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam",
                         options={"lr": 2e-3, "maxiter": 5})
-        assert len(calls) == 5  # a plain hyperparameter: the record answers
+        dynopt.minimize(so.rosen, X0, jac=so.rosen_der, method="adam", backend="numba",
+                        options={"lr": 2e-3, "maxiter": 5})
+        assert len(calls) == 6  # a plain hyperparameter, a small lone run: the record answers
+        # Numba-compiled callables may run compiled (dynopt.compiled): the full path decides
+        nb_fun = numba.njit(lambda x: (x @ x, 2 * x))
+        loop = _minimize._split_options({}, None)[0]
+        assert _minimize._warm("adam", None, "numba", {}, loop, (1, 5), np.float64, nb_fun,
+                               True) is None
+        assert _minimize._warm("adam", None, "numba", {}, loop, (1, 5), np.float64, so.rosen,
+                               so.rosen_der) is not None
     finally:
         _minimize.build_program = original
 

@@ -40,6 +40,9 @@ except ImportError as exc:  # pragma: no cover - exercised by monkeypatching in 
 import numpy
 
 from ..program import Custom, StepProgram
+# coordinates below which a single run steps with the NumPy single-member kernels (defined
+# with the step protocol, where the warm starts read it without importing Numba)
+from ..stepper import SMALL_THRESHOLD
 from ._module_cache import cache_dir as _cache_dir
 from ._module_cache import load_generated_module
 from ._numba_run import run_layout, run_module_source
@@ -53,8 +56,6 @@ __all__ = ["NumbaBackend", "CODEGEN_VERSION"]
 #: bump when the generated code changes, so that stale cached modules are not reused
 CODEGEN_VERSION = "numba-2"
 
-#: coordinates below which a single run steps with the NumPy single-member kernels
-SMALL_THRESHOLD = 1024
 
 #: coordinates per member from which the parallel (prange) kernels run
 PARALLEL_THRESHOLD = 2**18
