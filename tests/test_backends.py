@@ -269,6 +269,55 @@ def test_batched_compiled_runs_equal_runs_one_by_one():
         assert one.status == res.status[b] and np.array_equal(one.x, res.x[b])
 
 
+def _flat_methods():
+    from dynopt.backends._numba_source import flat_applies
+    out = []
+    for name in sorted(dynopt.METHODS):
+        program = build_program(name, None, {})[0]
+        for part in ("before", "after"):
+            plan = plan_part(program, part)
+            if not plan.has_custom and any(flat_applies(seg) for seg in plan.segments):
+                out.append(name)
+                break
+    return out
+
+
+FLAT_METHODS = _flat_methods()
+
+
+@pytest.mark.parametrize("name", FLAT_METHODS)
+def test_flat_batch_kernels_equal_member_by_member(name, monkeypatch):
+    # hyperparameters as plain numbers: the whole batch in one pass (the flat kernels);
+    # the same values given per member: the member-by-member kernels. The same bits.
+    assert {"heavy_ball", "adam", "nesterov", "rmsprop"} <= set(FLAT_METHODS)
+    X = np.random.default_rng(8).uniform(-1.5, 1.5, (3, 4))
+    opts = _options(name, None, record=False)
+    hyper = {k: v for k, v in opts.items() if k in ("lr", "dt")}
+    per_member = {k: np.full(3, v) for k, v in hyper.items()}
+    if not per_member:  # a method without lr or dt: one of its own hyperparameters
+        first, value = next(iter(dynopt.METHODS[name].hyperparameters().items()))
+        per_member = {first: np.full(3, float(value))}
+    be = NumbaBackend()
+    module = be.compile(build_program(name, None, {})[0]).extras["module"]
+    calls = []
+    for fname in [a for a in dir(module) if a.endswith("_f") and a.startswith("_")]:
+        kernel = getattr(module, fname)
+        monkeypatch.setattr(module, fname,
+                            lambda *a, _k=kernel, _n=fname: calls.append(_n) or _k(*a))
+    flat = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method=name, backend=be,
+                           options={**opts, "compiled": False})
+    assert calls, "the flat kernels did not run"
+    calls.clear()
+    rows = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method=name, backend=be,
+                           options={**opts, **per_member, "compiled": False})
+    assert not calls
+    ref = dynopt.minimize(rosenbrock_fun_and_grad, X, jac=True, method=name, options=opts)
+    assert np.array_equal(flat.x, rows.x) and np.array_equal(flat.nit, rows.nit)
+    for key in flat.state:
+        assert np.array_equal(flat.state[key], rows.state[key]), key
+    assert _rel(flat.x, ref.x) <= 1e-12
+
+
 def test_batched_compiled_run_splits_members_among_threads(monkeypatch):
     # members x coordinates x maxiter reaches a threshold of 0: the parallel loop, with
     # every member's bits those of the serial loop

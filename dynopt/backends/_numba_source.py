@@ -42,6 +42,7 @@ from dynopt.backends._numba_support import block_max as _bmax
 from dynopt.backends._numba_support import block_min as _bmin
 from dynopt.backends._numba_support import block_sum as _bsum
 from dynopt.backends._numba_support import const_scalar as _cs
+from dynopt.backends._numba_support import flat_batch as _flat
 from dynopt.backends._numba_support import fmax, fmin, sign
 from dynopt.backends._numba_support import gauss as _gauss
 from dynopt.backends._numba_support import param as _pa
@@ -358,6 +359,57 @@ def emit_step_kernel(fname: str, seg: Segment, finals, vec_syms, pr, nm,
     return lines, lay
 
 
+def flat_applies(seg: Segment) -> bool:
+    """Whether a segment may run as one pass over every member's coordinates
+    (:func:`emit_flat_kernel`): no reductions, no noise (its draws are keyed by the
+    coordinate's index), and no scalar input but the step ``k`` and ``N`` (the
+    others, such as ``f`` or a state scalar, differ between members)."""
+    if any(lv.reduces for lv in seg.levels):
+        return False
+    if any(it.expr.has(StandardNormal) for lv in seg.levels for it in lv.scalars + lv.elems):
+        return False
+    return set(seg.sca_in) <= {k, N}
+
+
+def emit_flat_kernel(fname: str, seg: Segment, finals, vec_syms, pr, nm) -> list:
+    """Lines of a serial kernel that steps a whole batch as one pass over its
+    ``batch * n`` coordinates, for a segment where :func:`flat_applies`.
+
+    Every member's scalars are then the same (the hyperparameters are plain
+    numbers and every member is at the same step), so they are computed once,
+    from the first member's values, and each coordinate gets the arithmetic of
+    the member-by-member kernel: the same numbers to the bit. A batch of many
+    small members runs one long loop the compiler can vectorise, instead of a
+    short loop per member (for 10 000 two-dimensional members a heavy-ball step
+    took 22 us member by member). The driver checks that the scalars agree."""
+    lay = segment_storage(seg, finals, nm)
+    storage = lay["storage"]
+    args = [_arg_name(r, s, nm) for r, s in lay["args"]]
+    body = emit_levels(seg, storage, vec_syms, pr, nm, parallel=False, ind="    ",
+                       parts=[], buffers=None)
+    lines = [JIT_SERIAL, f"def {fname}(_B, _n{''.join(', ' + a for a in args)}):"]
+    vec_arrays = [a for (r, s), a in zip(lay["args"], args) if r in ("vec", "vout")]
+    ref = vec_arrays[0] if vec_arrays else None
+    for w in lay["work"]:
+        dtype = f"{ref}.dtype" if ref else "np.float64"
+        lines.append(f"    {w} = np.empty((_B, _n), dtype={dtype})")
+    for a in dict.fromkeys(vec_arrays + lay["work"]):
+        lines.append(f"    {_row(a)} = {a}.reshape(-1)")
+    for (r, s), a in zip(lay["args"], args):
+        if r in ("sca", "par"):
+            lines.append(f"    {nm(s)} = {a}[0]")
+    lines.append("    _n = _B * _n  # one pass over every member's coordinates")
+    lines += body
+    for arr, t in lay["sstore"]:
+        lines.append("    for _b in range(_B):")
+        lines.append(f"        {arr}[_b] = {nm(t)}")
+    for dst, src in lay["copyback"]:
+        lines.append("    for _i in range(_n):")
+        lines.append(f"        {_row(dst)}[_i] = {_row(src)}[_i]")
+    lines.append("    return 0")
+    return lines
+
+
 def _load_original(sym, vec_syms, create=False):
     """Driver expression for an input of the part read from the state dict."""
     name = sym.name
@@ -469,13 +521,21 @@ def step_module_source(program: StepProgram, key: str, parallel: bool = True,
             klines, lay = emit_step_kernel(fname + "_s", seg, finals, plan.vector_symbols, pr, nm,
                                            False)
             lines += [""] + klines + [""]
-            call = fname + "_s"
+            serial = fname + "_s"
+            if not plan.has_custom and flat_applies(seg):
+                # many members of few coordinates: one pass over the whole batch
+                lines += [""] + emit_flat_kernel(fname + "_f", seg, finals,
+                                                 plan.vector_symbols, pr, nm) + [""]
+                names = "".join(f"{p.name!r}, " for p in seg.params)
+                step = "S['k']" if k in seg.sca_in else "None"
+                serial = f"({fname}_f if _B > 1 and _flat(P, ({names}), {step}) else {serial})"
+            call = serial
             if parallel:
                 klines, _ = emit_step_kernel(fname + "_p", seg, finals, plan.vector_symbols, pr,
                                              nm, True)
                 lines += [""] + klines + [""]
                 call = (f"({fname}_p if _n >= {int(threshold)} and numba.get_num_threads() > 1 "
-                        f"else {fname}_s)")
+                        f"else {serial})")
             kernels.append((call, lay))
         drivers += [""] + emit_driver(part, program, plan, kernels, nm) + [""]
         n = 0

@@ -21,7 +21,8 @@ import numpy as np
 
 from . import _noise, _scalar_math
 
-__all__ = ["state_vector", "state_scalar", "const_scalar", "param", "fmax", "fmin", "sign",
+__all__ = ["state_vector", "state_scalar", "const_scalar", "param", "flat_batch", "fmax",
+           "fmin", "sign",
            "block_sum", "block_max", "block_min", "gauss", "CHUNK", "BLOCK", "LANES"]
 
 #: coordinates per chunk of a fused reduction (partial sums are combined in
@@ -106,12 +107,50 @@ def const_scalar(value, batch, what):
 
 
 def param(P, name, batch):
-    """Hyperparameter ``P[name]`` as a float64 ``(batch,)`` array."""
+    """Hyperparameter ``P[name]`` as a float64 ``(batch,)`` array.
+
+    A plain number's array is made once per value and batch size and then reused
+    (the kernels only read their hyperparameters): a batch of 10 000 members
+    spent 3 us per hyperparameter and step filling a new one."""
     try:
         value = P[name]
     except KeyError:
         raise KeyError(f"missing hyperparameter {name!r}") from None
+    kind = type(value)
+    if kind is float or kind is int:
+        key = (float(value).hex(), batch)  # hex: -0.0 and 0.0 stay apart
+        arr = _FILLED.get(key)
+        if arr is None:
+            if len(_FILLED) >= 256:
+                _FILLED.clear()
+            arr = _FILLED[key] = np.full(batch, float(value))
+        return arr
     return const_scalar(value, batch, f"hyperparameter {name!r}")
+
+
+#: (number as float.hex, batch) -> the filled float64 array of :func:`param`
+_FILLED: dict = {}
+
+
+def flat_batch(P, names, step) -> bool:
+    """Whether the members of a batch share the scalars of a flat kernel (see
+    ``_numba_source.emit_flat_kernel``): every hyperparameter in ``names`` a single
+    number, and every member at the same step (``step``, the state's ``k``, or
+    ``None`` when the kernel does not read it)."""
+    for name in names:
+        value = P[name]
+        if type(value) not in (float, int) and np.size(value) != 1:
+            return False
+    return step is None or _all_equal(np.asarray(step).reshape(-1))
+
+
+@numba.njit(cache=True)
+def _all_equal(a):
+    first = a[0]
+    for i in range(1, a.shape[0]):
+        if a[i] != first:
+            return False
+    return True
 
 
 #: NumPy's NaN-propagating extrema and sign (:mod:`._scalar_math`), compiled

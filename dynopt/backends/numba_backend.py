@@ -54,7 +54,7 @@ from .numpy_backend import NumpyBackend
 __all__ = ["NumbaBackend", "CODEGEN_VERSION"]
 
 #: bump when the generated code changes, so that stale cached modules are not reused
-CODEGEN_VERSION = "numba-2"
+CODEGEN_VERSION = "numba-3"
 
 
 #: coordinates per member from which the parallel (prange) kernels run
