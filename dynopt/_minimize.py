@@ -50,6 +50,7 @@ LOOP_OPTIONS = {
     "compiled": None,
     "tune": False,
     "tune_every": None,
+    "initial_state": None,
 }
 
 from .loop import STATUS_MESSAGES  # noqa: E402  (re-exported)
@@ -255,7 +256,12 @@ def minimize(fun: Callable[..., Any], x0: ArrayLike, args: tuple = (),
         ``maxfev``; on negative curvature the escape choice is used;
         ``result.tuning['history']`` holds every estimate, see
         :class:`dynopt.tuning.Retuner`; a single run in the Python loop, not
-        ``vectorized`` nor ``compiled``) — and the
+        ``vectorized`` nor ``compiled``), ``initial_state`` (a dict of state
+        entries that replace the method's initial ones: ``result.state['v']``
+        of an earlier run, Adam's moments, ``{'metric': D}`` for
+        ``preconditioned_heavy_ball``; any name of ``result.state`` but ``x``,
+        ``g``, ``f``, ``k`` and ``noise_key``; see :mod:`dynopt.initial_state`;
+        the Python loop) — and the
         method's hyperparameters (e.g. ``lr``, ``momentum``, ``dt``, ``mass``).
         An unknown name raises :class:`TypeError`. ``disp=True`` prints a
         summary at the end as SciPy's methods do: the message (on failure an
@@ -528,6 +534,8 @@ def _display(res, batched: bool) -> None:
 
 
 def _check_loop_options(loop):
+    from .initial_state import check_initial_state
+    check_initial_state(loop["initial_state"])
     maxiter = loop["maxiter"]
     if not isinstance(maxiter, (int, np.integer)) or isinstance(maxiter, bool) or maxiter < 0:
         raise ValueError(f"options['maxiter'] must be a non-negative integer, got {maxiter!r}")

@@ -94,6 +94,8 @@ def obstacle(be, program, name, jac, loop, callback):
         return "options['compiled'] supports only the inf-norm stopping test"
     if loop["maxfev"] is not None:
         return "options['compiled'] does not support maxfev; use maxiter"
+    if loop.get("initial_state"):
+        return "options['compiled'] starts from the method's own state: no initial_state"
     if not be.can_run_compiled(program):
         return f"method {name!r} has Python stages and cannot run compiled"
     return None

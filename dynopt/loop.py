@@ -209,6 +209,9 @@ def run(objective, X0, stepper, params, loop, callback, stride, batched, integra
     lone = B == 1 and not objective.vectorized
     state = stepper.init(X0, F, G, params, seed=loop["seed"], fuse=lone,
                          constant_params=loop.get("retune") is None)
+    if loop.get("initial_state"):
+        from .initial_state import apply_initial_state
+        apply_initial_state(stepper, state, loop["initial_state"])
     out = Outcome(stepper.dtype, F, G, X0, nfev, njev, own=not lone)
     del G  # the loop and ``out`` hold the start's gradient while they need it
     rec = Recorder(stride, stepper)

@@ -197,25 +197,6 @@ def exp_metric(atoms, *, A: float = 3.0, r_cut=None, r_NN=None, mu: float = 1.0,
     return np.asarray(precon.P.diagonal(), dtype=float)
 
 
-class _MetricStepper:
-    """A :class:`~dynopt.stepper.Stepper` whose states start with ``metric`` set to an array."""
-
-    def __init__(self, stepper, diagonal):
-        self._stepper = stepper
-        self._diagonal = diagonal
-
-    def __getattr__(self, name):
-        return getattr(self._stepper, name)
-
-    def init(self, X0, F0, G0, params, seed=None, fuse=False, constant_params=False):
-        state = self._stepper.init(X0, F0, G0, params, seed=seed, fuse=fuse,
-                                   constant_params=constant_params)
-        arrays = state.arrays
-        value = np.broadcast_to(self._diagonal.astype(self._stepper.dtype), arrays["x"].shape)
-        arrays["metric"] = self._stepper.xp.asarray(np.array(value))
-        return state
-
-
 def minimize_preconditioned(fun, x0, jac, args=(), *, metric="hutchinson", probes=1,
                             seed=0, floor=1e-6, rel_step=None, backend="numpy",
                             callback=None, options=None):
@@ -244,21 +225,17 @@ def minimize_preconditioned(fun, x0, jac, args=(), *, metric="hutchinson", probe
         ``metric`` (the diagonal used) and ``metric_estimate`` (the
         :class:`DiagonalEstimate`, or ``None``).
     """
-    from .._minimize import (LOOP_OPTIONS, _batch_params, _check_loop_options, _check_x0,
-                             _stride, _wrap_callback, build_program)
-    from ..backends import get_backend
-    from ..loop import run
-    from ..objective import Objective
-    from ..stepper import stepper_for
+    from .._minimize import _check_x0, minimize
 
     options = dict(options or {})
-    loop = {name: options.pop(name, default) for name, default in LOOP_OPTIONS.items()}
     for name in ("tune", "tune_every", "vectorized", "compiled"):
-        if loop[name] not in (None, False):
+        if options.get(name) not in (None, False):
             raise ValueError(f"minimize_preconditioned takes no options[{name!r}], "
-                             f"got {loop[name]!r}")
-    loop["compiled"] = False
-    _check_loop_options(loop)
+                             f"got {options[name]!r}")
+    given = options.get("initial_state") or {}
+    if "metric" in given:
+        raise ValueError("minimize_preconditioned sets the metric from its metric argument; "
+                         "options['initial_state'] must not hold 'metric'")
     x0 = _check_x0(x0)
     if x0.ndim != 1:
         raise ValueError(f"minimize_preconditioned runs one start: x0 must be 1-D, got "
@@ -282,17 +259,12 @@ def minimize_preconditioned(fun, x0, jac, args=(), *, metric="hutchinson", probe
                              f"{metric!r:.80}")
     spent_f = 0 if estimate is None else estimate.nfev
     spent_j = 0 if estimate is None else estimate.njev
-    if loop["maxfev"] is not None:
-        loop["maxfev"] = max(int(loop["maxfev"]) - max(spent_f, spent_j), 0)
-
-    program, params, name = build_program("preconditioned_heavy_ball", None, options)
-    params = _batch_params(params, 1, False)
-    be = get_backend(backend)
-    dtype = np.dtype(loop["dtype"] or (np.float32 if x0.dtype == np.float32 else np.float64))
-    stepper = _MetricStepper(stepper_for(program, name, be, dtype), diagonal)
-    objective = Objective(fun, jac, args, n=n, eps=loop["finite_diff_rel_step"], dtype=dtype)
-    result = run(objective, x0[None, :].astype(dtype, copy=False), stepper, params, loop,
-                 _wrap_callback(callback), _stride(loop["record"], None), False, None)
+    if options.get("maxfev") is not None:
+        # at most one left: the evaluation at x0 uses it and the run stops with status 2
+        options["maxfev"] = max(int(options["maxfev"]) - max(spent_f, spent_j), 1)
+    options.update(compiled=False, initial_state={**given, "metric": diagonal})
+    result = minimize(fun, x0, jac=jac, args=args, method="preconditioned_heavy_ball",
+                      backend=backend, callback=callback, options=options)
     result.nfev = result.nfev + spent_f
     result.njev = result.njev + spent_j
     result.metric = diagonal
